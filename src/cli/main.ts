@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError, Option } from 'commander';
+import '../index.js';
+import { MODEL_KINDS, NORM_KINDS } from '../train/models.js';
+import { runDemo } from './demo.js';
+import { runEval } from './eval.js';
+import { OPTIMIZERS } from './optimizer.js';
+import { runTrain } from './train.js';
+
+function int(name: string, min = 1) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got ${v}`);
+    return n;
+  };
+}
+
+function num(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0)
+      throw new InvalidArgumentError(`${name} must be a number >= 0, got ${v}`);
+    return n;
+  };
+}
+
+const program = new Command('normkit').description(
+  'Train and evaluate normalized networks on Fashion-MNIST',
+);
+
+program
+  .command('train')
+  .description('train a model on Fashion-MNIST (bundled subset, or the full set with --data)')
+  .addOption(new Option('--model <kind>', 'architecture').choices(MODEL_KINDS).default('cnn'))
+  .addOption(new Option('--norm <kind>', 'normalization').choices(NORM_KINDS).default('batch'))
+  .option(
+    '--width <n>',
+    'channels of the first conv (cnn 32, resnet 16) or MLP hidden size (256)',
+    int('--width'),
+  )
+  .option('--batch-size <n>', 'mini-batch size', int('--batch-size'), 64)
+  .option('--lr <x>', 'learning rate (default 0.05 for sgd, 1e-3 for adam/adamw)', num('--lr'))
+  .option('--epochs <n>', 'epochs (cosine learning-rate decay over them)', int('--epochs'), 5)
+  .addOption(new Option('--optimizer <name>', 'optimizer').choices(OPTIMIZERS).default('sgd'))
+  .option(
+    '--weight-decay <x>',
+    'weight decay (not applied to norm parameters and biases)',
+    num('--weight-decay'),
+    0,
+  )
+  .option('--seed <n>', 'random seed', int('--seed', 0), 0)
+  .option(
+    '--data <dir>',
+    'directory with the Fashion-MNIST IDX files (default: the bundled subset)',
+  )
+  .option('--train-limit <n>', 'use only the first n training images', int('--train-limit'))
+  .option(
+    '--checkpoint <path>',
+    'checkpoint written after every epoch (default runs/<model>-<norm>.ckpt)',
+  )
+  .option('--resume', 'continue from the checkpoint if it exists', false)
+  .action((o) => {
+    runTrain({ ...o, checkpoint: o.checkpoint ?? `runs/${o.model}-${o.norm}.ckpt` });
+  });
+
+program
+  .command('eval')
+  .description('evaluate a checkpoint on the test set')
+  .requiredOption('--checkpoint <path>', 'checkpoint written by train')
+  .option(
+    '--data <dir>',
+    'directory with the Fashion-MNIST IDX files (default: the bundled subset)',
+  )
+  .action((o) => {
+    runEval(o);
+  });
+
+program
+  .command('demo')
+  .description('the same CNN with and without BatchNorm, side by side (npm start)')
+  .option('--epochs <n>', 'epochs per model', int('--epochs'), 3)
+  .option('--width <n>', 'channels of the first conv', int('--width'), 16)
+  .option('--lr <x>', 'SGD learning rate', num('--lr'), 0.05)
+  .option('--seed <n>', 'random seed', int('--seed', 0), 0)
+  .option(
+    '--data <dir>',
+    'directory with the Fashion-MNIST IDX files (default: the bundled subset)',
+  )
+  .option('--train-limit <n>', 'use only the first n training images', int('--train-limit'))
+  .action((o) => {
+    runDemo(o);
+  });
+
+try {
+  program.parse();
+} catch (e) {
+  console.error(`normkit: ${(e as Error).message}`);
+  process.exit(1);
+}

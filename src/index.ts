@@ -1,0 +1,19 @@
+// normkit: tensors, autograd, nn modules and optimizers with batch normalization and its
+// family, in TypeScript with no native binaries.
+import './kernels/js/index.js';
+import './ops/methods.js';
+
+export { Tensor, empty } from './tensor/tensor.js';
+export type { DType, TypedArray } from './tensor/dtype.js';
+export * from './tensor/create.js';
+export { tidy, keep, dispose } from './memory/scope.js';
+export { memoryStats } from './memory/allocator.js';
+export { noGrad, isGradEnabled } from './autograd/grad-mode.js';
+export { backward } from './autograd/engine.js';
+export { manualSeed, rng, Generator } from './random.js';
+export * as ops from './ops/index.js';
+export * from './ops/index.js';
+export * as nn from './nn/index.js';
+export * as optim from './optim/index.js';
+export * as data from './data/index.js';
+export * as kernels from './kernels/registry.js';

@@ -1,0 +1,204 @@
+// Elementwise kernels with NumPy broadcasting. The same-shape and scalar cases get straight
+// loops; the general case walks the output with an odometer over broadcast strides.
+import { registerKernel } from '../registry.js';
+import { broadcastShapes, broadcastStrides } from '../../tensor/shape.js';
+import type { TypedArray } from '../../tensor/dtype.js';
+import { type Tensor, empty } from '../../tensor/tensor.js';
+import { erf } from './erf.js';
+
+type Binary = (a: number, b: number) => number;
+type Unary = (x: number) => number;
+
+function broadcastLoop(a: Tensor, b: Tensor, y: Tensor, f: Binary): void {
+  const A = a.data,
+    B = b.data,
+    Y = y.data;
+  const out = y.shape;
+  const r = out.length;
+  const sa = broadcastStrides(a.shape, out);
+  const sb = broadcastStrides(b.shape, out);
+  const inner = out[r - 1];
+  const ia = sa[r - 1],
+    ib = sb[r - 1];
+  const idx = new Array<number>(r).fill(0);
+  let offA = 0,
+    offB = 0,
+    p = 0;
+  const outer = inner === 0 ? 0 : y.size / inner;
+  for (let o = 0; o < outer; o++) {
+    for (let j = 0; j < inner; j++) Y[p++] = f(A[offA + j * ia], B[offB + j * ib]);
+    for (let d = r - 2; d >= 0; d--) {
+      idx[d]++;
+      offA += sa[d];
+      offB += sb[d];
+      if (idx[d] < out[d]) break;
+      offA -= sa[d] * out[d];
+      offB -= sb[d] * out[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+function binaryKernel(
+  name: string,
+  f: Binary,
+  fast?: (A: TypedArray, B: TypedArray, Y: TypedArray) => void,
+  differentiable = true,
+): void {
+  registerKernel({
+    name,
+    backend: 'js',
+    differentiable,
+    fn: ([a, b]) => {
+      const y = empty(broadcastShapes(name, a.shape, b.shape), a.dtype);
+      if (a.size === b.size && a.size === y.size && fast !== undefined)
+        fast(a.data, b.data, y.data);
+      else if (y.size > 0) broadcastLoop(a, b, y, f);
+      return y;
+    },
+  });
+}
+
+binaryKernel(
+  'Add',
+  (a, b) => a + b,
+  (A, B, Y) => {
+    for (let i = 0; i < Y.length; i++) Y[i] = A[i] + B[i];
+  },
+);
+binaryKernel(
+  'Sub',
+  (a, b) => a - b,
+  (A, B, Y) => {
+    for (let i = 0; i < Y.length; i++) Y[i] = A[i] - B[i];
+  },
+);
+binaryKernel(
+  'Mul',
+  (a, b) => a * b,
+  (A, B, Y) => {
+    for (let i = 0; i < Y.length; i++) Y[i] = A[i] * B[i];
+  },
+);
+binaryKernel(
+  'Div',
+  (a, b) => a / b,
+  (A, B, Y) => {
+    for (let i = 0; i < Y.length; i++) Y[i] = A[i] / B[i];
+  },
+);
+binaryKernel('Pow', (a, b) => Math.pow(a, b));
+binaryKernel('Maximum', (a, b) => (a >= b || Number.isNaN(a) ? a : b));
+binaryKernel('Minimum', (a, b) => (a <= b || Number.isNaN(a) ? a : b));
+binaryKernel('GreaterEqual', (a, b) => (a >= b ? 1 : 0), undefined, false);
+binaryKernel('Greater', (a, b) => (a > b ? 1 : 0), undefined, false);
+binaryKernel('Equal', (a, b) => (a === b ? 1 : 0), undefined, false);
+// Gradient helpers: dx = dy * f'(x) as one pass (inputs: dy, x).
+binaryKernel(
+  'ReluGrad',
+  (dy, x) => (x > 0 ? dy : 0),
+  (D, X, Y) => {
+    for (let i = 0; i < Y.length; i++) Y[i] = X[i] > 0 ? D[i] : 0;
+  },
+  false,
+);
+binaryKernel(
+  'GeluGrad',
+  (dy, x) =>
+    dy * (0.5 * (1 + erf(x / Math.SQRT2)) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI)),
+  undefined,
+  false,
+);
+
+function unaryKernel(name: string, make: (attrs: any) => Unary, differentiable = true): void {
+  registerKernel({
+    name,
+    backend: 'js',
+    differentiable,
+    fn: ([x], attrs) => {
+      const f = make(attrs);
+      const y = empty(x.shape, x.dtype);
+      const X = x.data,
+        Y = y.data;
+      for (let i = 0; i < X.length; i++) Y[i] = f(X[i]);
+      return y;
+    },
+  });
+}
+
+unaryKernel('Neg', () => (x) => -x);
+unaryKernel('Exp', () => Math.exp);
+unaryKernel('Log', () => Math.log);
+unaryKernel('Sqrt', () => Math.sqrt);
+unaryKernel('Abs', () => Math.abs);
+unaryKernel('Sign', () => Math.sign, false);
+unaryKernel(
+  'Sigmoid',
+  () => (x) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x))),
+);
+unaryKernel('Tanh', () => Math.tanh);
+unaryKernel('Gelu', () => (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)));
+unaryKernel(
+  'LeakyRelu',
+  ({ slope }: { slope: number }) =>
+    (x) =>
+      x > 0 ? x : x * slope,
+);
+unaryKernel(
+  'LeakyReluMask',
+  ({ slope }: { slope: number }) =>
+    (x) =>
+      x > 0 ? 1 : slope,
+  false,
+);
+unaryKernel(
+  'Clamp',
+  ({ min, max }: { min: number; max: number }) =>
+    (x) =>
+      x < min ? min : x > max ? max : x,
+);
+unaryKernel(
+  'ClampMask',
+  ({ min, max }: { min: number; max: number }) =>
+    (x) =>
+      x >= min && x <= max ? 1 : 0,
+  false,
+);
+unaryKernel(
+  'PowScalar',
+  ({ exponent }: { exponent: number }) =>
+    (x) =>
+      Math.pow(x, exponent),
+);
+
+registerKernel({
+  name: 'Relu',
+  backend: 'js',
+  fn: ([x]) => {
+    const y = empty(x.shape, x.dtype);
+    const X = x.data,
+      Y = y.data;
+    for (let i = 0; i < X.length; i++) Y[i] = X[i] > 0 ? X[i] : 0;
+    return y;
+  },
+});
+
+registerKernel({
+  name: 'Cast',
+  backend: 'js',
+  fn: ([x], { dtype }) => {
+    const y = empty(x.shape, dtype);
+    y.data.set(x.data);
+    return y;
+  },
+});
+
+registerKernel({
+  name: 'Expand',
+  backend: 'js',
+  fn: ([x], { shape }: { shape: number[] }) => {
+    const y = empty(shape, x.dtype);
+    if (y.size > 0) broadcastLoop(x, x, y, (a) => a);
+    return y;
+  },
+});

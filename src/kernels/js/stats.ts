@@ -1,0 +1,79 @@
+// The one statistics helper every norm uses. A norm only describes which elements each
+// statistic reduces (StatLayout); the helper returns mean and M2 (sum of squared deviations)
+// accumulated in float64. Each contiguous run is reduced two-pass while it is in cache, and
+// runs are merged with Chan's formula, so the result is stable (no E[x^2] - E[x]^2) and
+// partials from threads or workers merge the same way.
+import type { TypedArray } from '../../tensor/dtype.js';
+
+/** Statistic s reduces x[o*outerStride + s*statStride + i] for o < outer, i < inner. */
+export interface StatLayout {
+  numStats: number;
+  outer: number;
+  outerStride: number;
+  statStride: number;
+  inner: number;
+}
+
+/** Mergeable partial statistics: count, mean and M2 per statistic. */
+export interface Moments {
+  count: number;
+  mean: Float64Array;
+  m2: Float64Array;
+}
+
+/** [N, C, ...spatial] reduced over everything but C (BatchNorm). */
+export function channelLayout(shape: readonly number[]): StatLayout {
+  const [N, C] = shape;
+  let inner = 1;
+  for (let i = 2; i < shape.length; i++) inner *= shape[i];
+  return { numStats: C, outer: N, outerStride: C * inner, statStride: inner, inner };
+}
+
+/** [rows, cols] with one statistic per row (LayerNorm, GroupNorm, InstanceNorm). */
+export function rowLayout(rows: number, cols: number): StatLayout {
+  return { numStats: rows, outer: 1, outerStride: 0, statStride: cols, inner: cols };
+}
+
+export function moments(X: TypedArray, L: StatLayout): Moments {
+  const mean = new Float64Array(L.numStats);
+  const m2 = new Float64Array(L.numStats);
+  const nb = L.inner;
+  for (let s = 0; s < L.numStats; s++) {
+    let n = 0,
+      mu = 0,
+      q = 0;
+    for (let o = 0; o < L.outer; o++) {
+      const base = o * L.outerStride + s * L.statStride;
+      let sum = 0;
+      for (let i = 0; i < nb; i++) sum += X[base + i];
+      const bm = sum / nb;
+      let bq = 0;
+      for (let i = 0; i < nb; i++) {
+        const d = X[base + i] - bm;
+        bq += d * d;
+      }
+      // Chan et al.: merge (n, mu, q) with the run (nb, bm, bq).
+      const tot = n + nb;
+      const delta = bm - mu;
+      mu += (delta * nb) / tot;
+      q += bq + ((delta * delta * n) / tot) * nb;
+      n = tot;
+    }
+    mean[s] = mu;
+    m2[s] = q;
+  }
+  return { count: L.outer * L.inner, mean, m2 };
+}
+
+/** Merges two partials over disjoint elements (threads, ghost batches, cross-worker sync). */
+export function mergeMoments(a: Moments, b: Moments): Moments {
+  const count = a.count + b.count;
+  const mean = new Float64Array(a.mean.length);
+  const m2 = new Float64Array(a.mean.length);
+  for (let s = 0; s < mean.length; s++) {
+    const delta = b.mean[s] - a.mean[s];
+    mean[s] = count === 0 ? 0 : a.mean[s] + (delta * b.count) / count;
+    m2[s] = a.m2[s] + b.m2[s] + (count === 0 ? 0 : (delta * delta * a.count * b.count) / count);
+  }
+  return { count, mean, m2 };
+}

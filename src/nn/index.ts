@@ -1,0 +1,7 @@
+export * from './batchnorm.js';
+export * as init from './init.js';
+export * from './layers.js';
+export * from './module.js';
+export * from './norms.js';
+export * from './residual.js';
+export * from './simple.js';

@@ -1,0 +1,95 @@
+// Linear and Conv2d with PyTorch's default initialization.
+import { empty } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { conv2d, type Conv2dOptions } from '../ops/conv.js';
+import { linear } from '../ops/matmul.js';
+import { pair2 } from '../ops/util.js';
+import { defaultInit_ } from './init.js';
+import { Module } from './module.js';
+
+function positiveInt(layer: string, name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 1)
+    throw new Error(`${layer}: expected ${name} to be a positive integer, got ${v}`);
+}
+
+export class Linear extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    opts: { bias?: boolean } = {},
+  ) {
+    super();
+    positiveInt('Linear', 'inFeatures', inFeatures);
+    positiveInt('Linear', 'outFeatures', outFeatures);
+    this.weight = this.registerParameter('weight', empty([outFeatures, inFeatures]))!;
+    this.bias = this.registerParameter('bias', opts.bias === false ? null : empty([outFeatures]));
+    defaultInit_(this.weight, this.bias);
+  }
+
+  override describe(): string {
+    return `Linear(${this.inFeatures}, ${this.outFeatures}${this.bias ? '' : ', bias=false'})`;
+  }
+
+  forward(x: Tensor): Tensor {
+    return linear(x, this.weight, this.bias);
+  }
+}
+
+export interface Conv2dModuleOptions extends Conv2dOptions {
+  bias?: boolean;
+}
+
+export class Conv2d extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  readonly kernelSize: [number, number];
+
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernelSize: number | [number, number],
+    readonly options: Conv2dModuleOptions = {},
+  ) {
+    super();
+    positiveInt('Conv2d', 'inChannels', inChannels);
+    positiveInt('Conv2d', 'outChannels', outChannels);
+    const groups = options.groups ?? 1;
+    if (inChannels % groups !== 0 || outChannels % groups !== 0) {
+      throw new Error(
+        `Conv2d: inChannels ${inChannels} and outChannels ${outChannels} must be divisible by groups ${groups}`,
+      );
+    }
+    this.kernelSize = pair2('Conv2d', 'kernelSize', kernelSize, 1);
+    this.weight = this.registerParameter(
+      'weight',
+      empty([outChannels, inChannels / groups, ...this.kernelSize]),
+    )!;
+    this.bias = this.registerParameter(
+      'bias',
+      options.bias === false ? null : empty([outChannels]),
+    );
+    defaultInit_(this.weight, this.bias);
+  }
+
+  override describe(): string {
+    const o = this.options;
+    const extra = [
+      o.stride !== undefined ? `stride=${o.stride}` : '',
+      o.padding !== undefined ? `padding=${o.padding}` : '',
+      o.groups !== undefined ? `groups=${o.groups}` : '',
+      this.bias ? '' : 'bias=false',
+    ].filter(Boolean);
+    return `Conv2d(${this.inChannels}, ${this.outChannels}, ${this.kernelSize.join('x')}${extra.length ? ', ' + extra.join(', ') : ''})`;
+  }
+
+  forward(x: Tensor): Tensor {
+    try {
+      return conv2d(x, this.weight, this.bias, this.options);
+    } catch (e) {
+      throw new Error(`${this.describe()}: ${(e as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,127 @@
+// Parameter-free layers: activations, dropout, pooling, flatten.
+import type { Tensor } from '../tensor/tensor.js';
+import * as F from '../ops/index.js';
+import { Module } from './module.js';
+
+export class ReLU extends Module {
+  forward(x: Tensor): Tensor {
+    return F.relu(x);
+  }
+}
+
+export class LeakyReLU extends Module {
+  constructor(readonly negativeSlope = 0.01) {
+    super();
+  }
+  override describe(): string {
+    return `LeakyReLU(${this.negativeSlope})`;
+  }
+  forward(x: Tensor): Tensor {
+    return F.leakyRelu(x, this.negativeSlope);
+  }
+}
+
+export class Sigmoid extends Module {
+  forward(x: Tensor): Tensor {
+    return F.sigmoid(x);
+  }
+}
+
+export class Tanh extends Module {
+  forward(x: Tensor): Tensor {
+    return F.tanh(x);
+  }
+}
+
+export class GELU extends Module {
+  forward(x: Tensor): Tensor {
+    return F.gelu(x);
+  }
+}
+
+export class Dropout extends Module {
+  constructor(readonly p = 0.5) {
+    super();
+    if (!(p >= 0 && p <= 1)) throw new Error(`Dropout: expected p in [0, 1], got ${p}`);
+  }
+  override describe(): string {
+    return `Dropout(p=${this.p})`;
+  }
+  forward(x: Tensor): Tensor {
+    return F.dropout(x, this.p, this.training);
+  }
+}
+
+export class MaxPool2d extends Module {
+  constructor(
+    readonly kernelSize: number | [number, number],
+    readonly options: F.Pool2dOptions = {},
+  ) {
+    super();
+  }
+  override describe(): string {
+    return `MaxPool2d(${this.kernelSize})`;
+  }
+  forward(x: Tensor): Tensor {
+    return F.maxPool2d(x, this.kernelSize, this.options);
+  }
+}
+
+export class AvgPool2d extends Module {
+  constructor(
+    readonly kernelSize: number | [number, number],
+    readonly options: F.Pool2dOptions = {},
+  ) {
+    super();
+  }
+  override describe(): string {
+    return `AvgPool2d(${this.kernelSize})`;
+  }
+  forward(x: Tensor): Tensor {
+    return F.avgPool2d(x, this.kernelSize, this.options);
+  }
+}
+
+export class AdaptiveAvgPool2d extends Module {
+  constructor(readonly outputSize: number | [number, number]) {
+    super();
+  }
+  override describe(): string {
+    return `AdaptiveAvgPool2d(${this.outputSize})`;
+  }
+  forward(x: Tensor): Tensor {
+    return F.adaptiveAvgPool2d(x, this.outputSize);
+  }
+}
+
+export class Flatten extends Module {
+  constructor(
+    readonly startDim = 1,
+    readonly endDim = -1,
+  ) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return F.flatten(x, this.startDim, this.endDim);
+  }
+}
+
+export class Identity extends Module {
+  forward(x: Tensor): Tensor {
+    return x;
+  }
+}
+
+/** Runs its children in order; they are named '0', '1', ... as in PyTorch. */
+export class Sequential extends Module {
+  readonly layers: Module[];
+  constructor(...layers: Module[]) {
+    super();
+    this.layers = layers;
+    layers.forEach((m, i) => this.registerModule(String(i), m));
+  }
+  forward(x: Tensor): Tensor {
+    for (const m of this.layers) x = m.call(x);
+    return x;
+  }
+}

@@ -1,0 +1,53 @@
+import { apply } from '../autograd/apply.js';
+import { registerGradient } from '../kernels/registry.js';
+import { normDim } from '../tensor/shape.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { mul, sub, exp } from './arith.js';
+import { sum } from './reduce.js';
+import { expectTensor } from './util.js';
+
+export function relu(x: Tensor): Tensor {
+  return apply('Relu', [expectTensor('relu', 'x', x)]);
+}
+
+export function leakyRelu(x: Tensor, negativeSlope = 0.01): Tensor {
+  return apply('LeakyRelu', [expectTensor('leakyRelu', 'x', x)], { slope: negativeSlope });
+}
+
+export function sigmoid(x: Tensor): Tensor {
+  return apply('Sigmoid', [expectTensor('sigmoid', 'x', x)]);
+}
+
+export function tanh(x: Tensor): Tensor {
+  return apply('Tanh', [expectTensor('tanh', 'x', x)]);
+}
+
+/** GELU with the exact erf form (PyTorch's default approximate='none'). */
+export function gelu(x: Tensor): Tensor {
+  return apply('Gelu', [expectTensor('gelu', 'x', x)]);
+}
+
+export function softmax(x: Tensor, dim = -1): Tensor {
+  expectTensor('softmax', 'x', x);
+  return apply('Softmax', [x], { dim: normDim('softmax', dim, x.rank) });
+}
+
+export function logSoftmax(x: Tensor, dim = -1): Tensor {
+  expectTensor('logSoftmax', 'x', x);
+  return apply('LogSoftmax', [x], { dim: normDim('logSoftmax', dim, x.rank) });
+}
+
+registerGradient('Relu', (dy, { inputs: [x] }) => [apply('ReluGrad', [dy, x])]);
+registerGradient('LeakyRelu', (dy, { inputs: [x], attrs }) => [
+  mul(dy, apply('LeakyReluMask', [x], attrs)),
+]);
+registerGradient('Sigmoid', (dy, { outputs: [y] }) => [mul(dy, mul(y, sub(1, y)))]);
+registerGradient('Tanh', (dy, { outputs: [y] }) => [mul(dy, sub(1, mul(y, y)))]);
+registerGradient('Gelu', (dy, { inputs: [x] }) => [apply('GeluGrad', [dy, x])]);
+// softmax: dx = y * (dy - sum(dy * y)); logSoftmax: dx = dy - exp(y) * sum(dy).
+registerGradient('Softmax', (dy, { outputs: [y], attrs: { dim } }) => [
+  mul(y, sub(dy, sum(mul(dy, y), dim, true))),
+]);
+registerGradient('LogSoftmax', (dy, { outputs: [y], attrs: { dim } }) => [
+  sub(dy, mul(exp(y), sum(dy, dim, true))),
+]);

@@ -1,0 +1,108 @@
+// Functional batch normalization (PyTorch's F.batch_norm): batch statistics in training,
+// running statistics in eval. Running buffers are updated in place after the kernel succeeds.
+import { applyMulti, apply } from '../autograd/apply.js';
+import { registerGradient } from '../kernels/registry.js';
+import { zeros, ones } from '../tensor/create.js';
+import { fmt } from '../tensor/shape.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { add, div, mul, sqrt, sub } from './arith.js';
+import { sum } from './reduce.js';
+import { reshape } from './shape-ops.js';
+import { expectTensor } from './util.js';
+
+export interface BatchNormOptions {
+  training?: boolean;
+  /** Weight of the new batch in the running average: r = (1 - m)·r + m·batch. */
+  momentum?: number;
+  eps?: number;
+  /** Name used in error messages (the layer). */
+  name?: string;
+}
+
+export function batchNorm(
+  x: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  opts: BatchNormOptions = {},
+): Tensor {
+  const op = opts.name ?? 'batchNorm';
+  const training = opts.training ?? false;
+  const eps = opts.eps ?? 1e-5;
+  const momentum = opts.momentum ?? 0.1;
+  expectTensor(op, 'input', x);
+  if (x.rank < 2) throw new Error(`${op}: expected input [N, C, ...], got ${fmt(x.shape)}`);
+  const C = x.shape[1];
+  const named: [string, Tensor | null][] = [
+    ['runningMean', runningMean],
+    ['runningVar', runningVar],
+    ['weight', weight],
+    ['bias', bias],
+  ];
+  for (const [name, t] of named) {
+    if (t !== null && (t.rank !== 1 || t.shape[0] !== C)) {
+      throw new Error(
+        `${op}: expected ${name} of shape [${C}] for input ${fmt(x.shape)}, got ${fmt(t.shape)}`,
+      );
+    }
+  }
+  if (!(eps > 0)) throw new Error(`${op}: expected eps > 0, got ${eps}`);
+  if ((runningMean === null) !== (runningVar === null)) {
+    throw new Error(`${op}: runningMean and runningVar must both be given or both be null`);
+  }
+  const w = weight ?? (bias ? ones([C], { dtype: x.dtype }) : null);
+  const b = bias ?? (weight ? zeros([C], { dtype: x.dtype }) : null);
+  const affine = w && b ? [w, b] : [];
+  if (!training) {
+    if (runningMean === null || runningVar === null) {
+      throw new Error(
+        `${op}: eval mode needs running statistics (or use batch statistics with training: true)`,
+      );
+    }
+    return apply('BatchNormEval', [x, runningMean, runningVar, ...affine], { eps });
+  }
+  const count = x.size / C;
+  if (count <= 1) {
+    throw new Error(
+      `${op}: Expected more than 1 value per channel when training, got input size ${fmt(x.shape)}`,
+    );
+  }
+  const [y, mean, , biasedVar] = applyMulti('BatchNormTrain', [x, ...affine], { eps });
+  if (runningMean !== null && runningVar !== null) {
+    const RM = runningMean.data,
+      RV = runningVar.data,
+      M = mean.data,
+      V = biasedVar.data;
+    const unbias = count / (count - 1);
+    for (let c = 0; c < C; c++) {
+      RM[c] = (1 - momentum) * RM[c] + momentum * M[c];
+      RV[c] = (1 - momentum) * RV[c] + momentum * V[c] * unbias;
+    }
+  }
+  return y;
+}
+
+registerGradient('BatchNormTrain', (dy, { inputs: [x, w], outputs: [, mean, invstd] }) => {
+  const [dx, dw, db] = applyMulti(
+    'BatchNormBackward',
+    w ? [dy, x, mean, invstd, w] : [dy, x, mean, invstd],
+  );
+  return [dx, w ? dw : null, w ? db : null];
+});
+
+registerGradient('BatchNormEval', (dy, { inputs: [x, rm, rv, w], attrs: { eps } }) => {
+  const C = x.shape[1];
+  const bshape = x.shape.map((d, i) => (i === 1 ? C : 1));
+  const dims = x.shape.map((_, i) => i).filter((i) => i !== 1);
+  const invstd = reshape(div(1, sqrt(add(rv, eps))), bshape);
+  const scale = w ? mul(invstd, reshape(w, bshape)) : invstd;
+  const xhat = mul(sub(x, reshape(rm, bshape)), invstd);
+  return [
+    mul(dy, scale),
+    null,
+    null,
+    w ? sum(mul(dy, xhat), dims) : null,
+    w ? sum(dy, dims) : null,
+  ];
+});

@@ -1,0 +1,97 @@
+// LayerNorm, GroupNorm and InstanceNorm as one row normalization (shared statistics helper)
+// plus a broadcast affine transform.
+import { apply, applyMulti } from '../autograd/apply.js';
+import { registerGradient } from '../kernels/registry.js';
+import { fmt, sizeOf } from '../tensor/shape.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { add, mul } from './arith.js';
+import { reshape } from './shape-ops.js';
+import { expectTensor } from './util.js';
+
+/** Normalizes x viewed as [rows, size/rows]: zero mean, unit (biased) variance per row. */
+export function normalizeRows(x: Tensor, rows: number, eps: number): Tensor {
+  return applyMulti('NormalizeRows', [x], { rows, eps })[0];
+}
+
+registerGradient('NormalizeRows', (dy, { inputs: [x], outputs: [, mean, invstd] }) => [
+  apply('NormalizeRowsBackward', [dy, x, mean, invstd]),
+]);
+
+function checkEps(op: string, eps: number): void {
+  if (!(eps > 0)) throw new Error(`${op}: expected eps > 0, got ${eps}`);
+}
+
+/** Per-channel affine on [N, C, ...]. */
+function channelAffine(y: Tensor, weight: Tensor | null, bias: Tensor | null): Tensor {
+  const shape = y.shape.map((d, i) => (i === 1 ? d : 1));
+  if (weight) y = mul(y, reshape(weight, shape));
+  if (bias) y = add(y, reshape(bias, shape));
+  return y;
+}
+
+export function groupNorm(
+  x: Tensor,
+  numGroups: number,
+  weight: Tensor | null = null,
+  bias: Tensor | null = null,
+  eps = 1e-5,
+  name = 'groupNorm',
+): Tensor {
+  expectTensor(name, 'input', x);
+  checkEps(name, eps);
+  if (x.rank < 2) throw new Error(`${name}: expected input [N, C, ...], got ${fmt(x.shape)}`);
+  const C = x.shape[1];
+  if (!Number.isInteger(numGroups) || numGroups < 1 || C % numGroups !== 0) {
+    throw new Error(`${name}: expected numChannels ${C} to be divisible by numGroups ${numGroups}`);
+  }
+  for (const [k, t] of [
+    ['weight', weight],
+    ['bias', bias],
+  ] as const) {
+    if (t && (t.rank !== 1 || t.shape[0] !== C))
+      throw new Error(`${name}: expected ${k} [${C}], got ${fmt(t.shape)}`);
+  }
+  const y = normalizeRows(x, x.shape[0] * numGroups, eps);
+  return channelAffine(y, weight, bias);
+}
+
+export function layerNorm(
+  x: Tensor,
+  normalizedShape: readonly number[],
+  weight: Tensor | null = null,
+  bias: Tensor | null = null,
+  eps = 1e-5,
+  name = 'layerNorm',
+): Tensor {
+  expectTensor(name, 'input', x);
+  checkEps(name, eps);
+  const k = normalizedShape.length;
+  if (x.rank < k || fmt(x.shape.slice(x.rank - k)) !== fmt(normalizedShape)) {
+    throw new Error(
+      `${name}: expected input [*, ${normalizedShape.join(', ')}], got ${fmt(x.shape)}`,
+    );
+  }
+  let y = normalizeRows(x, x.size / Math.max(1, sizeOf(normalizedShape)), eps);
+  if (weight) y = mul(y, weight);
+  if (bias) y = add(y, bias);
+  return y;
+}
+
+/** Each (sample, channel) normalized over its spatial positions, with batch statistics. */
+export function instanceNorm(
+  x: Tensor,
+  weight: Tensor | null = null,
+  bias: Tensor | null = null,
+  eps = 1e-5,
+  name = 'instanceNorm',
+): Tensor {
+  expectTensor(name, 'input', x);
+  if (x.rank < 3)
+    throw new Error(`${name}: expected input [N, C, ...spatial], got ${fmt(x.shape)}`);
+  if (sizeOf(x.shape.slice(2)) <= 1) {
+    throw new Error(
+      `${name}: Expected more than 1 spatial element when training, got input size ${fmt(x.shape)}`,
+    );
+  }
+  return groupNorm(x, x.shape[1], weight, bias, eps, name);
+}

@@ -1,0 +1,98 @@
+// Shared test helpers: closeness assertions, fixtures, and a float64 finite-difference
+// gradient check in the style of PyTorch's gradcheck.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { type Tensor, noGrad, randn, tensor, tidy } from '../src/index.js';
+
+export function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  {
+    rtol = 1e-5,
+    atol = 1e-6,
+    what = 'values',
+  }: { rtol?: number; atol?: number; what?: string } = {},
+): void {
+  assert.equal(
+    actual.length,
+    expected.length,
+    `${what}: length ${actual.length} != ${expected.length}`,
+  );
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i],
+      e = expected[i];
+    const ok = Number.isNaN(e) ? Number.isNaN(a) : Math.abs(a - e) <= atol + rtol * Math.abs(e);
+    if (!ok) assert.fail(`${what}[${i}]: got ${a}, expected ${e} (rtol ${rtol}, atol ${atol})`);
+  }
+}
+
+export function fixture(name: string): any {
+  return JSON.parse(readFileSync(new URL(`../../test/fixtures/${name}`, import.meta.url), 'utf8'));
+}
+
+export function fromCase(
+  c: { shape: number[]; data: number[] },
+  dtype: 'float32' | 'float64' = 'float64',
+  requiresGrad = false,
+): Tensor {
+  return tensor(c.data, c.shape, { dtype, requiresGrad });
+}
+
+/**
+ * Compares autograd gradients of sum(f(inputs) · w) (w random) with central differences,
+ * all in float64. Inputs must be float64 leaves.
+ */
+export function gradcheck(
+  f: (...xs: Tensor[]) => Tensor,
+  inputs: Tensor[],
+  {
+    eps = 1e-6,
+    atol = 1e-6,
+    rtol = 1e-4,
+    only,
+  }: { eps?: number; atol?: number; rtol?: number; only?: number[] } = {},
+): void {
+  tidy(() => {
+    for (const x of inputs) {
+      assert.equal(x.dtype, 'float64', 'gradcheck needs float64 inputs');
+      x.requiresGrad = true;
+      x.grad = null;
+    }
+    const y0 = f(...inputs);
+    const w = randn(y0.shape, { dtype: 'float64' });
+    const W = w.data;
+    const objective = () => {
+      const y = f(...inputs).data;
+      let s = 0;
+      for (let i = 0; i < y.length; i++) s += y[i] * W[i];
+      return s;
+    };
+    y0.mul(w).sum().backward();
+    inputs.forEach((x, k) => {
+      if (only && !only.includes(k)) return;
+      const analytic = x.grad ? x.grad.toArray() : new Float64Array(x.size);
+      const numeric = new Float64Array(x.size);
+      const X = x.data;
+      noGrad(() => {
+        for (let i = 0; i < x.size; i++) {
+          const orig = X[i];
+          X[i] = orig + eps;
+          const up = tidy(objective);
+          X[i] = orig - eps;
+          const down = tidy(objective);
+          X[i] = orig;
+          numeric[i] = (up - down) / (2 * eps);
+        }
+      });
+      assertClose(analytic, numeric, { rtol, atol, what: `gradient of input ${k}` });
+    });
+    for (const x of inputs) {
+      x.grad?.dispose();
+      x.grad = null;
+    }
+  });
+}
+
+export function rand64(shape: number[], scale = 1): Tensor {
+  return randn(shape, { dtype: 'float64', std: scale });
+}
