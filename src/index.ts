@@ -10,6 +10,8 @@ export { tidy, keep, dispose } from './memory/scope.js';
 export { memoryStats } from './memory/allocator.js';
 export { noGrad, isGradEnabled } from './autograd/grad-mode.js';
 export { backward } from './autograd/engine.js';
+/** Runs a registered kernel by name, recording its gradient (for custom ops). */
+export { apply as runKernel, applyMulti as runKernelMulti } from './autograd/apply.js';
 export { manualSeed, rng, Generator } from './random.js';
 export * as ops from './ops/index.js';
 export * from './ops/index.js';

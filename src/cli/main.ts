@@ -55,6 +55,12 @@ program
     'directory with the Fashion-MNIST IDX files (default: the bundled subset)',
   )
   .option('--train-limit <n>', 'use only the first n training images', int('--train-limit'))
+  .option('--test-limit <n>', 'evaluate on only the first n test images', int('--test-limit'))
+  .option(
+    '--stop-after <n>',
+    'run at most n epochs now (continue later with --resume)',
+    int('--stop-after'),
+  )
   .option(
     '--checkpoint <path>',
     'checkpoint written after every epoch (default runs/<model>-<norm>.ckpt)',

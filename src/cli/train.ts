@@ -23,6 +23,9 @@ export interface TrainOptions {
   seed: number;
   data?: string;
   trainLimit?: number;
+  testLimit?: number;
+  /** Run at most this many epochs in this invocation (time-boxed jobs; continue with --resume). */
+  stopAfter?: number;
   checkpoint: string;
   resume: boolean;
   quiet?: boolean;
@@ -52,7 +55,10 @@ export function pct(x: number): string {
 export function runTrain(o: TrainOptions): EpochRecord[] {
   manualSeed(o.seed);
   const dir = o.data ?? BUNDLED_DIR;
-  const { train, test } = loadFashionMnist(dir, { trainLimit: o.trainLimit });
+  const { train, test } = loadFashionMnist(dir, {
+    trainLimit: o.trainLimit,
+    testLimit: o.testLimit,
+  });
   const lr = o.lr ?? defaultLr(o.optimizer);
   const config = {
     model: o.model,
@@ -94,7 +100,8 @@ export function runTrain(o: TrainOptions): EpochRecord[] {
     );
   }
   mkdirSync(dirname(o.checkpoint), { recursive: true });
-  for (let epoch = history.length + 1; epoch <= o.epochs; epoch++) {
+  const last = Math.min(o.epochs, history.length + (o.stopAfter ?? Infinity));
+  for (let epoch = history.length + 1; epoch <= last; epoch++) {
     const t0 = performance.now();
     const bar = o.quiet ? null : new EpochBar(`epoch ${epoch}/${o.epochs}`, loader.length);
     const tr = trainEpoch(model, opt, loader, epoch, { onStep: (s, _n, r) => bar?.update(s, r) });

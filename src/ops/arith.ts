@@ -1,12 +1,18 @@
 // Elementwise arithmetic with broadcasting; each op's gradient stands beside it.
 import { apply } from '../autograd/apply.js';
 import { registerGradient } from '../kernels/registry.js';
-import { fmt, sameShape } from '../tensor/shape.js';
+import { broadcastShapes, fmt, sameShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { type TensorLike, expectTensor, pair } from './util.js';
 
-const bin = (name: string) => (a: TensorLike, b: TensorLike) =>
-  apply(name, pair(name.toLowerCase(), a, b));
+const bin = (name: string) => {
+  const op = name[0].toLowerCase() + name.slice(1);
+  return (a: TensorLike, b: TensorLike) => {
+    const [ta, tb] = pair(op, a, b);
+    broadcastShapes(op, ta.shape, tb.shape); // throws naming the op and both shapes
+    return apply(name, [ta, tb]);
+  };
+};
 const un = (name: string, op: string) => (x: Tensor) => apply(name, [expectTensor(op, 'x', x)]);
 
 export const add = bin('Add');

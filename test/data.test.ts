@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { data } from '../src/index.js';
+
+describe('IDX reader and Fashion-MNIST', () => {
+  it('reads the bundled subset: 10,000 training and 10,000 test images', () => {
+    const { train, test } = data.loadFashionMnist();
+    assert.equal(train.count, 10000);
+    assert.equal(test.count, 10000);
+    assert.equal(train.images.length, 10000 * 784);
+    const counts = new Array(10).fill(0);
+    for (const l of test.labels) counts[l]++;
+    assert.deepEqual(counts, new Array(10).fill(1000)); // the test set is balanced
+    let mean = 0;
+    for (const v of train.images) mean += v;
+    assert.ok(Math.abs(mean / train.images.length) < 0.05, 'inputs are normalized to mean ~0');
+  });
+
+  it('parses plain and gzipped IDX and refuses truncated or corrupt files', () => {
+    const raw = Buffer.from([0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6]);
+    const a = data.parseIdx(raw);
+    assert.deepEqual(a.shape, [2, 3]);
+    assert.deepEqual(Array.from(a.data), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(data.parseIdx(gzipSync(raw)).shape, [2, 3]);
+    assert.throws(
+      () => data.parseIdx(raw.subarray(0, 15), 'x.idx'),
+      /x.idx: expected 6 data bytes for shape \[2, 3\], got 3/,
+    );
+    assert.throws(
+      () => data.parseIdx(Buffer.concat([raw, Buffer.from([9])]), 'x.idx'),
+      /expected 6 data bytes .* got 7/,
+    );
+    assert.throws(() => data.parseIdx(raw.subarray(0, 6), 'x.idx'), /truncated header/);
+    assert.throws(() => data.parseIdx(Buffer.from([1, 2, 3, 4, 5]), 'x.idx'), /not an IDX file/);
+    const gz = gzipSync(raw);
+    assert.throws(
+      () => data.parseIdx(gz.subarray(0, gz.length - 6), 'x.gz'),
+      /x.gz: corrupt gzip stream/,
+    );
+    const file = readFileSync(join(data.BUNDLED_DIR, 't10k-labels-idx1-ubyte.gz'));
+    assert.equal(data.parseIdx(file).shape[0], 10000);
+  });
+});
+
+describe('DataLoader', () => {
+  const inputs = Float32Array.from({ length: 10 * 2 }, (_, i) => i);
+  const labels = Uint8Array.from({ length: 10 }, (_, i) => i);
+
+  it('batches in order, with and without dropLast', () => {
+    const dl = new data.DataLoader(inputs, labels, [2], { batchSize: 4 });
+    const batches = [...dl.epoch()];
+    assert.equal(dl.length, 3);
+    assert.deepEqual(
+      batches.map((b) => b.labels.length),
+      [4, 4, 2],
+    );
+    assert.deepEqual(Array.from(batches[2].x.data), [16, 17, 18, 19]);
+    assert.deepEqual(batches[0].x.shape, [4, 2]);
+    const dropped = new data.DataLoader(inputs, labels, [2], { batchSize: 4, dropLast: true });
+    assert.equal([...dropped.epoch()].length, 2);
+  });
+
+  it('shuffles reproducibly per seed and epoch, covering every sample once', () => {
+    const a = new data.DataLoader(inputs, labels, [2], { batchSize: 3, shuffle: true, seed: 1 });
+    const b = new data.DataLoader(inputs, labels, [2], { batchSize: 3, shuffle: true, seed: 1 });
+    assert.deepEqual(Array.from(a.order(0)), Array.from(b.order(0)));
+    assert.notDeepEqual(Array.from(a.order(0)), Array.from(a.order(1)));
+    assert.deepEqual(
+      [...a.order(3)].sort((x, y) => x - y),
+      [...labels],
+    );
+    const batch = a.batch(a.order(0), 0);
+    const k = a.order(0)[0];
+    assert.deepEqual(Array.from(batch.x.data.subarray(0, 2)), [2 * k, 2 * k + 1]);
+    assert.equal(batch.labels[0], k);
+  });
+
+  it('refuses inconsistent inputs', () => {
+    assert.throws(
+      () => new data.DataLoader(inputs, labels, [3], { batchSize: 2 }),
+      /10 labels but 6.666666666666667 inputs of shape \[3\]/,
+    );
+    assert.throws(
+      () => new data.DataLoader(inputs, labels, [2], { batchSize: 0 }),
+      /batchSize to be a positive integer, got 0/,
+    );
+  });
+});
