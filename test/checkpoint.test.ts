@@ -91,7 +91,7 @@ describe('checkpoints', () => {
       seed: 3,
       trainLimit: 256,
       testLimit: 200,
-      quiet: true,
+      reporter: {},
     };
     const straight = join(dir, 'straight.ckpt'),
       resumed = join(dir, 'resumed.ckpt');

@@ -212,3 +212,13 @@ describe('reductions, shapes and linear algebra', () => {
     assert.ok(x.toArray() instanceof Float64Array);
   });
 });
+
+describe('package', () => {
+  it("is importable by name: import { nn, optim, tensor } from 'normkit'", async () => {
+    const pkg = await import('normkit');
+    assert.equal(typeof pkg.tensor, 'function');
+    assert.equal(typeof pkg.nn.BatchNorm2d, 'function');
+    assert.equal(typeof pkg.optim.SGD, 'function');
+    assert.equal(pkg.tensor([1, 2]).add(1).toArray()[1], 3);
+  });
+});

@@ -87,20 +87,24 @@ program
   .description('the same CNN with and without BatchNorm, side by side (npm start)')
   .option('--epochs <n>', 'epochs per model', int('--epochs'), 3)
   .option('--width <n>', 'channels of the first conv', int('--width'), 16)
-  .option('--lr <x>', 'SGD learning rate', num('--lr'), 0.05)
+  .option('--lr <x>', 'SGD learning rate', num('--lr'), 0.1)
   .option('--seed <n>', 'random seed', int('--seed', 0), 0)
   .option(
     '--data <dir>',
     'directory with the Fashion-MNIST IDX files (default: the bundled subset)',
   )
   .option('--train-limit <n>', 'use only the first n training images', int('--train-limit'))
-  .action((o) => {
-    runDemo(o);
+  .option('--test-limit <n>', 'evaluate on only the first n test images', int('--test-limit'))
+  .option(
+    '--parallel <n>',
+    'models trained at once, 1 or 2 (default: one per core)',
+    int('--parallel'),
+  )
+  .action(async (o) => {
+    await runDemo(o);
   });
 
-try {
-  program.parse();
-} catch (e) {
-  console.error(`normkit: ${(e as Error).message}`);
+program.parseAsync().catch((e: Error) => {
+  console.error(`normkit: ${e.message}`);
   process.exit(1);
-}
+});

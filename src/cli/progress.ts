@@ -1,43 +1,107 @@
-// A progress bar per epoch (cli-progress) showing loss, accuracy and samples/s. Off a TTY
-// (CI, pipes) it stays silent and the per-epoch lines carry the information.
+// Progress reporting for training runs: a Reporter receives the run's events; the console
+// reporter draws a progress bar per epoch (cli-progress) with loss, accuracy and samples/s.
+// Off a TTY (CI, pipes) the bar stays silent and the per-epoch lines carry the information.
 import cliProgress from 'cli-progress';
+import Table from 'cli-table3';
 import type { StepResult } from '../train/loop.js';
+import type { EpochRecord } from '../train/session.js';
 
-export class EpochBar {
-  private readonly bar: cliProgress.SingleBar;
-  private started = 0;
+export interface RunInfo {
+  model: string;
+  norm: string;
+  parameters: number;
+  trainCount: number;
+  testCount: number;
+  dir: string;
+  resumedAfter: number;
+}
+
+export interface Reporter {
+  begin?(info: RunInfo): void;
+  epochStart?(epoch: number, epochs: number, batches: number): void;
+  step?(step: number, r: StepResult): void;
+  epochEnd?(rec: EpochRecord, checkpoint: string): void;
+  finish?(history: EpochRecord[]): void;
+}
+
+export function pct(x: number): string {
+  return `${(100 * x).toFixed(2)}%`;
+}
+
+export function epochLine(rec: EpochRecord): string {
+  return (
+    `epoch ${rec.epoch}: train loss ${rec.trainLoss.toFixed(4)} acc ${pct(rec.trainAccuracy)} | ` +
+    `test loss ${rec.testLoss.toFixed(4)} acc ${pct(rec.testAccuracy)} | ${rec.seconds.toFixed(1)} s`
+  );
+}
+
+/** Running loss, accuracy and throughput of the current epoch, as the bar shows them. */
+export class EpochMeter {
+  private started = performance.now();
   private seen = 0;
   private lossSum = 0;
   private correct = 0;
 
-  constructor(label: string, total: number) {
-    this.bar = new cliProgress.SingleBar(
-      {
-        format: `${label} |{bar}| {value}/{total} batches | loss {loss} | acc {acc} | {rate} samples/s | eta {eta_formatted}`,
-        barsize: 24,
-        hideCursor: true,
-        clearOnComplete: false,
-        etaBuffer: 50,
-      },
-      cliProgress.Presets.shades_classic,
-    );
-    this.started = performance.now();
-    this.bar.start(total, 0, { loss: '-', acc: '-', rate: '-' });
-  }
-
-  update(step: number, r: StepResult): void {
+  add(r: StepResult): { loss: string; acc: string; rate: number } {
     this.seen += r.count;
     this.lossSum += r.loss * r.count;
     this.correct += r.correct;
     const secs = (performance.now() - this.started) / 1000;
-    this.bar.update(step, {
+    return {
       loss: (this.lossSum / this.seen).toFixed(4),
-      acc: ((100 * this.correct) / this.seen).toFixed(2) + '%',
+      acc: pct(this.correct / this.seen),
       rate: Math.round(this.seen / secs),
-    });
+    };
   }
+}
 
-  stop(): void {
-    this.bar.stop();
+export const BAR_FORMAT =
+  '{label} |{bar}| {value}/{total} batches | loss {loss} | acc {acc} | {rate} samples/s | eta {eta_formatted}';
+
+export function consoleReporter(): Reporter {
+  let bar: cliProgress.SingleBar | null = null;
+  let meter = new EpochMeter();
+  return {
+    begin(i) {
+      console.log(
+        `normkit train: ${i.model} with ${i.norm} norm, ${i.parameters.toLocaleString('en-US')} parameters, ` +
+          `${i.trainCount} training / ${i.testCount} test images from ${i.dir}`,
+      );
+      if (i.resumedAfter > 0) console.log(`resumed after epoch ${i.resumedAfter}`);
+    },
+    epochStart(epoch, epochs, batches) {
+      meter = new EpochMeter();
+      bar = new cliProgress.SingleBar(
+        { format: BAR_FORMAT, barsize: 24, hideCursor: true, etaBuffer: 50 },
+        cliProgress.Presets.shades_classic,
+      );
+      bar.start(batches, 0, { label: `epoch ${epoch}/${epochs}`, loss: '-', acc: '-', rate: '-' });
+    },
+    step(step, r) {
+      bar?.update(step, meter.add(r));
+    },
+    epochEnd(rec, checkpoint) {
+      bar?.stop();
+      console.log(`${epochLine(rec)} | saved ${checkpoint}`);
+    },
+    finish(history) {
+      console.log(historyTable(history));
+    },
+  };
+}
+
+export function historyTable(history: EpochRecord[]): string {
+  const t = new Table({
+    head: ['epoch', 'train loss', 'train acc', 'test loss', 'test acc', 'time (s)'],
+  });
+  for (const h of history) {
+    const row = [
+      h.trainLoss.toFixed(4),
+      pct(h.trainAccuracy),
+      h.testLoss.toFixed(4),
+      pct(h.testAccuracy),
+    ];
+    t.push([h.epoch, ...row, h.seconds.toFixed(1)]);
   }
+  return t.toString();
 }

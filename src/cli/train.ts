@@ -1,6 +1,5 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Table from 'cli-table3';
 import { BUNDLED_DIR, loadFashionMnist } from '../data/fashion-mnist.js';
 import { DataLoader } from '../data/loader.js';
 import { manualSeed } from '../random.js';
@@ -9,7 +8,7 @@ import { buildModel, type ModelKind, type NormKind } from '../train/models.js';
 import { evaluate, trainEpoch } from '../train/loop.js';
 import { type EpochRecord, readRun, restoreRun, saveRun } from '../train/session.js';
 import { defaultLr, makeOptimizer, type OptimizerKind } from './optimizer.js';
-import { EpochBar } from './progress.js';
+import { type Reporter, consoleReporter } from './progress.js';
 
 export interface TrainOptions {
   model: ModelKind;
@@ -28,31 +27,12 @@ export interface TrainOptions {
   stopAfter?: number;
   checkpoint: string;
   resume: boolean;
-  quiet?: boolean;
-}
-
-export function historyTable(history: EpochRecord[]): string {
-  const t = new Table({
-    head: ['epoch', 'train loss', 'train acc', 'test loss', 'test acc', 'time (s)'],
-  });
-  for (const h of history) {
-    t.push([
-      h.epoch,
-      h.trainLoss.toFixed(4),
-      pct(h.trainAccuracy),
-      h.testLoss.toFixed(4),
-      pct(h.testAccuracy),
-      h.seconds.toFixed(1),
-    ]);
-  }
-  return t.toString();
-}
-
-export function pct(x: number): string {
-  return `${(100 * x).toFixed(2)}%`;
+  /** Where progress goes; the default prints a progress bar and a line per epoch. */
+  reporter?: Reporter;
 }
 
 export function runTrain(o: TrainOptions): EpochRecord[] {
+  const report = o.reporter ?? consoleReporter();
   manualSeed(o.seed);
   const dir = o.data ?? BUNDLED_DIR;
   const { train, test } = loadFashionMnist(dir, {
@@ -80,36 +60,37 @@ export function runTrain(o: TrainOptions): EpochRecord[] {
     const c = run.meta.config;
     if (c.model !== o.model || c.norm !== o.norm || c.width !== o.width) {
       throw new Error(
-        `--resume: ${o.checkpoint} holds a ${c.model}/${c.norm} model, asked for ${o.model}/${o.norm}`,
+        `--resume: ${o.checkpoint} holds a ${c.model}/${c.norm} model (width ${c.width}), asked for ${o.model}/${o.norm} (width ${o.width})`,
       );
     }
     restoreRun(run, model, opt);
     history = run.meta.history;
     sched.loadStateDict({ lastEpoch: run.meta.epochsDone });
-    if (!o.quiet) console.log(`resumed from ${o.checkpoint} after epoch ${run.meta.epochsDone}`);
   }
   const loader = new DataLoader(train.images, train.labels, [1, 28, 28], {
     batchSize: o.batchSize,
     shuffle: true,
     seed: o.seed,
   });
-  if (!o.quiet) {
-    console.log(
-      `normkit train: ${o.model} with ${o.norm} norm, ${model.numParameters().toLocaleString('en-US')} parameters, ` +
-        `${train.count} training / ${test.count} test images from ${dir}`,
-    );
-  }
+  report.begin?.({
+    model: o.model,
+    norm: o.norm,
+    parameters: model.numParameters(),
+    trainCount: train.count,
+    testCount: test.count,
+    dir,
+    resumedAfter: history.length,
+  });
   mkdirSync(dirname(o.checkpoint), { recursive: true });
   const last = Math.min(o.epochs, history.length + (o.stopAfter ?? Infinity));
   for (let epoch = history.length + 1; epoch <= last; epoch++) {
     const t0 = performance.now();
-    const bar = o.quiet ? null : new EpochBar(`epoch ${epoch}/${o.epochs}`, loader.length);
-    const tr = trainEpoch(model, opt, loader, epoch, { onStep: (s, _n, r) => bar?.update(s, r) });
-    bar?.stop();
+    report.epochStart?.(epoch, o.epochs, loader.length);
+    const tr = trainEpoch(model, opt, loader, epoch, { onStep: (s, _n, r) => report.step?.(s, r) });
     const seconds = (performance.now() - t0) / 1000;
     const ev = evaluate(model, test);
     sched.step();
-    const rec = {
+    const rec: EpochRecord = {
       epoch,
       trainLoss: tr.loss,
       trainAccuracy: tr.correct / tr.count,
@@ -119,12 +100,8 @@ export function runTrain(o: TrainOptions): EpochRecord[] {
     };
     history.push(rec);
     saveRun(o.checkpoint, model, opt, { config, epochsDone: epoch, history });
-    if (!o.quiet) {
-      console.log(
-        `epoch ${epoch}: train loss ${rec.trainLoss.toFixed(4)} acc ${pct(rec.trainAccuracy)} | test loss ${rec.testLoss.toFixed(4)} acc ${pct(rec.testAccuracy)} | ${seconds.toFixed(1)} s | saved ${o.checkpoint}`,
-      );
-    }
+    report.epochEnd?.(rec, o.checkpoint);
   }
-  if (!o.quiet) console.log(historyTable(history));
+  report.finish?.(history);
   return history;
 }
