@@ -2,6 +2,7 @@
 // family, in TypeScript with no native binaries.
 import './kernels/js/index.js';
 import './ops/methods.js';
+import './kernels/wasm/index.js';
 
 export { Tensor, empty } from './tensor/tensor.js';
 export type { DType, TypedArray } from './tensor/dtype.js';
@@ -19,3 +20,17 @@ export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
 export * as data from './data/index.js';
 export * as kernels from './kernels/registry.js';
+import { getBackendOrder, setBackendOrder } from './kernels/registry.js';
+import { wasmKernels } from './kernels/wasm/loader.js';
+export { initWasm, wasmLoadError } from './kernels/wasm/loader.js';
+
+/** Chooses the kernels: 'wasm' (SIMD, the default when loaded) or 'js' (the reference). */
+export function setBackend(name: 'wasm' | 'js'): void {
+  if (name !== 'wasm' && name !== 'js')
+    throw new Error(`setBackend: expected 'wasm' or 'js', got ${String(name)}`);
+  setBackendOrder(name === 'wasm' ? ['wasm'] : []);
+}
+
+export function getBackend(): 'wasm' | 'js' {
+  return getBackendOrder()[0] === 'wasm' && wasmKernels() !== null ? 'wasm' : 'js';
+}

@@ -1,9 +1,10 @@
 // conv2d as im2col + GEMM, one image and group at a time (bounded scratch memory).
 // Backward-input is GEMM + col2im; backward-weight accumulates GEMMs over the batch.
-import { registerKernel } from '../registry.js';
+import { type KernelSpec, registerKernel } from '../registry.js';
 import type { TypedArray } from '../../tensor/dtype.js';
 import { empty } from '../../tensor/tensor.js';
-import { gemm, mat } from './gemm.js';
+import { workspace } from '../workspace.js';
+import { type GemmFn, mat } from './gemm.js';
 
 export interface ConvAttrs {
   stride: [number, number];
@@ -32,14 +33,8 @@ export function convOutSize(size: number, k: number, s: number, p: number, d: nu
   return Math.floor((size + 2 * p - d * (k - 1) - 1) / s) + 1;
 }
 
-let colBuf = new Float64Array(0);
-function cols(n: number): Float64Array {
-  if (colBuf.length < n) colBuf = new Float64Array(n);
-  return colBuf;
-}
-
 /** cols[(c*kh + i)*kw + j, oy*ow + ox] = x[c, oy*sh - ph + i*dh, ox*sw - pw + j*dw] (0 outside). */
-function im2col(X: TypedArray, off: number, g: Geometry, out: Float64Array): void {
+function im2col(X: TypedArray, off: number, g: Geometry, out: TypedArray): void {
   const { C, H, W, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw } = g;
   let q = 0;
   for (let c = 0; c < C; c++) {
@@ -64,7 +59,7 @@ function im2col(X: TypedArray, off: number, g: Geometry, out: Float64Array): voi
 }
 
 /** The adjoint of im2col: scatter-adds columns back into dx. */
-function col2im(src: Float64Array, DX: TypedArray, off: number, g: Geometry): void {
+function col2im(src: TypedArray, DX: TypedArray, off: number, g: Geometry): void {
   const { C, H, W, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw } = g;
   let q = 0;
   for (let c = 0; c < C; c++) {
@@ -109,122 +104,136 @@ function isPointwise(g: Geometry): boolean {
   return g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.ph === 0 && g.pw === 0;
 }
 
-registerKernel({
-  name: 'Conv2d',
-  backend: 'js',
-  fn: ([x, w, bias], a: ConvAttrs) => {
-    const [N, Cin] = x.shape;
-    const Cout = w.shape[0];
-    const g = geometry(x.shape, w.shape, a);
-    const Cog = Cout / a.groups;
-    const Kd = g.C * g.kh * g.kw;
-    const HWo = g.oh * g.ow;
-    const y = empty([N, Cout, g.oh, g.ow], x.dtype);
-    const X = x.data,
-      Wt = w.data,
-      Y = y.data;
-    const direct = isPointwise(g);
-    const buf = direct ? colBuf : cols(Kd * HWo);
-    for (let n = 0; n < N; n++) {
-      for (let grp = 0; grp < a.groups; grp++) {
-        const xOff = (n * Cin + grp * g.C) * g.H * g.W;
-        const b = direct ? mat(X, xOff, HWo) : (im2col(X, xOff, g, buf), mat(buf, 0, HWo));
-        gemm(
-          Cog,
-          HWo,
-          Kd,
-          mat(Wt, grp * Cog * Kd, Kd),
-          b,
-          mat(Y, (n * Cout + grp * Cog) * HWo, HWo),
-          false,
-        );
-      }
-    }
-    if (bias !== undefined) {
-      const B = bias.data;
+/**
+ * Registers conv2d forward, backward-input and backward-weight for a backend, given its GEMM.
+ * The WASM backend reuses this code with its SIMD GEMM; im2col scratch lives in the shared
+ * memory so either GEMM can read it.
+ */
+export function registerConvKernels(
+  backend: string,
+  gemm: GemmFn,
+  supports?: KernelSpec['supports'],
+): void {
+  registerKernel({
+    name: 'Conv2d',
+    backend,
+    supports,
+    fn: ([x, w, bias], a: ConvAttrs) => {
+      const [N, Cin] = x.shape;
+      const Cout = w.shape[0];
+      const g = geometry(x.shape, w.shape, a);
+      const Cog = Cout / a.groups;
+      const Kd = g.C * g.kh * g.kw;
+      const HWo = g.oh * g.ow;
+      const y = empty([N, Cout, g.oh, g.ow], x.dtype);
+      const X = x.data,
+        Wt = w.data,
+        Y = y.data;
+      const direct = isPointwise(g);
+      const buf = direct ? X : workspace('im2col', x.dtype, Kd * HWo);
       for (let n = 0; n < N; n++) {
-        for (let c = 0; c < Cout; c++) {
-          const o = (n * Cout + c) * HWo,
-            bv = B[c];
-          for (let i = 0; i < HWo; i++) Y[o + i] += bv;
+        for (let grp = 0; grp < a.groups; grp++) {
+          const xOff = (n * Cin + grp * g.C) * g.H * g.W;
+          const b = direct ? mat(X, xOff, HWo) : (im2col(X, xOff, g, buf), mat(buf, 0, HWo));
+          gemm(
+            Cog,
+            HWo,
+            Kd,
+            mat(Wt, grp * Cog * Kd, Kd),
+            b,
+            mat(Y, (n * Cout + grp * Cog) * HWo, HWo),
+            false,
+          );
         }
       }
-    }
-    return y;
-  },
-});
-
-registerKernel({
-  name: 'Conv2dBackwardInput',
-  backend: 'js',
-  differentiable: false,
-  fn: ([dy, w], a: ConvAttrs & { inputShape: number[] }) => {
-    const [N, Cin] = a.inputShape;
-    const Cout = w.shape[0];
-    const g = geometry(a.inputShape, w.shape, a, dy.shape.slice(2));
-    const Cog = Cout / a.groups;
-    const Kd = g.C * g.kh * g.kw;
-    const HWo = g.oh * g.ow;
-    const dx = empty(a.inputShape, dy.dtype);
-    const DX = dx.data,
-      DY = dy.data,
-      Wt = w.data;
-    DX.fill(0);
-    const buf = cols(Kd * HWo);
-    for (let n = 0; n < N; n++) {
-      for (let grp = 0; grp < a.groups; grp++) {
-        // dcols [Kd, HWo] = W_g^T [Kd, Cog] · dy [Cog, HWo]
-        gemm(
-          Kd,
-          HWo,
-          Cog,
-          mat(Wt, grp * Cog * Kd, Kd, true),
-          mat(DY, (n * Cout + grp * Cog) * HWo, HWo),
-          mat(buf, 0, HWo),
-          false,
-        );
-        col2im(buf, DX, (n * Cin + grp * g.C) * g.H * g.W, g);
+      if (bias !== undefined) {
+        const B = bias.data;
+        for (let n = 0; n < N; n++) {
+          for (let c = 0; c < Cout; c++) {
+            const o = (n * Cout + c) * HWo,
+              bv = B[c];
+            for (let i = 0; i < HWo; i++) Y[o + i] += bv;
+          }
+        }
       }
-    }
-    return dx;
-  },
-});
+      return y;
+    },
+  });
 
-registerKernel({
-  name: 'Conv2dBackwardWeight',
-  backend: 'js',
-  differentiable: false,
-  fn: ([dy, x], a: ConvAttrs & { weightShape: number[] }) => {
-    const [N, Cin] = x.shape;
-    const Cout = a.weightShape[0];
-    const g = geometry(x.shape, a.weightShape, a, dy.shape.slice(2));
-    const Cog = Cout / a.groups;
-    const Kd = g.C * g.kh * g.kw;
-    const HWo = g.oh * g.ow;
-    const dw = empty(a.weightShape, dy.dtype);
-    const DW = dw.data,
-      DY = dy.data,
-      X = x.data;
-    const direct = isPointwise(g);
-    const buf = direct ? colBuf : cols(Kd * HWo);
-    for (let n = 0; n < N; n++) {
-      for (let grp = 0; grp < a.groups; grp++) {
-        const xOff = (n * Cin + grp * g.C) * g.H * g.W;
-        const c = direct
-          ? mat(X, xOff, HWo, true)
-          : (im2col(X, xOff, g, buf), mat(buf, 0, HWo, true));
-        // dW_g [Cog, Kd] += dy [Cog, HWo] · cols^T [HWo, Kd]
-        gemm(
-          Cog,
-          Kd,
-          HWo,
-          mat(DY, (n * Cout + grp * Cog) * HWo, HWo),
-          c,
-          mat(DW, grp * Cog * Kd, Kd),
-          n > 0,
-        );
+  registerKernel({
+    name: 'Conv2dBackwardInput',
+    backend,
+    supports,
+    differentiable: false,
+    fn: ([dy, w], a: ConvAttrs & { inputShape: number[] }) => {
+      const [N, Cin] = a.inputShape;
+      const Cout = w.shape[0];
+      const g = geometry(a.inputShape, w.shape, a, dy.shape.slice(2));
+      const Cog = Cout / a.groups;
+      const Kd = g.C * g.kh * g.kw;
+      const HWo = g.oh * g.ow;
+      const dx = empty(a.inputShape, dy.dtype);
+      const DX = dx.data,
+        DY = dy.data,
+        Wt = w.data;
+      DX.fill(0);
+      const buf = workspace('im2col', dy.dtype, Kd * HWo);
+      for (let n = 0; n < N; n++) {
+        for (let grp = 0; grp < a.groups; grp++) {
+          // dcols [Kd, HWo] = W_g^T [Kd, Cog] · dy [Cog, HWo]
+          gemm(
+            Kd,
+            HWo,
+            Cog,
+            mat(Wt, grp * Cog * Kd, Kd, true),
+            mat(DY, (n * Cout + grp * Cog) * HWo, HWo),
+            mat(buf, 0, HWo),
+            false,
+          );
+          col2im(buf, DX, (n * Cin + grp * g.C) * g.H * g.W, g);
+        }
       }
-    }
-    return dw;
-  },
-});
+      return dx;
+    },
+  });
+
+  registerKernel({
+    name: 'Conv2dBackwardWeight',
+    backend,
+    supports,
+    differentiable: false,
+    fn: ([dy, x], a: ConvAttrs & { weightShape: number[] }) => {
+      const [N, Cin] = x.shape;
+      const Cout = a.weightShape[0];
+      const g = geometry(x.shape, a.weightShape, a, dy.shape.slice(2));
+      const Cog = Cout / a.groups;
+      const Kd = g.C * g.kh * g.kw;
+      const HWo = g.oh * g.ow;
+      const dw = empty(a.weightShape, dy.dtype);
+      const DW = dw.data,
+        DY = dy.data,
+        X = x.data;
+      const direct = isPointwise(g);
+      const buf = direct ? X : workspace('im2col', x.dtype, Kd * HWo);
+      for (let n = 0; n < N; n++) {
+        for (let grp = 0; grp < a.groups; grp++) {
+          const xOff = (n * Cin + grp * g.C) * g.H * g.W;
+          const c = direct
+            ? mat(X, xOff, HWo, true)
+            : (im2col(X, xOff, g, buf), mat(buf, 0, HWo, true));
+          // dW_g [Cog, Kd] += dy [Cog, HWo] · cols^T [HWo, Kd]
+          gemm(
+            Cog,
+            Kd,
+            HWo,
+            mat(DY, (n * Cout + grp * Cog) * HWo, HWo),
+            c,
+            mat(DW, grp * Cog * Kd, Kd),
+            n > 0,
+          );
+        }
+      }
+      return dw;
+    },
+  });
+}

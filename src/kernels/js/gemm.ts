@@ -17,6 +17,17 @@ export interface Strided {
   colStride: number;
 }
 
+/** C = A·B (+ C when accumulating) on strided matrices; every backend provides one. */
+export type GemmFn = (
+  M: number,
+  N: number,
+  K: number,
+  a: Strided,
+  b: Strided,
+  c: Strided,
+  accumulate: boolean,
+) => void;
+
 export function gemm(
   M: number,
   N: number,

@@ -1,0 +1,72 @@
+// Loads the WebAssembly kernels (built from assembly/ by `npm run build`) onto the shared
+// tensor memory. In Node they load at import; in a browser call initWasm() first. Without
+// them every op still runs on the JavaScript reference kernels.
+import { heap } from '../../memory/allocator.js';
+
+export interface WasmKernels {
+  sgemm(
+    M: number,
+    N: number,
+    K: number,
+    a: number,
+    rsA: number,
+    csA: number,
+    b: number,
+    rsB: number,
+    csB: number,
+    c: number,
+    ldc: number,
+    accumulate: number,
+    work: number,
+  ): void;
+  gemmWorkspaceBytes(): number;
+}
+
+let kernels: WasmKernels | null = null;
+let loadError: string | null = null;
+const listeners: ((k: WasmKernels) => void)[] = [];
+
+export function wasmKernels(): WasmKernels | null {
+  return kernels;
+}
+
+/** Why the kernels are not loaded (null when they are). */
+export function wasmLoadError(): string | null {
+  return kernels ? null : loadError;
+}
+
+/** Called once the kernels load (at once if they already have). */
+export function onWasmReady(fn: (k: WasmKernels) => void): void {
+  if (kernels) fn(kernels);
+  else listeners.push(fn);
+}
+
+export function instantiateWasm(bytes: BufferSource): WasmKernels {
+  const module = new WebAssembly.Module(bytes);
+  const instance = new WebAssembly.Instance(module, { env: { memory: heap.memory } });
+  kernels = instance.exports as unknown as WasmKernels;
+  for (const fn of listeners.splice(0)) fn(kernels);
+  return kernels;
+}
+
+const WASM_URL = new URL('../../../wasm/normkit.wasm', import.meta.url);
+
+/** Loads the kernels from bytes or a URL (default: the built file beside the package). */
+export async function initWasm(source: BufferSource | URL | string = WASM_URL): Promise<void> {
+  if (kernels) return;
+  const bytes =
+    source instanceof URL || typeof source === 'string'
+      ? await (await fetch(source)).arrayBuffer()
+      : source;
+  instantiateWasm(bytes);
+}
+
+// Node: load synchronously at import, so ops need no async set-up.
+if (typeof process !== 'undefined' && process.versions?.node !== undefined) {
+  try {
+    const { readFileSync } = await import('node:fs');
+    instantiateWasm(readFileSync(WASM_URL));
+  } catch (e) {
+    loadError = (e as Error).message;
+  }
+}

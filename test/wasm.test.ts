@@ -1,0 +1,93 @@
+// Every WASM kernel against the JS reference on random inputs with odd sizes (SIMD tails).
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import * as nk from '../src/index.js';
+import { assertClose } from './helpers.js';
+
+/** Runs fn on the JS kernels and on the WASM kernels and returns both results. */
+function both<T>(fn: () => T): [T, T] {
+  nk.setBackend('js');
+  const js = fn();
+  nk.setBackend('wasm');
+  return [js, fn()];
+}
+
+/** Output and input gradients of f on fixed inputs. */
+function forwardBackward(
+  f: (...xs: nk.Tensor[]) => nk.Tensor,
+  inputs: nk.Tensor[],
+): Float32Array[] {
+  const xs = inputs.map((t) => nk.tensor(t.toArray(), t.shape, { requiresGrad: true }));
+  const y = f(...xs);
+  const w = nk.tensor(
+    Float32Array.from({ length: y.size }, (_, i) => Math.sin(i)),
+    y.shape,
+  );
+  y.mul(w).sum().backward();
+  return [y.toArray() as Float32Array, ...xs.map((x) => x.grad!.toArray() as Float32Array)];
+}
+
+describe('WASM kernels equal the JS reference', () => {
+  after(() => nk.setBackend('wasm'));
+
+  it('loads in Node and is the default backend', () => {
+    assert.equal(nk.wasmLoadError(), null);
+    assert.equal(nk.getBackend(), 'wasm');
+  });
+
+  it('matmul on odd sizes, transposes and batches', () => {
+    for (const [M, K, N] of [
+      [1, 1, 1],
+      [3, 5, 7],
+      [13, 300, 9],
+      [65, 17, 130],
+      [4, 257, 8],
+    ]) {
+      const a = nk.randn([M, K]),
+        b = nk.randn([K, N]);
+      const [js, wasm] = both(() => forwardBackward((x, y) => nk.matmul(x, y), [a, b]));
+      js.forEach((v, i) =>
+        assertClose(wasm[i], v, { rtol: 1e-4, atol: 1e-4, what: `[${M},${K},${N}] part ${i}` }),
+      );
+    }
+    const [js, wasm] = both(() =>
+      forwardBackward((x, y) => nk.matmul(x, y), [nk.randn([2, 1, 7, 5]), nk.randn([3, 5, 6])]),
+    );
+    js.forEach((v, i) => assertClose(wasm[i], v, { rtol: 1e-4, atol: 1e-4 }));
+  });
+
+  it('conv2d forward and both backward kernels', () => {
+    const cases: [number[], number[], nk.ops.Conv2dOptions][] = [
+      [[2, 3, 9, 7], [5, 3, 3, 3], { padding: 1 }],
+      [[3, 4, 11, 6], [6, 2, 3, 2], { stride: 2, padding: [1, 0], dilation: [1, 2], groups: 2 }],
+      [[2, 5, 4, 3], [7, 5, 1, 1], {}],
+    ];
+    for (const [xs, ws, opts] of cases) {
+      const x = nk.randn(xs),
+        w = nk.randn(ws),
+        b = nk.randn([ws[0]]);
+      const [js, wasm] = both(() =>
+        forwardBackward((p, q, r) => nk.conv2d(p, q, r, opts), [x, w, b]),
+      );
+      js.forEach((v, i) =>
+        assertClose(wasm[i], v, {
+          rtol: 1e-4,
+          atol: 1e-4,
+          what: `conv ${JSON.stringify(opts)} part ${i}`,
+        }),
+      );
+    }
+  });
+
+  it('float64 inputs fall back to the JS kernels', () => {
+    const a = nk.randn([3, 4], { dtype: 'float64' }),
+      b = nk.randn([4, 2], { dtype: 'float64' });
+    const y = nk.matmul(a, b);
+    assert.equal(y.dtype, 'float64');
+    const A = a.data,
+      B = b.data;
+    let ref = 0;
+    for (let k = 0; k < 4; k++) ref += A[k] * B[k * 2];
+    assert.ok(Math.abs(y.data[0] - ref) < 1e-12);
+  });
+});
