@@ -1,3 +1,6 @@
 // normkit's WebAssembly kernels (AssemblyScript, SIMD). Every function works on byte
 // offsets into the imported shared memory that holds all tensors.
 export { gemmWorkspaceBytes, sgemm } from './gemm';
+export { affine, affine2, gradSums, moments } from './stats';
+export { col2im, im2col } from './conv';
+export { relu, reluGrad } from './elementwise';

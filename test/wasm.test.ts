@@ -52,7 +52,9 @@ describe('WASM kernels equal the JS reference', () => {
     }
     const inputs = [nk.randn([2, 1, 7, 5]), nk.randn([3, 5, 6])];
     const [js, wasm] = both(() => forwardBackward((x, y) => nk.matmul(x, y), inputs));
-    js.forEach((v, i) => assertClose(wasm[i], v, { rtol: 1e-4, atol: 1e-4, what: `batched part ${i}` }));
+    js.forEach((v, i) =>
+      assertClose(wasm[i], v, { rtol: 1e-4, atol: 1e-4, what: `batched part ${i}` }),
+    );
   });
 
   it('conv2d forward and both backward kernels', () => {
@@ -76,6 +78,57 @@ describe('WASM kernels equal the JS reference', () => {
         }),
       );
     }
+  });
+
+  it('BatchNorm train forward/backward and eval, odd sizes', () => {
+    for (const shape of [
+      [7, 3],
+      [5, 3, 13],
+      [3, 5, 7, 9],
+      [2, 4, 1, 1],
+    ]) {
+      const C = shape[1];
+      const x = nk.randn(shape, { mean: 3, std: 2 }),
+        w = nk.randn([C]),
+        b = nk.randn([C]);
+      const rm = nk.randn([C]),
+        rv = nk.rand([C], { low: 0.5, high: 2 });
+      for (const training of [true, false]) {
+        const f = (p: nk.Tensor, q: nk.Tensor, r: nk.Tensor) =>
+          nk.batchNorm(p, rm, rv, q, r, { training, momentum: 0 });
+        const [js, wasm] = both(() => forwardBackward(f, [x, w, b]));
+        js.forEach((v, i) =>
+          assertClose(wasm[i], v, {
+            rtol: 1e-4,
+            atol: 1e-4,
+            what: `${shape} training=${training} part ${i}`,
+          }),
+        );
+      }
+    }
+  });
+
+  it('row normalization (LayerNorm, GroupNorm) forward/backward, odd sizes', () => {
+    const x = nk.randn([3, 6, 5, 3], { mean: -2 }),
+      w = nk.randn([6]),
+      b = nk.randn([6]);
+    const [js, wasm] = both(() =>
+      forwardBackward((p, q, r) => nk.groupNorm(p, 3, q, r), [x, w, b]),
+    );
+    js.forEach((v, i) =>
+      assertClose(wasm[i], v, { rtol: 1e-4, atol: 1e-4, what: `groupNorm part ${i}` }),
+    );
+    const y = nk.randn([4, 7, 11]);
+    const [js2, wasm2] = both(() => forwardBackward((p) => nk.layerNorm(p, [11]), [y]));
+    js2.forEach((v, i) =>
+      assertClose(wasm2[i], v, { rtol: 1e-4, atol: 1e-4, what: `layerNorm part ${i}` }),
+    );
+  });
+
+  it('relu and its gradient, odd sizes', () => {
+    const x = nk.randn([3, 37]);
+    const [js, wasm] = both(() => forwardBackward((p) => nk.relu(p), [x]));
+    js.forEach((v, i) => assertClose(wasm[i], v, { rtol: 0, atol: 0, what: `relu part ${i}` }));
   });
 
   it('float64 inputs fall back to the JS kernels', () => {

@@ -4,7 +4,7 @@ import { type KernelSpec, registerKernel } from '../registry.js';
 import type { TypedArray } from '../../tensor/dtype.js';
 import { empty } from '../../tensor/tensor.js';
 import { workspace } from '../workspace.js';
-import { type GemmFn, mat } from './gemm.js';
+import { type GemmFn, gemm, mat } from './gemm.js';
 
 export interface ConvAttrs {
   stride: [number, number];
@@ -13,7 +13,7 @@ export interface ConvAttrs {
   groups: number;
 }
 
-interface Geometry {
+export interface Geometry {
   C: number;
   H: number;
   W: number;
@@ -104,6 +104,15 @@ function isPointwise(g: Geometry): boolean {
   return g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.ph === 0 && g.pw === 0;
 }
 
+/** What a backend supplies for conv2d: its GEMM and the im2col pair. */
+export interface ConvPrimitives {
+  gemm: GemmFn;
+  im2col(X: TypedArray, off: number, g: Geometry, out: TypedArray): void;
+  col2im(src: TypedArray, DX: TypedArray, off: number, g: Geometry): void;
+}
+
+export const jsConvPrimitives: ConvPrimitives = { gemm, im2col, col2im };
+
 /**
  * Registers conv2d forward, backward-input and backward-weight for a backend, given its GEMM.
  * The WASM backend reuses this code with its SIMD GEMM; im2col scratch lives in the shared
@@ -111,9 +120,10 @@ function isPointwise(g: Geometry): boolean {
  */
 export function registerConvKernels(
   backend: string,
-  gemm: GemmFn,
+  P: ConvPrimitives,
   supports?: KernelSpec['supports'],
 ): void {
+  const { gemm, im2col, col2im } = P;
   registerKernel({
     name: 'Conv2d',
     backend,

@@ -1,15 +1,19 @@
-// Registers the JavaScript reference kernels (the 'js' backend).
-import './batchnorm.js';
+// Registers the JavaScript reference kernels (the 'js' backend). Kernel families written
+// against primitives (GEMM, im2col, the norm passes) get the JS primitives here; the wasm
+// backend registers the same families with its SIMD primitives.
 import './elementwise.js';
 import './layout.js';
 import './optim.js';
 import './pool.js';
 import './reduce.js';
 import './softmax.js';
-import './rownorm.js';
-import { registerConvKernels } from './conv.js';
-import { gemm } from './gemm.js';
+import { registerBatchNormKernels } from './batchnorm.js';
+import { jsConvPrimitives, registerConvKernels } from './conv.js';
 import { registerMatMul } from './matmul.js';
+import { registerRowNormKernels } from './rownorm.js';
+import { jsNormPrimitives } from './stats.js';
 
-registerConvKernels('js', gemm);
-registerMatMul('js', gemm);
+registerConvKernels('js', jsConvPrimitives);
+registerMatMul('js', jsConvPrimitives.gemm);
+registerBatchNormKernels('js', jsNormPrimitives);
+registerRowNormKernels('js', jsNormPrimitives);

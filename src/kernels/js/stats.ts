@@ -77,3 +77,83 @@ export function mergeMoments(a: Moments, b: Moments): Moments {
   }
   return { count, mean, m2 };
 }
+
+/** The per-statistic passes every norm is built from; each backend supplies them. */
+export interface NormPrimitives {
+  moments(X: TypedArray, L: StatLayout): Moments;
+  /**
+   * Y = (X − c[s])·a[s] + b[s] (then max(·, 0) when relu). Centring first keeps a constant
+   * channel exact (its output is b) and avoids cancellation when the mean is large.
+   */
+  affine(
+    X: TypedArray,
+    Y: TypedArray,
+    L: StatLayout,
+    c: Float64Array,
+    a: Float64Array,
+    b: Float64Array,
+    relu?: boolean,
+  ): void;
+  /** Σg and Σg·(x − mu[s]) per statistic. */
+  gradSums(
+    G: TypedArray,
+    X: TypedArray,
+    L: StatLayout,
+    mu: Float64Array,
+  ): { sg: Float64Array; sgx: Float64Array };
+  /** DX = A[s]·G + B[s]·X + C[s]. */
+  affine2(
+    G: TypedArray,
+    X: TypedArray,
+    DX: TypedArray,
+    L: StatLayout,
+    A: Float64Array,
+    B: Float64Array,
+    C: Float64Array,
+  ): void;
+}
+
+/** Calls fn(base, s) for each contiguous run of the layout. */
+function eachRun(L: StatLayout, fn: (base: number, s: number) => void): void {
+  for (let o = 0; o < L.outer; o++)
+    for (let s = 0; s < L.numStats; s++) fn(o * L.outerStride + s * L.statStride, s);
+}
+
+export const jsNormPrimitives: NormPrimitives = {
+  moments,
+  affine(X, Y, L, c, a, b, relu = false) {
+    eachRun(L, (base, s) => {
+      const cs = c[s],
+        as = a[s],
+        bs = b[s];
+      for (let i = base; i < base + L.inner; i++) {
+        const v = (X[i] - cs) * as + bs;
+        Y[i] = relu && v < 0 ? 0 : v;
+      }
+    });
+  },
+  gradSums(G, X, L, mu) {
+    const sg = new Float64Array(L.numStats),
+      sgx = new Float64Array(L.numStats);
+    eachRun(L, (base, s) => {
+      const m = mu[s];
+      let s1 = 0,
+        s2 = 0;
+      for (let i = base; i < base + L.inner; i++) {
+        s1 += G[i];
+        s2 += G[i] * (X[i] - m);
+      }
+      sg[s] += s1;
+      sgx[s] += s2;
+    });
+    return { sg, sgx };
+  },
+  affine2(G, X, DX, L, A, B, C) {
+    eachRun(L, (base, s) => {
+      const a = A[s],
+        b = B[s],
+        c = C[s];
+      for (let i = base; i < base + L.inner; i++) DX[i] = G[i] * a + X[i] * b + c;
+    });
+  },
+};

@@ -20,6 +20,95 @@ export interface WasmKernels {
     work: number,
   ): void;
   gemmWorkspaceBytes(): number;
+  // Layout passes (see assembly/stats.ts): statistics [s0, s1) of a StatLayout.
+  moments(
+    x: number,
+    s0: number,
+    s1: number,
+    outer: number,
+    outerStride: number,
+    statStride: number,
+    inner: number,
+    mean: number,
+    m2: number,
+  ): void;
+  affine(
+    x: number,
+    y: number,
+    s0: number,
+    s1: number,
+    outer: number,
+    outerStride: number,
+    statStride: number,
+    inner: number,
+    c: number,
+    a: number,
+    b: number,
+    relu: number,
+  ): void;
+  gradSums(
+    g: number,
+    x: number,
+    s0: number,
+    s1: number,
+    outer: number,
+    outerStride: number,
+    statStride: number,
+    inner: number,
+    mu: number,
+    sg: number,
+    sgx: number,
+  ): void;
+  affine2(
+    g: number,
+    x: number,
+    dx: number,
+    s0: number,
+    s1: number,
+    outer: number,
+    outerStride: number,
+    statStride: number,
+    inner: number,
+    A: number,
+    B: number,
+    C: number,
+  ): void;
+  im2col(
+    x: number,
+    C: number,
+    H: number,
+    W: number,
+    kh: number,
+    kw: number,
+    oh: number,
+    ow: number,
+    sh: number,
+    sw: number,
+    ph: number,
+    pw: number,
+    dh: number,
+    dw: number,
+    out: number,
+  ): void;
+  col2im(
+    src: number,
+    dx: number,
+    C: number,
+    H: number,
+    W: number,
+    kh: number,
+    kw: number,
+    oh: number,
+    ow: number,
+    sh: number,
+    sw: number,
+    ph: number,
+    pw: number,
+    dh: number,
+    dw: number,
+  ): void;
+  relu(x: number, y: number, n: number): void;
+  reluGrad(dy: number, x: number, dx: number, n: number): void;
 }
 
 let kernels: WasmKernels | null = null;
