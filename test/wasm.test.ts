@@ -131,6 +131,45 @@ describe('WASM kernels equal the JS reference', () => {
     js.forEach((v, i) => assertClose(wasm[i], v, { rtol: 0, atol: 0, what: `relu part ${i}` }));
   });
 
+  it('maxPool2d forward/backward with padding, strides and ceil mode', () => {
+    const x = nk.randn([2, 3, 9, 7]);
+    const cases: [number | [number, number], nk.ops.Pool2dOptions][] = [
+      [2, {}],
+      [3, { stride: 2, padding: 1 }],
+      [[2, 3], { ceilMode: true }],
+    ];
+    for (const [k, opts] of cases) {
+      const [js, wasm] = both(() => forwardBackward((p) => nk.maxPool2d(p, k, opts), [x]));
+      js.forEach((v, i) =>
+        assertClose(wasm[i], v, { rtol: 0, atol: 0, what: `maxPool2d ${k} part ${i}` }),
+      );
+    }
+  });
+
+  it('SGD and Adam/AdamW updates', () => {
+    const makers = [
+      (ps: nk.Tensor[]) =>
+        new nk.optim.SGD(ps, { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.01 }),
+      (ps: nk.Tensor[]) => new nk.optim.SGD(ps, { lr: 0.1 }),
+      (ps: nk.Tensor[]) => new nk.optim.Adam(ps, { lr: 0.01, weightDecay: 0.1 }),
+      (ps: nk.Tensor[]) => new nk.optim.AdamW(ps, { lr: 0.01 }),
+    ];
+    const p0 = nk.randn([37]),
+      grads = [nk.randn([37]), nk.randn([37]), nk.randn([37])];
+    for (const make of makers) {
+      const [js, wasm] = both(() => {
+        const p = nk.tensor(p0.toArray(), [37], { requiresGrad: true });
+        const opt = make([p]);
+        for (const g of grads) {
+          p.grad = nk.keep(g.clone());
+          opt.step();
+        }
+        return p.toArray();
+      });
+      assertClose(wasm, js, { rtol: 1e-5, atol: 1e-6 });
+    }
+  });
+
   it('float64 inputs fall back to the JS kernels', () => {
     const a = nk.randn([3, 4], { dtype: 'float64' }),
       b = nk.randn([4, 2], { dtype: 'float64' });

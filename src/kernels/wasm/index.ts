@@ -8,11 +8,14 @@ import { registerConvKernels } from '../js/conv.js';
 import { registerMatMul } from '../js/matmul.js';
 import { registerRowNormKernels } from '../js/rownorm.js';
 import { registerKernel } from '../registry.js';
+import { type PoolAttrs, poolOutSize } from '../js/pool.js';
+import type { AdamAttrs, SgdAttrs } from '../js/optim.js';
 import { onWasmReady } from './loader.js';
 import { heapPtr } from './memory.js';
 import { wasmConvPrimitives, wasmNormPrimitives } from './primitives.js';
 
-const float32 = (inputs: Tensor[]) => inputs.every((t) => t.dtype === 'float32');
+const float32 = (inputs: Tensor[]) => inputs.every((t) => t === undefined || t.dtype === 'float32');
+const ptr = (t: Tensor): number => heapPtr(t.data)!;
 
 onWasmReady((k) => {
   const conv = wasmConvPrimitives(k);
@@ -27,7 +30,7 @@ onWasmReady((k) => {
     supports: float32,
     fn: ([x]) => {
       const y = empty(x.shape, x.dtype);
-      k.relu(heapPtr(x.data)!, heapPtr(y.data)!, x.size);
+      k.relu(ptr(x), ptr(y), x.size);
       return y;
     },
   });
@@ -38,8 +41,90 @@ onWasmReady((k) => {
     supports: (inputs: Tensor[]) => float32(inputs) && inputs[0].size === inputs[1].size,
     fn: ([dy, x]) => {
       const dx = empty(x.shape, x.dtype);
-      k.reluGrad(heapPtr(dy.data)!, heapPtr(x.data)!, heapPtr(dx.data)!, x.size);
+      k.reluGrad(ptr(dy), ptr(x), ptr(dx), x.size);
       return dx;
+    },
+  });
+  registerKernel({
+    name: 'MaxPool2d',
+    backend: 'wasm',
+    supports: float32,
+    fn: ([x], a: PoolAttrs) => {
+      const [N, C, H, W] = x.shape;
+      const oh = poolOutSize(H, a.kernel[0], a.stride[0], a.padding[0], a.ceilMode);
+      const ow = poolOutSize(W, a.kernel[1], a.stride[1], a.padding[1], a.ceilMode);
+      const y = empty([N, C, oh, ow], x.dtype),
+        idx = empty([N, C, oh, ow], x.dtype);
+      k.maxPool2d(
+        ptr(x),
+        N * C,
+        H,
+        W,
+        ...a.kernel,
+        ...a.stride,
+        ...a.padding,
+        oh,
+        ow,
+        ptr(y),
+        ptr(idx),
+      );
+      return [y, idx];
+    },
+  });
+  registerKernel({
+    name: 'MaxPool2dGrad',
+    backend: 'wasm',
+    differentiable: false,
+    supports: float32,
+    fn: ([dy, idx], { inputShape }: { inputShape: number[] }) => {
+      const [N, C, H, W] = inputShape;
+      const dx = empty(inputShape, dy.dtype);
+      k.maxPool2dGrad(ptr(dy), ptr(idx), N * C, H * W, dy.size / (N * C), ptr(dx));
+      return dx;
+    },
+  });
+  registerKernel({
+    name: 'SgdUpdate',
+    backend: 'wasm',
+    differentiable: false,
+    supports: float32,
+    fn: ([p, g, buf], a: SgdAttrs) => {
+      k.sgdUpdate(
+        ptr(p),
+        ptr(g),
+        buf ? ptr(buf) : 0,
+        p.size,
+        a.lr,
+        a.momentum,
+        a.dampening,
+        a.nesterov ? 1 : 0,
+        a.weightDecay,
+        a.first ? 1 : 0,
+      );
+      return [];
+    },
+  });
+  registerKernel({
+    name: 'AdamUpdate',
+    backend: 'wasm',
+    differentiable: false,
+    supports: float32,
+    fn: ([p, g, m, v], a: AdamAttrs) => {
+      k.adamUpdate(
+        ptr(p),
+        ptr(g),
+        ptr(m),
+        ptr(v),
+        p.size,
+        a.lr,
+        a.beta1,
+        a.beta2,
+        a.eps,
+        a.weightDecay,
+        a.decoupled ? 1 : 0,
+        a.step,
+      );
+      return [];
     },
   });
 });

@@ -109,6 +109,49 @@ export interface WasmKernels {
   ): void;
   relu(x: number, y: number, n: number): void;
   reluGrad(dy: number, x: number, dx: number, n: number): void;
+  maxPool2d(
+    x: number,
+    planes: number,
+    H: number,
+    W: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    ph: number,
+    pw: number,
+    oh: number,
+    ow: number,
+    y: number,
+    idx: number,
+  ): void;
+  maxPool2dGrad(dy: number, idx: number, planes: number, HW: number, per: number, dx: number): void;
+  sgdUpdate(
+    p: number,
+    g: number,
+    buf: number,
+    n: number,
+    lr: number,
+    momentum: number,
+    dampening: number,
+    nesterov: number,
+    weightDecay: number,
+    first: number,
+  ): void;
+  adamUpdate(
+    p: number,
+    g: number,
+    m: number,
+    v: number,
+    n: number,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    decoupled: number,
+    step: number,
+  ): void;
 }
 
 let kernels: WasmKernels | null = null;
