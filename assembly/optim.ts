@@ -1,11 +1,19 @@
 // In-place optimizer updates with PyTorch's formulas (see src/kernels/js/optim.ts), SIMD.
 
 export function sgdUpdate(
-  p: usize, g: usize, buf: usize, n: i32, lr: f32, momentum: f32, dampening: f32,
-  nesterov: i32, weightDecay: f32, first: i32,
+  p: usize,
+  g: usize,
+  buf: usize,
+  n: i32,
+  lr: f32,
+  momentum: f32,
+  dampening: f32,
+  nesterov: i32,
+  weightDecay: f32,
+  first: i32,
 ): void {
   for (let i = 0; i < n; i++) {
-    const q = <usize>i << 2;
+    const q = (<usize>i) << 2;
     const pi = load<f32>(p + q);
     let d = load<f32>(g + q) + weightDecay * pi;
     if (buf != 0) {
@@ -18,21 +26,36 @@ export function sgdUpdate(
 }
 
 export function adamUpdate(
-  p: usize, g: usize, m: usize, v: usize, n: i32, lr: f64, beta1: f64, beta2: f64, eps: f64,
-  weightDecay: f64, decoupled: i32, step: i32,
+  p: usize,
+  g: usize,
+  m: usize,
+  v: usize,
+  n: i32,
+  lr: f64,
+  beta1: f64,
+  beta2: f64,
+  eps: f64,
+  weightDecay: f64,
+  decoupled: i32,
+  step: i32,
 ): void {
   const bc1 = 1 - Math.pow(beta1, <f64>step);
   const bc2 = Math.sqrt(1 - Math.pow(beta2, <f64>step));
   const stepSize = <f32>(lr / bc1);
   const decay = <f32>(decoupled ? 1 - lr * weightDecay : 1);
   const l2 = <f32>(decoupled ? 0 : weightDecay);
-  const b1 = f32x4.splat(<f32>beta1), c1 = f32x4.splat(<f32>(1 - beta1));
-  const b2 = f32x4.splat(<f32>beta2), c2 = f32x4.splat(<f32>(1 - beta2));
-  const ibc2 = f32x4.splat(<f32>(1 / bc2)), ev = f32x4.splat(<f32>eps);
-  const dv = f32x4.splat(decay), lv = f32x4.splat(l2), sv = f32x4.splat(stepSize);
+  const b1 = f32x4.splat(<f32>beta1),
+    c1 = f32x4.splat(<f32>(1 - beta1));
+  const b2 = f32x4.splat(<f32>beta2),
+    c2 = f32x4.splat(<f32>(1 - beta2));
+  const ibc2 = f32x4.splat(<f32>(1 / bc2)),
+    ev = f32x4.splat(<f32>eps);
+  const dv = f32x4.splat(decay),
+    lv = f32x4.splat(l2),
+    sv = f32x4.splat(stepSize);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
-    const q = <usize>i << 2;
+    const q = (<usize>i) << 2;
     const pv = v128.load(p + q);
     const gv = f32x4.add(v128.load(g + q), f32x4.mul(lv, pv));
     const mv = f32x4.add(f32x4.mul(b1, v128.load(m + q)), f32x4.mul(c1, gv));
@@ -43,7 +66,7 @@ export function adamUpdate(
     v128.store(p + q, f32x4.sub(f32x4.mul(pv, dv), f32x4.div(f32x4.mul(sv, mv), denom)));
   }
   for (; i < n; i++) {
-    const q = <usize>i << 2;
+    const q = (<usize>i) << 2;
     const pi = load<f32>(p + q);
     const gi = load<f32>(g + q) + l2 * pi;
     const mi = <f32>beta1 * load<f32>(m + q) + <f32>(1 - beta1) * gi;
