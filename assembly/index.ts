@@ -6,3 +6,4 @@ export { col2im, im2col } from './conv';
 export { relu, reluGrad } from './elementwise';
 export { maxPool2d, maxPool2dGrad } from './pool';
 export { adamUpdate, sgdUpdate } from './optim';
+export { colAffine, colAffine2, colGradSums, colSums } from './layernorm';

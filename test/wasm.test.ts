@@ -118,6 +118,15 @@ describe('WASM kernels equal the JS reference', () => {
     js.forEach((v, i) =>
       assertClose(wasm[i], v, { rtol: 1e-4, atol: 1e-4, what: `groupNorm part ${i}` }),
     );
+    const z = nk.randn([5, 3, 13], { mean: 2 }),
+      lw = nk.randn([3, 13]),
+      lb = nk.randn([3, 13]);
+    const [js3, wasm3] = both(() =>
+      forwardBackward((p, q, r) => nk.layerNorm(p, [3, 13], q, r), [z, lw, lb]),
+    );
+    js3.forEach((v, i) =>
+      assertClose(wasm3[i], v, { rtol: 1e-4, atol: 1e-4, what: `layerNorm affine part ${i}` }),
+    );
     const y = nk.randn([4, 7, 11]);
     const [js2, wasm2] = both(() => forwardBackward((p) => nk.layerNorm(p, [11]), [y]));
     js2.forEach((v, i) =>

@@ -5,6 +5,7 @@ import { registerGradient } from '../kernels/registry.js';
 import { fmt, sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { add, mul } from './arith.js';
+import { zeros } from '../tensor/create.js';
 import { reshape } from './shape-ops.js';
 import { expectTensor } from './util.js';
 
@@ -12,6 +13,19 @@ import { expectTensor } from './util.js';
 export function normalizeRows(x: Tensor, rows: number, eps: number): Tensor {
   return applyMulti('NormalizeRows', [x], { rows, eps })[0];
 }
+
+registerGradient('GroupNorm', (dy, { inputs: [x, w], outputs: [, mean, invstd] }) => {
+  const [dx, dw, db] = applyMulti(
+    'GroupNormBackward',
+    w ? [dy, x, mean, invstd, w] : [dy, x, mean, invstd],
+  );
+  return [dx, w ? dw : null, w ? db : null];
+});
+
+registerGradient('LayerNorm', (dy, { inputs: [x, w, b], outputs: [, mean, invstd] }) => {
+  const [dx, dw, db] = applyMulti('LayerNormBackward', [dy, x, mean, invstd, w]);
+  return [dx, dw, b.requiresGrad ? db : null];
+});
 
 registerGradient('NormalizeRows', (dy, { inputs: [x], outputs: [, mean, invstd] }) => [
   apply('NormalizeRowsBackward', [dy, x, mean, invstd]),
@@ -51,8 +65,11 @@ export function groupNorm(
     if (t && (t.rank !== 1 || t.shape[0] !== C))
       throw new Error(`${name}: expected ${k} [${C}], got ${fmt(t.shape)}`);
   }
-  const y = normalizeRows(x, x.shape[0] * numGroups, eps);
-  return channelAffine(y, weight, bias);
+  if ((weight === null) !== (bias === null)) {
+    return channelAffine(normalizeRows(x, x.shape[0] * numGroups, eps), weight, bias);
+  }
+  const affine = weight && bias ? [weight, bias] : [];
+  return applyMulti('GroupNorm', [x, ...affine], { groups: numGroups, eps })[0];
 }
 
 export function layerNorm(
@@ -71,10 +88,21 @@ export function layerNorm(
       `${name}: expected input [*, ${normalizedShape.join(', ')}], got ${fmt(x.shape)}`,
     );
   }
-  let y = normalizeRows(x, x.size / Math.max(1, sizeOf(normalizedShape)), eps);
-  if (weight) y = mul(y, weight);
-  if (bias) y = add(y, bias);
-  return y;
+  for (const [k, t] of [
+    ['weight', weight],
+    ['bias', bias],
+  ] as const) {
+    if (t && fmt(t.shape) !== fmt(normalizedShape)) {
+      throw new Error(`${name}: expected ${k} ${fmt(normalizedShape)}, got ${fmt(t.shape)}`);
+    }
+  }
+  const rows = x.size / Math.max(1, sizeOf(normalizedShape));
+  if (weight === null) {
+    const y = normalizeRows(x, rows, eps);
+    return bias ? add(y, bias) : y;
+  }
+  const b = bias ?? zeros(normalizedShape, { dtype: x.dtype });
+  return applyMulti('LayerNorm', [x, weight, b], { rows, eps })[0];
 }
 
 /** Each (sample, channel) normalized over its spatial positions, with batch statistics. */

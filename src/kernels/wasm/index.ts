@@ -5,6 +5,8 @@ import { empty } from '../../tensor/tensor.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { registerBatchNormKernels } from '../js/batchnorm.js';
 import { registerConvKernels } from '../js/conv.js';
+import { registerGroupNormKernels } from '../js/groupnorm.js';
+import { registerLayerNormKernels } from '../js/layernorm.js';
 import { registerMatMul } from '../js/matmul.js';
 import { registerRowNormKernels } from '../js/rownorm.js';
 import { registerKernel } from '../registry.js';
@@ -12,7 +14,7 @@ import { type PoolAttrs, poolOutSize } from '../js/pool.js';
 import type { AdamAttrs, SgdAttrs } from '../js/optim.js';
 import { onWasmReady } from './loader.js';
 import { heapPtr } from './memory.js';
-import { wasmConvPrimitives, wasmNormPrimitives } from './primitives.js';
+import { wasmColumnPrimitives, wasmConvPrimitives, wasmNormPrimitives } from './primitives.js';
 
 const float32 = (inputs: Tensor[]) => inputs.every((t) => t === undefined || t.dtype === 'float32');
 const ptr = (t: Tensor): number => heapPtr(t.data)!;
@@ -24,6 +26,8 @@ onWasmReady((k) => {
   registerMatMul('wasm', conv.gemm, float32);
   registerBatchNormKernels('wasm', norm, float32);
   registerRowNormKernels('wasm', norm, float32);
+  registerGroupNormKernels('wasm', norm, float32);
+  registerLayerNormKernels('wasm', { ...norm, ...wasmColumnPrimitives(k) }, float32);
   registerKernel({
     name: 'Relu',
     backend: 'wasm',

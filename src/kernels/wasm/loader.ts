@@ -152,6 +152,47 @@ export interface WasmKernels {
     decoupled: number,
     step: number,
   ): void;
+  colAffine(
+    x: number,
+    y: number,
+    rows: number,
+    cols: number,
+    mu: number,
+    inv: number,
+    w: number,
+    b: number,
+  ): void;
+  colGradSums(
+    g: number,
+    x: number,
+    rows: number,
+    cols: number,
+    mu: number,
+    w: number,
+    sg: number,
+    sgx: number,
+  ): void;
+  colAffine2(
+    g: number,
+    x: number,
+    dx: number,
+    rows: number,
+    cols: number,
+    A: number,
+    B: number,
+    C: number,
+    w: number,
+  ): void;
+  colSums(
+    g: number,
+    x: number,
+    rows: number,
+    cols: number,
+    mu: number,
+    inv: number,
+    dw: number,
+    db: number,
+  ): void;
 }
 
 let kernels: WasmKernels | null = null;

@@ -3,6 +3,7 @@
 // to know which one ran.
 import type { TypedArray } from '../../tensor/dtype.js';
 import { type ConvPrimitives, type Geometry, jsConvPrimitives } from '../js/conv.js';
+import { type ColumnPrimitives, jsColumnPrimitives } from '../js/layernorm.js';
 import { type NormPrimitives, type StatLayout, jsNormPrimitives } from '../js/stats.js';
 import { makeWasmGemm } from './gemm.js';
 import type { WasmKernels } from './loader.js';
@@ -82,6 +83,41 @@ export function wasmConvPrimitives(k: WasmKernels): ConvPrimitives {
       const p = ptrs(src, DX);
       if (p === null) return js.col2im(src, DX, off, g);
       k.col2im(p[0], p[1] + off * 4, ...geom(g));
+    },
+  };
+}
+
+export function wasmColumnPrimitives(k: WasmKernels): ColumnPrimitives {
+  const js = jsColumnPrimitives;
+  return {
+    colAffine(X, Y, rows, mu, inv, W, B) {
+      const p = ptrs(X, Y, W, B);
+      if (p === null) return js.colAffine(X, Y, rows, mu, inv, W, B);
+      const [pm, pi] = f64Args('norm-in', mu, inv);
+      k.colAffine(p[0], p[1], rows, X.length / rows, pm, pi, p[2], p[3]);
+    },
+    colGradSums(G, X, rows, mu, W) {
+      const p = ptrs(G, X, W);
+      if (p === null) return js.colGradSums(G, X, rows, mu, W);
+      const [pm] = f64Args('norm-in', mu);
+      const [sg, sgx] = f64Args('norm-out', new Float64Array(rows), new Float64Array(rows));
+      k.colGradSums(p[0], p[1], rows, X.length / rows, pm, p[2], sg, sgx);
+      return { sg: f64Read(sg, rows), sgx: f64Read(sgx, rows) };
+    },
+    colAffine2(G, X, DX, rows, A, B, C, W) {
+      const p = ptrs(G, X, DX, W);
+      if (p === null) return js.colAffine2(G, X, DX, rows, A, B, C, W);
+      const [pa, pb, pc] = f64Args('norm-in', A, B, C);
+      k.colAffine2(p[0], p[1], p[2], rows, X.length / rows, pa, pb, pc, p[3]);
+    },
+    colSums(G, X, rows, mu, inv) {
+      const p = ptrs(G, X);
+      if (p === null) return js.colSums(G, X, rows, mu, inv);
+      const cols = X.length / rows;
+      const [pm, pi] = f64Args('norm-in', mu, inv);
+      const [dw, db] = f64Args('norm-out', new Float64Array(cols), new Float64Array(cols));
+      k.colSums(p[0], p[1], rows, cols, pm, pi, dw, db);
+      return { dw: f64Read(dw, cols), db: f64Read(db, cols) };
     },
   };
 }

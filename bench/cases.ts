@@ -1,0 +1,108 @@
+// The benchmark cases, shared by run.ts. Each builds its inputs once and returns a closure
+// timed over repetitions; `bytes` is what a memory-bound kernel must move at minimum
+// (each input read and each output written the number of times its algorithm needs).
+import * as nk from '../src/index.js';
+import { buildModel } from '../src/train/models.js';
+import { trainStep } from '../src/train/loop.js';
+import { makeOptimizer } from '../src/cli/optimizer.js';
+
+export interface Case {
+  name: string;
+  what: string;
+  bytes?: number;
+  flops?: number;
+  reps?: number;
+  setup(): () => void;
+}
+
+const [N, C, H, W] = [32, 64, 56, 56];
+const numel = N * C * H * W;
+const F32 = 4;
+
+function fwdBwd(module: nk.nn.Module): () => void {
+  const x = nk.keep(nk.randn([N, C, H, W]));
+  const dy = nk.keep(nk.randn([N, C, H, W]));
+  x.requiresGrad = true;
+  return () =>
+    nk.tidy(() => {
+      x.grad?.dispose();
+      x.grad = null;
+      module.zeroGrad();
+      module.call(x).backward(dy);
+    });
+}
+
+export const cases: Case[] = [
+  {
+    name: 'bn2d_train_fwd',
+    what: 'BatchNorm2d training forward [32,64,56,56]',
+    bytes: 3 * numel * F32, // read x twice (statistics, normalize), write y
+    setup() {
+      const bn = new nk.nn.BatchNorm2d(C);
+      const x = nk.keep(nk.randn([N, C, H, W]));
+      return () => nk.tidy(() => void nk.noGrad(() => bn.call(x)));
+    },
+  },
+  {
+    name: 'bn2d_train_fwdbwd',
+    what: 'BatchNorm2d training forward+backward',
+    bytes: 8 * numel * F32, // forward 3; backward reads x and dy twice, writes dx
+    setup: () => fwdBwd(new nk.nn.BatchNorm2d(C)),
+  },
+  {
+    name: 'bn2d_eval_fwd',
+    what: 'BatchNorm2d eval forward',
+    bytes: 2 * numel * F32, // one scale-and-shift pass
+    setup() {
+      const bn = new nk.nn.BatchNorm2d(C).eval();
+      const x = nk.keep(nk.randn([N, C, H, W]));
+      return () => nk.tidy(() => void nk.noGrad(() => bn.call(x)));
+    },
+  },
+  {
+    name: 'layernorm_fwdbwd',
+    what: 'LayerNorm([64,56,56]) forward+backward',
+    bytes: 8 * numel * F32,
+    setup: () => fwdBwd(new nk.nn.LayerNorm([C, H, W])),
+  },
+  {
+    name: 'groupnorm32_fwdbwd',
+    what: 'GroupNorm(32, 64) forward+backward',
+    bytes: 8 * numel * F32,
+    setup: () => fwdBwd(new nk.nn.GroupNorm(32, C)),
+  },
+  {
+    name: 'instancenorm2d_fwdbwd',
+    what: 'InstanceNorm2d(64) forward+backward',
+    bytes: 8 * numel * F32,
+    setup: () => fwdBwd(new nk.nn.InstanceNorm2d(C)),
+  },
+  {
+    name: 'gemm_1024',
+    what: 'GEMM 1024x1024x1024',
+    flops: 2 * 1024 ** 3,
+    setup() {
+      const a = nk.keep(nk.randn([1024, 1024])),
+        b = nk.keep(nk.randn([1024, 1024]));
+      return () => nk.tidy(() => void nk.matmul(a, b));
+    },
+  },
+  {
+    name: 'conv3x3_64_fwdbwd',
+    what: 'conv2d 3x3 64->64 [32,64,56,56] forward+backward',
+    flops: 3 * 2 * N * C * H * W * C * 9,
+    reps: 3,
+    setup: () => fwdBwd(new nk.nn.Conv2d(C, C, 3, { padding: 1 })),
+  },
+  {
+    name: 'cnn_train_step_b64',
+    what: 'CNN (2 conv + BN) training step, batch 64, 28x28',
+    setup() {
+      const model = buildModel({ model: 'cnn', norm: 'batch' });
+      const opt = makeOptimizer('sgd', model, 0.05, 0);
+      const x = nk.keep(nk.randn([64, 1, 28, 28]));
+      const labels = Uint8Array.from({ length: 64 }, (_, i) => i % 10);
+      return () => nk.tidy(() => trainStep(model, opt, x, labels));
+    },
+  },
+];

@@ -1,0 +1,121 @@
+// npm run bench: normkit's kernels side by side with PyTorch on the same machine, in the
+// same run. Prints a table and writes bench/results.json. Not a test: nothing asserts a time.
+import { execFileSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import Table from 'cli-table3';
+import { cases } from './cases.js';
+
+// Closures must not return tensors from tidy(): a kept result would leak and fresh pages would be timed.
+const REPS = Number(process.env.BENCH_REPS ?? 10);
+const PYTHON = '/usr/bin/python3';
+const root = new URL('../../', import.meta.url);
+
+function median(fn: () => void, reps: number, warmup = 2): number {
+  for (let i = 0; i < warmup; i++) fn();
+  const ts: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    fn();
+    ts.push(performance.now() - t0);
+  }
+  ts.sort((a, b) => a - b);
+  return ts[Math.floor(ts.length / 2)];
+}
+
+/** Copy bandwidth: bytes read + written per second copying a 256 MiB buffer. */
+function copyBandwidth(): number {
+  const n = 64 * 1024 * 1024;
+  const src = new Float32Array(n).fill(1),
+    dst = new Float32Array(n);
+  const ms = median(() => dst.set(src), 5, 1);
+  return (2 * n * 4) / (ms / 1000) / 1e9;
+}
+
+function torchTimes(threads: number): Record<string, number> | string {
+  if (!existsSync(PYTHON)) return `${PYTHON} not found`;
+  try {
+    const out = execFileSync(
+      PYTHON,
+      [new URL('bench/torch_bench.py', root).pathname, String(threads), String(REPS)],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    return JSON.parse(out.trim().split('\n').pop()!).ms;
+  } catch (e) {
+    const msg = (e as { stderr?: string }).stderr ?? (e as Error).message;
+    return msg.includes('No module named')
+      ? 'PyTorch is not installed (apt-get install -y python3-torch libopenblas0-openmp)'
+      : msg.split('\n').slice(-3).join(' ');
+  }
+}
+
+const cores = availableParallelism();
+console.log(
+  `normkit benchmark: ${new Date().toISOString().slice(0, 10)}, ${cores} cores, Node ${process.version}, median of ${REPS}`,
+);
+const bw = copyBandwidth();
+console.log(
+  `measured copy bandwidth: ${bw.toFixed(1)} GB/s (read + write, 256 MiB Float32Array.set)`,
+);
+const threads = 1; // the worker-thread pool is not implemented yet: normkit runs on one thread
+const torch = torchTimes(threads);
+if (typeof torch === 'string') console.log(`PyTorch side skipped: ${torch}`);
+
+const table = new Table({
+  head: [
+    'case',
+    'threads',
+    'normkit ms',
+    'PyTorch ms',
+    'PyTorch / normkit',
+    'GB/s',
+    '% of copy bw',
+    'GFLOP/s',
+  ],
+});
+const results: Record<string, unknown>[] = [];
+for (const c of cases) {
+  const run = c.setup();
+  const ms = median(run, c.reps ?? REPS, c.reps ? 1 : 2);
+  const pt = typeof torch === 'string' ? undefined : torch[c.name];
+  const gbs = c.bytes ? c.bytes / (ms / 1000) / 1e9 : undefined;
+  const gflops = c.flops ? c.flops / (ms / 1000) / 1e9 : undefined;
+  results.push({
+    case: c.name,
+    what: c.what,
+    threads,
+    normkitMs: ms,
+    torchMs: pt,
+    gbPerS: gbs,
+    gflops,
+  });
+  table.push([
+    c.what,
+    threads,
+    ms.toFixed(2),
+    pt === undefined ? '-' : pt.toFixed(2),
+    pt === undefined ? '-' : `${(pt / ms).toFixed(2)}x`,
+    gbs === undefined ? '-' : gbs.toFixed(1),
+    gbs === undefined ? '-' : `${((100 * gbs) / bw).toFixed(0)}%`,
+    gflops === undefined ? '-' : gflops.toFixed(1),
+  ]);
+}
+console.log(table.toString());
+console.log('PyTorch / normkit > 1 means normkit is faster.');
+writeFileSync(
+  new URL('bench/results.json', root),
+  JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      cores,
+      copyGBps: bw,
+      torch: typeof torch === 'string' ? torch : 'ok',
+      results,
+    },
+    null,
+    2,
+  ) + '\n',
+);

@@ -1,0 +1,74 @@
+"""PyTorch side of `npm run bench`: the same cases as bench/cases.ts, median milliseconds.
+
+Usage: /usr/bin/python3 bench/torch_bench.py THREADS REPS   (prints one JSON object)
+"""
+import json, sys, time
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+threads, reps = int(sys.argv[1]), int(sys.argv[2])
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+N, C, H, W = 32, 64, 56, 56
+
+
+def median_ms(fn, reps=reps, warmup=2):
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t0) * 1000)
+    ts.sort()
+    return ts[len(ts) // 2]
+
+
+x = torch.randn(N, C, H, W)
+dy = torch.randn(N, C, H, W)
+out = {}
+
+
+def fwd_bwd(module):
+    xg = x.clone().requires_grad_(True)
+    def run():
+        xg.grad = None
+        for p in module.parameters():
+            p.grad = None
+        module(xg).backward(dy)
+    return run
+
+
+bn = nn.BatchNorm2d(C)
+bn.train()
+with torch.no_grad():
+    out["bn2d_train_fwd"] = median_ms(lambda: bn(x))
+out["bn2d_train_fwdbwd"] = median_ms(fwd_bwd(bn))
+bn.eval()
+with torch.no_grad():
+    out["bn2d_eval_fwd"] = median_ms(lambda: bn(x))
+out["layernorm_fwdbwd"] = median_ms(fwd_bwd(nn.LayerNorm([C, H, W])))
+out["groupnorm32_fwdbwd"] = median_ms(fwd_bwd(nn.GroupNorm(32, C)))
+out["instancenorm2d_fwdbwd"] = median_ms(fwd_bwd(nn.InstanceNorm2d(C)))
+
+a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+out["gemm_1024"] = median_ms(lambda: torch.mm(a, b))
+
+conv = nn.Conv2d(C, C, 3, padding=1)
+out["conv3x3_64_fwdbwd"] = median_ms(fwd_bwd(conv), reps=max(3, reps // 3), warmup=1)
+
+model = nn.Sequential(
+    nn.Conv2d(1, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+    nn.Conv2d(32, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+    nn.Flatten(), nn.Linear(64 * 49, 128, bias=False), nn.BatchNorm1d(128), nn.ReLU(), nn.Linear(128, 10),
+)
+opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+xb, yb = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
+def step():
+    opt.zero_grad()
+    F.cross_entropy(model(xb), yb).backward()
+    opt.step()
+out["cnn_train_step_b64"] = median_ms(step)
+
+print(json.dumps({"torch": torch.__version__, "threads": threads, "ms": out}))
