@@ -3,39 +3,65 @@
 // Row statistics are f64 pointers; weight and bias are f32 (the parameters themselves).
 
 /** y = (x − mu[r])·inv[r]·w[j] + b[j]. */
-export function colAffine(x: usize, y: usize, rows: i32, cols: i32, mu: usize, inv: usize, w: usize, b: usize): void {
+export function colAffine(
+  x: usize,
+  y: usize,
+  rows: i32,
+  cols: i32,
+  mu: usize,
+  inv: usize,
+  w: usize,
+  b: usize,
+): void {
   for (let r = 0; r < rows; r++) {
-    const m = <f32>load<f64>(mu + (<usize>r << 3));
-    const s = <f32>load<f64>(inv + (<usize>r << 3));
-    const mv = f32x4.splat(m), sv = f32x4.splat(s);
-    const px = x + (<usize>(r * cols) << 2), py = y + (<usize>(r * cols) << 2);
+    const m = <f32>load<f64>(mu + ((<usize>r) << 3));
+    const s = <f32>load<f64>(inv + ((<usize>r) << 3));
+    const mv = f32x4.splat(m),
+      sv = f32x4.splat(s);
+    const px = x + ((<usize>(r * cols)) << 2),
+      py = y + ((<usize>(r * cols)) << 2);
     let j = 0;
     for (; j + 4 <= cols; j += 4) {
-      const q = <usize>j << 2;
+      const q = (<usize>j) << 2;
       const xh = f32x4.mul(f32x4.sub(v128.load(px + q), mv), sv);
       v128.store(py + q, f32x4.add(f32x4.mul(xh, v128.load(w + q)), v128.load(b + q)));
     }
     for (; j < cols; j++) {
-      const q = <usize>j << 2;
+      const q = (<usize>j) << 2;
       store<f32>(py + q, (load<f32>(px + q) - m) * s * load<f32>(w + q) + load<f32>(b + q));
     }
   }
 }
 
 /** Per row: sg[r] = Σ g·w[j], sgx[r] = Σ g·w[j]·(x − mu[r]) (float64). */
-export function colGradSums(g: usize, x: usize, rows: i32, cols: i32, mu: usize, w: usize, sg: usize, sgx: usize): void {
+export function colGradSums(
+  g: usize,
+  x: usize,
+  rows: i32,
+  cols: i32,
+  mu: usize,
+  w: usize,
+  sg: usize,
+  sgx: usize,
+): void {
   for (let r = 0; r < rows; r++) {
-    const m = load<f64>(mu + (<usize>r << 3));
+    const m = load<f64>(mu + ((<usize>r) << 3));
     const mv = f64x2.splat(m);
-    const pg = g + (<usize>(r * cols) << 2), px = x + (<usize>(r * cols) << 2);
-    let a0 = f64x2.splat(0), a1 = f64x2.splat(0), h0 = f64x2.splat(0), h1 = f64x2.splat(0);
-    let ta: f64 = 0, th: f64 = 0;
+    const pg = g + ((<usize>(r * cols)) << 2),
+      px = x + ((<usize>(r * cols)) << 2);
+    let a0 = f64x2.splat(0),
+      a1 = f64x2.splat(0),
+      h0 = f64x2.splat(0),
+      h1 = f64x2.splat(0);
+    let ta: f64 = 0,
+      th: f64 = 0;
     let j = 0;
     for (; j + 4 <= cols; j += 4) {
-      const q = <usize>j << 2;
+      const q = (<usize>j) << 2;
       const gw = f32x4.mul(v128.load(pg + q), v128.load(w + q));
       const xv = v128.load(px + q);
-      const gl = f64x2.promote_low_f32x4(gw), gh = f64x2.promote_low_f32x4(v128.shuffle<f32>(gw, gw, 2, 3, 0, 1));
+      const gl = f64x2.promote_low_f32x4(gw),
+        gh = f64x2.promote_low_f32x4(v128.shuffle<f32>(gw, gw, 2, 3, 0, 1));
       const xl = f64x2.sub(f64x2.promote_low_f32x4(xv), mv);
       const xh = f64x2.sub(f64x2.promote_low_f32x4(v128.shuffle<f32>(xv, xv, 2, 3, 0, 1)), mv);
       a0 = f64x2.add(a0, gl);
@@ -44,48 +70,74 @@ export function colGradSums(g: usize, x: usize, rows: i32, cols: i32, mu: usize,
       h1 = f64x2.add(h1, f64x2.mul(gh, xh));
     }
     for (; j < cols; j++) {
-      const q = <usize>j << 2;
+      const q = (<usize>j) << 2;
       const gi = <f64>(load<f32>(pg + q) * load<f32>(w + q));
       ta += gi;
       th += gi * (<f64>load<f32>(px + q) - m);
     }
-    const av = f64x2.add(a0, a1), hv = f64x2.add(h0, h1);
-    store<f64>(sg + (<usize>r << 3), ta + f64x2.extract_lane(av, 0) + f64x2.extract_lane(av, 1));
-    store<f64>(sgx + (<usize>r << 3), th + f64x2.extract_lane(hv, 0) + f64x2.extract_lane(hv, 1));
+    const av = f64x2.add(a0, a1),
+      hv = f64x2.add(h0, h1);
+    store<f64>(sg + ((<usize>r) << 3), ta + f64x2.extract_lane(av, 0) + f64x2.extract_lane(av, 1));
+    store<f64>(sgx + ((<usize>r) << 3), th + f64x2.extract_lane(hv, 0) + f64x2.extract_lane(hv, 1));
   }
 }
 
 /** dx = A[r]·w[j]·g + B[r]·x + C[r]. */
-export function colAffine2(g: usize, x: usize, dx: usize, rows: i32, cols: i32, A: usize, B: usize, C: usize, w: usize): void {
+export function colAffine2(
+  g: usize,
+  x: usize,
+  dx: usize,
+  rows: i32,
+  cols: i32,
+  A: usize,
+  B: usize,
+  C: usize,
+  w: usize,
+): void {
   for (let r = 0; r < rows; r++) {
-    const a = <f32>load<f64>(A + (<usize>r << 3));
-    const b = <f32>load<f64>(B + (<usize>r << 3));
-    const c = <f32>load<f64>(C + (<usize>r << 3));
-    const av = f32x4.splat(a), bv = f32x4.splat(b), cv = f32x4.splat(c);
-    const off = <usize>(r * cols) << 2;
+    const a = <f32>load<f64>(A + ((<usize>r) << 3));
+    const b = <f32>load<f64>(B + ((<usize>r) << 3));
+    const c = <f32>load<f64>(C + ((<usize>r) << 3));
+    const av = f32x4.splat(a),
+      bv = f32x4.splat(b),
+      cv = f32x4.splat(c);
+    const off = (<usize>(r * cols)) << 2;
     let j = 0;
     for (; j + 4 <= cols; j += 4) {
-      const q = <usize>j << 2;
+      const q = (<usize>j) << 2;
       const t = f32x4.mul(f32x4.mul(v128.load(g + off + q), v128.load(w + q)), av);
       v128.store(dx + off + q, f32x4.add(f32x4.add(t, f32x4.mul(v128.load(x + off + q), bv)), cv));
     }
     for (; j < cols; j++) {
-      const q = <usize>j << 2;
-      store<f32>(dx + off + q, a * load<f32>(w + q) * load<f32>(g + off + q) + b * load<f32>(x + off + q) + c);
+      const q = (<usize>j) << 2;
+      store<f32>(
+        dx + off + q,
+        a * load<f32>(w + q) * load<f32>(g + off + q) + b * load<f32>(x + off + q) + c,
+      );
     }
   }
 }
 
 /** Column sums over rows: dw[j] += Σ g·(x − mu[r])·inv[r], db[j] += Σ g (float64, zeroed here). */
-export function colSums(g: usize, x: usize, rows: i32, cols: i32, mu: usize, inv: usize, dw: usize, db: usize): void {
-  memory.fill(dw, 0, <usize>cols << 3);
-  memory.fill(db, 0, <usize>cols << 3);
+export function colSums(
+  g: usize,
+  x: usize,
+  rows: i32,
+  cols: i32,
+  mu: usize,
+  inv: usize,
+  dw: usize,
+  db: usize,
+): void {
+  memory.fill(dw, 0, (<usize>cols) << 3);
+  memory.fill(db, 0, (<usize>cols) << 3);
   for (let r = 0; r < rows; r++) {
-    const m = load<f64>(mu + (<usize>r << 3));
-    const s = load<f64>(inv + (<usize>r << 3));
-    const off = <usize>(r * cols) << 2;
+    const m = load<f64>(mu + ((<usize>r) << 3));
+    const s = load<f64>(inv + ((<usize>r) << 3));
+    const off = (<usize>(r * cols)) << 2;
     for (let j = 0; j < cols; j++) {
-      const q = <usize>j << 2, d = <usize>j << 3;
+      const q = (<usize>j) << 2,
+        d = (<usize>j) << 3;
       const gi = <f64>load<f32>(g + off + q);
       store<f64>(db + d, load<f64>(db + d) + gi);
       store<f64>(dw + d, load<f64>(dw + d) + gi * (<f64>load<f32>(x + off + q) - m) * s);
