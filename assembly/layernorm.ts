@@ -112,30 +112,34 @@ export function colAffine2(
       const q = (<usize>j) << 2;
       store<f32>(
         dx + off + q,
-        a * load<f32>(w + q) * load<f32>(g + off + q) + b * load<f32>(x + off + q) + c,
+        load<f32>(g + off + q) * load<f32>(w + q) * a + load<f32>(x + off + q) * b + c,
       );
     }
   }
 }
 
-/** Column sums over rows: dw[j] += Σ g·(x − mu[r])·inv[r], db[j] += Σ g (float64, zeroed here). */
+/**
+ * Column sums over rows for ncols columns starting at g/x/dw/db (rows rowStride apart):
+ * dw[j] = Σ g·(x − mu[r])·inv[r], db[j] = Σ g (float64, zeroed here).
+ */
 export function colSums(
   g: usize,
   x: usize,
   rows: i32,
-  cols: i32,
+  ncols: i32,
+  rowStride: i32,
   mu: usize,
   inv: usize,
   dw: usize,
   db: usize,
 ): void {
-  memory.fill(dw, 0, (<usize>cols) << 3);
-  memory.fill(db, 0, (<usize>cols) << 3);
+  memory.fill(dw, 0, (<usize>ncols) << 3);
+  memory.fill(db, 0, (<usize>ncols) << 3);
   for (let r = 0; r < rows; r++) {
     const m = load<f64>(mu + ((<usize>r) << 3));
     const s = load<f64>(inv + ((<usize>r) << 3));
-    const off = (<usize>(r * cols)) << 2;
-    for (let j = 0; j < cols; j++) {
+    const off = (<usize>(r * rowStride)) << 2;
+    for (let j = 0; j < ncols; j++) {
       const q = (<usize>j) << 2,
         d = (<usize>j) << 3;
       const gi = <f64>load<f32>(g + off + q);

@@ -1,4 +1,6 @@
 // In-place optimizer updates with PyTorch's formulas (see src/kernels/js/optim.ts), SIMD.
+// Scalar tails repeat the SIMD bodies' exact operation order, so an element gives the same bits
+// whichever path a thread split puts it on.
 
 export function sgdUpdate(
   p: usize,
@@ -70,7 +72,7 @@ export function adamUpdate(
     const pi = load<f32>(p + q);
     const gi = load<f32>(g + q) + l2 * pi;
     const mi = <f32>beta1 * load<f32>(m + q) + <f32>(1 - beta1) * gi;
-    const vi = <f32>beta2 * load<f32>(v + q) + <f32>(1 - beta2) * gi * gi;
+    const vi = <f32>beta2 * load<f32>(v + q) + <f32>(1 - beta2) * (gi * gi);
     store<f32>(m + q, mi);
     store<f32>(v + q, vi);
     store<f32>(p + q, pi * decay - (stepSize * mi) / (Mathf.sqrt(vi) * <f32>(1 / bc2) + <f32>eps));

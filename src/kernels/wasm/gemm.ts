@@ -1,24 +1,19 @@
 // The WASM SIMD GEMM behind the same GemmFn interface as the JS one. It runs when every
 // operand is float32 data in the shared tensor memory with contiguous C rows; anything else
-// (float64, JS-heap scratch) goes to the JS reference GEMM.
-import { heap } from '../../memory/allocator.js';
+// (float64, JS-heap scratch) goes to the JS reference GEMM. Threads split C's larger
+// dimension into blocks of whole rows or columns, each with its own packing workspace.
 import { type Strided, gemm as jsGemm } from '../js/gemm.js';
 import { workspaceBytes } from '../workspace.js';
-import type { WasmKernels } from './loader.js';
+import { wasmKernels } from './loader.js';
+import { heapPtr } from './memory.js';
+import { parallelFor } from './threads.js';
 
-function inHeap(s: Strided): boolean {
-  const buf = s.data.buffer;
-  return (
-    s.data instanceof Float32Array &&
-    (buf === heap.buffer || (heap.shared && buf instanceof SharedArrayBuffer))
-  );
-}
+/** Multiply-adds a thread should get at least. */
+const GRAIN_FLOPS = 1 << 21;
 
-function ptr(s: Strided): number {
-  return s.data.byteOffset + s.offset * 4;
-}
-
-export function makeWasmGemm(k: WasmKernels) {
+export function makeWasmGemm() {
+  const k = wasmKernels()!;
+  const workBytes = k.gemmWorkspaceBytes();
   return (
     M: number,
     N: number,
@@ -28,25 +23,50 @@ export function makeWasmGemm(k: WasmKernels) {
     c: Strided,
     accumulate: boolean,
   ): void => {
-    if (c.colStride !== 1 || !inHeap(a) || !inHeap(b) || !inHeap(c)) {
+    const pa = heapPtr(a.data),
+      pb = heapPtr(b.data),
+      pc = heapPtr(c.data);
+    if (c.colStride !== 1 || pa === null || pb === null || pc === null) {
       jsGemm(M, N, K, a, b, c, accumulate);
       return;
     }
-    const work = workspaceBytes('sgemm', k.gemmWorkspaceBytes());
-    k.sgemm(
-      M,
-      N,
-      K,
-      ptr(a),
-      a.rowStride,
-      a.colStride,
-      ptr(b),
-      b.rowStride,
-      b.colStride,
-      ptr(c),
-      c.rowStride,
-      accumulate ? 1 : 0,
-      work,
-    );
+    const A = pa + a.offset * 4,
+      B = pb + b.offset * 4,
+      C = pc + c.offset * 4;
+    const acc = accumulate ? 1 : 0;
+    const work = (t: number) => workspaceBytes(`sgemm-${t}`, workBytes);
+    if (M >= N) {
+      parallelFor('sgemm', M, Math.ceil(GRAIN_FLOPS / Math.max(1, N * K)), (m0, m1, t) => [
+        m1 - m0,
+        N,
+        K,
+        A + m0 * a.rowStride * 4,
+        a.rowStride,
+        a.colStride,
+        B,
+        b.rowStride,
+        b.colStride,
+        C + m0 * c.rowStride * 4,
+        c.rowStride,
+        acc,
+        work(t),
+      ]);
+    } else {
+      parallelFor('sgemm', N, Math.ceil(GRAIN_FLOPS / Math.max(1, M * K)), (n0, n1, t) => [
+        M,
+        n1 - n0,
+        K,
+        A,
+        a.rowStride,
+        a.colStride,
+        B + n0 * b.colStride * 4,
+        b.rowStride,
+        b.colStride,
+        C + n0 * 4,
+        c.rowStride,
+        acc,
+        work(t),
+      ]);
+    }
   };
 }

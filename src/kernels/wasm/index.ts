@@ -14,27 +14,30 @@ import { type PoolAttrs, poolOutSize } from '../js/pool.js';
 import type { AdamAttrs, SgdAttrs } from '../js/optim.js';
 import { onWasmReady } from './loader.js';
 import { heapPtr } from './memory.js';
+import { parallelFor } from './threads.js';
+import { GRAIN_ELEMENTS } from './primitives.js';
 import { wasmColumnPrimitives, wasmConvPrimitives, wasmNormPrimitives } from './primitives.js';
 
 const float32 = (inputs: Tensor[]) => inputs.every((t) => t === undefined || t.dtype === 'float32');
 const ptr = (t: Tensor): number => heapPtr(t.data)!;
 
-onWasmReady((k) => {
-  const conv = wasmConvPrimitives(k);
-  const norm = wasmNormPrimitives(k);
+onWasmReady(() => {
+  const conv = wasmConvPrimitives();
+  const norm = wasmNormPrimitives();
   registerConvKernels('wasm', conv, float32);
   registerMatMul('wasm', conv.gemm, float32);
   registerBatchNormKernels('wasm', norm, float32);
   registerRowNormKernels('wasm', norm, float32);
   registerGroupNormKernels('wasm', norm, float32);
-  registerLayerNormKernels('wasm', { ...norm, ...wasmColumnPrimitives(k) }, float32);
+  registerLayerNormKernels('wasm', { ...norm, ...wasmColumnPrimitives() }, float32);
   registerKernel({
     name: 'Relu',
     backend: 'wasm',
     supports: float32,
     fn: ([x]) => {
       const y = empty(x.shape, x.dtype);
-      k.relu(ptr(x), ptr(y), x.size);
+      const [px, py] = [ptr(x), ptr(y)];
+      parallelFor('relu', x.size, GRAIN_ELEMENTS, (lo, hi) => [px + lo * 4, py + lo * 4, hi - lo]);
       return y;
     },
   });
@@ -45,7 +48,13 @@ onWasmReady((k) => {
     supports: (inputs: Tensor[]) => float32(inputs) && inputs[0].size === inputs[1].size,
     fn: ([dy, x]) => {
       const dx = empty(x.shape, x.dtype);
-      k.reluGrad(ptr(dy), ptr(x), ptr(dx), x.size);
+      const [pg, px, pd] = [ptr(dy), ptr(x), ptr(dx)];
+      parallelFor('reluGrad', x.size, GRAIN_ELEMENTS, (lo, hi) => [
+        pg + lo * 4,
+        px + lo * 4,
+        pd + lo * 4,
+        hi - lo,
+      ]);
       return dx;
     },
   });
@@ -59,9 +68,10 @@ onWasmReady((k) => {
       const ow = poolOutSize(W, a.kernel[1], a.stride[1], a.padding[1], a.ceilMode);
       const y = empty([N, C, oh, ow], x.dtype),
         idx = empty([N, C, oh, ow], x.dtype);
-      k.maxPool2d(
-        ptr(x),
-        N * C,
+      const [px, py, pi] = [ptr(x), ptr(y), ptr(idx)];
+      parallelFor('maxPool2d', N * C, Math.ceil(GRAIN_ELEMENTS / (H * W)), (p0, p1) => [
+        px + p0 * H * W * 4,
+        p1 - p0,
         H,
         W,
         ...a.kernel,
@@ -69,9 +79,9 @@ onWasmReady((k) => {
         ...a.padding,
         oh,
         ow,
-        ptr(y),
-        ptr(idx),
-      );
+        py + p0 * oh * ow * 4,
+        pi + p0 * oh * ow * 4,
+      ]);
       return [y, idx];
     },
   });
@@ -83,7 +93,16 @@ onWasmReady((k) => {
     fn: ([dy, idx], { inputShape }: { inputShape: number[] }) => {
       const [N, C, H, W] = inputShape;
       const dx = empty(inputShape, dy.dtype);
-      k.maxPool2dGrad(ptr(dy), ptr(idx), N * C, H * W, dy.size / (N * C), ptr(dx));
+      const per = dy.size / (N * C);
+      const [pg, pi, pd] = [ptr(dy), ptr(idx), ptr(dx)];
+      parallelFor('maxPool2dGrad', N * C, Math.ceil(GRAIN_ELEMENTS / (H * W)), (p0, p1) => [
+        pg + p0 * per * 4,
+        pi + p0 * per * 4,
+        p1 - p0,
+        H * W,
+        per,
+        pd + p0 * H * W * 4,
+      ]);
       return dx;
     },
   });
@@ -93,18 +112,15 @@ onWasmReady((k) => {
     differentiable: false,
     supports: float32,
     fn: ([p, g, buf], a: SgdAttrs) => {
-      k.sgdUpdate(
-        ptr(p),
-        ptr(g),
-        buf ? ptr(buf) : 0,
-        p.size,
-        a.lr,
-        a.momentum,
-        a.dampening,
-        a.nesterov ? 1 : 0,
-        a.weightDecay,
-        a.first ? 1 : 0,
-      );
+      const [pp, pg, pb] = [ptr(p), ptr(g), buf ? ptr(buf) : 0];
+      const h = [a.lr, a.momentum, a.dampening, a.nesterov ? 1 : 0, a.weightDecay, a.first ? 1 : 0];
+      parallelFor('sgdUpdate', p.size, GRAIN_ELEMENTS, (lo, hi) => [
+        pp + lo * 4,
+        pg + lo * 4,
+        pb ? pb + lo * 4 : 0,
+        hi - lo,
+        ...h,
+      ]);
       return [];
     },
   });
@@ -114,20 +130,16 @@ onWasmReady((k) => {
     differentiable: false,
     supports: float32,
     fn: ([p, g, m, v], a: AdamAttrs) => {
-      k.adamUpdate(
-        ptr(p),
-        ptr(g),
-        ptr(m),
-        ptr(v),
-        p.size,
-        a.lr,
-        a.beta1,
-        a.beta2,
-        a.eps,
-        a.weightDecay,
-        a.decoupled ? 1 : 0,
-        a.step,
-      );
+      const [pp, pg, pm, pv] = [ptr(p), ptr(g), ptr(m), ptr(v)];
+      const h = [a.lr, a.beta1, a.beta2, a.eps, a.weightDecay, a.decoupled ? 1 : 0, a.step];
+      parallelFor('adamUpdate', p.size, GRAIN_ELEMENTS, (lo, hi) => [
+        pp + lo * 4,
+        pg + lo * 4,
+        pm + lo * 4,
+        pv + lo * 4,
+        hi - lo,
+        ...h,
+      ]);
       return [];
     },
   });

@@ -2,6 +2,7 @@
 // tensor memory. In Node they load at import; in a browser call initWasm() first. Without
 // them every op still runs on the JavaScript reference kernels.
 import { heap } from '../../memory/allocator.js';
+import { attachThreads } from './threads.js';
 
 export interface WasmKernels {
   sgemm(
@@ -187,7 +188,8 @@ export interface WasmKernels {
     g: number,
     x: number,
     rows: number,
-    cols: number,
+    ncols: number,
+    rowStride: number,
     mu: number,
     inv: number,
     dw: number,
@@ -218,6 +220,7 @@ export function instantiateWasm(bytes: BufferSource): WasmKernels {
   const module = new WebAssembly.Module(bytes);
   const instance = new WebAssembly.Instance(module, { env: { memory: heap.memory } });
   kernels = instance.exports as unknown as WasmKernels;
+  attachThreads(module, instance.exports);
   for (const fn of listeners.splice(0)) fn(kernels);
   return kernels;
 }

@@ -1,13 +1,17 @@
 // The WASM implementations of the kernel primitives. Each checks that its arrays live in the
 // shared memory as float32 and otherwise defers to the JS reference, so a caller never needs
-// to know which one ran.
+// to know which one ran. Work is split across kernel threads over independent outputs only
+// (statistics, rows, columns, channels), so results do not depend on the thread count.
 import type { TypedArray } from '../../tensor/dtype.js';
 import { type ConvPrimitives, type Geometry, jsConvPrimitives } from '../js/conv.js';
 import { type ColumnPrimitives, jsColumnPrimitives } from '../js/layernorm.js';
 import { type NormPrimitives, type StatLayout, jsNormPrimitives } from '../js/stats.js';
 import { makeWasmGemm } from './gemm.js';
-import type { WasmKernels } from './loader.js';
 import { f64Args, f64Read, heapPtr } from './memory.js';
+import { parallelFor } from './threads.js';
+
+/** Elements a thread should get at least before splitting pays for the hand-off. */
+export const GRAIN_ELEMENTS = 1 << 15;
 
 function ptrs(...arrays: TypedArray[]): number[] | null {
   const out: number[] = [];
@@ -19,10 +23,22 @@ function ptrs(...arrays: TypedArray[]): number[] | null {
   return out;
 }
 
-const layoutArgs = (L: StatLayout) =>
-  [0, L.numStats, L.outer, L.outerStride, L.statStride, L.inner] as const;
+/** Splits statistics [0, numStats) across threads; args get (s0, s1) then the layout. */
+function overStats(fn: string, L: StatLayout, head: number[], tail: number[]): void {
+  const per = Math.max(1, L.outer * L.inner);
+  parallelFor(fn, L.numStats, Math.ceil(GRAIN_ELEMENTS / per), (s0, s1) => [
+    ...head,
+    s0,
+    s1,
+    L.outer,
+    L.outerStride,
+    L.statStride,
+    L.inner,
+    ...tail,
+  ]);
+}
 
-export function wasmNormPrimitives(k: WasmKernels): NormPrimitives {
+export function wasmNormPrimitives(): NormPrimitives {
   const js = jsNormPrimitives;
   return {
     moments(X, L) {
@@ -33,7 +49,7 @@ export function wasmNormPrimitives(k: WasmKernels): NormPrimitives {
         new Float64Array(L.numStats),
         new Float64Array(L.numStats),
       );
-      k.moments(p[0], ...layoutArgs(L), mean, m2);
+      overStats('moments', L, [p[0]], [mean, m2]);
       return {
         count: L.outer * L.inner,
         mean: f64Read(mean, L.numStats),
@@ -44,7 +60,7 @@ export function wasmNormPrimitives(k: WasmKernels): NormPrimitives {
       const p = ptrs(X, Y);
       if (p === null) return js.affine(X, Y, L, c, a, b, relu);
       const [pc, pa, pb] = f64Args('norm-in', c, a, b);
-      k.affine(p[0], p[1], ...layoutArgs(L), pc, pa, pb, relu ? 1 : 0);
+      overStats('affine', L, [p[0], p[1]], [pc, pa, pb, relu ? 1 : 0]);
     },
     gradSums(G, X, L, mu) {
       const p = ptrs(G, X);
@@ -55,60 +71,84 @@ export function wasmNormPrimitives(k: WasmKernels): NormPrimitives {
         new Float64Array(L.numStats),
         new Float64Array(L.numStats),
       );
-      k.gradSums(p[0], p[1], ...layoutArgs(L), pmu, sg, sgx);
+      overStats('gradSums', L, [p[0], p[1]], [pmu, sg, sgx]);
       return { sg: f64Read(sg, L.numStats), sgx: f64Read(sgx, L.numStats) };
     },
     affine2(G, X, DX, L, A, B, C) {
       const p = ptrs(G, X, DX);
       if (p === null) return js.affine2(G, X, DX, L, A, B, C);
       const [pa, pb, pc] = f64Args('norm-in', A, B, C);
-      k.affine2(p[0], p[1], p[2], ...layoutArgs(L), pa, pb, pc);
+      overStats('affine2', L, [p[0], p[1], p[2]], [pa, pb, pc]);
     },
   };
 }
 
-const geom = (g: Geometry) =>
-  [g.C, g.H, g.W, g.kh, g.kw, g.oh, g.ow, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw] as const;
-
-export function wasmConvPrimitives(k: WasmKernels): ConvPrimitives {
-  const js = jsConvPrimitives;
-  return {
-    gemm: makeWasmGemm(k),
-    im2col(X, off, g, out) {
-      const p = ptrs(X, out);
-      if (p === null) return js.im2col(X, off, g, out);
-      k.im2col(p[0] + off * 4, ...geom(g), p[1]);
-    },
-    col2im(src, DX, off, g) {
-      const p = ptrs(src, DX);
-      if (p === null) return js.col2im(src, DX, off, g);
-      k.col2im(p[0], p[1] + off * 4, ...geom(g));
-    },
-  };
+/** Row-parallel column passes: threads take whole rows (offsets in bytes per row). */
+function overRows(
+  fn: string,
+  rows: number,
+  cols: number,
+  argsFor: (r0: number, r1: number) => number[],
+): void {
+  parallelFor(fn, rows, Math.ceil(GRAIN_ELEMENTS / Math.max(1, cols)), argsFor);
 }
 
-export function wasmColumnPrimitives(k: WasmKernels): ColumnPrimitives {
+export function wasmColumnPrimitives(): ColumnPrimitives {
   const js = jsColumnPrimitives;
   return {
     colAffine(X, Y, rows, mu, inv, W, B) {
       const p = ptrs(X, Y, W, B);
       if (p === null) return js.colAffine(X, Y, rows, mu, inv, W, B);
+      const cols = X.length / rows;
       const [pm, pi] = f64Args('norm-in', mu, inv);
-      k.colAffine(p[0], p[1], rows, X.length / rows, pm, pi, p[2], p[3]);
+      overRows('colAffine', rows, cols, (r0, r1) => [
+        p[0] + r0 * cols * 4,
+        p[1] + r0 * cols * 4,
+        r1 - r0,
+        cols,
+        pm + r0 * 8,
+        pi + r0 * 8,
+        p[2],
+        p[3],
+      ]);
     },
     colGradSums(G, X, rows, mu, W) {
       const p = ptrs(G, X, W);
       if (p === null) return js.colGradSums(G, X, rows, mu, W);
+      const cols = X.length / rows;
       const [pm] = f64Args('norm-in', mu);
       const [sg, sgx] = f64Args('norm-out', new Float64Array(rows), new Float64Array(rows));
-      k.colGradSums(p[0], p[1], rows, X.length / rows, pm, p[2], sg, sgx);
+      overRows('colGradSums', rows, cols, (r0, r1) => [
+        p[0] + r0 * cols * 4,
+        p[1] + r0 * cols * 4,
+        r1 - r0,
+        cols,
+        pm + r0 * 8,
+        p[2],
+        sg + r0 * 8,
+        sgx + r0 * 8,
+      ]);
       return { sg: f64Read(sg, rows), sgx: f64Read(sgx, rows) };
     },
     colAffine2(G, X, DX, rows, A, B, C, W) {
       const p = ptrs(G, X, DX, W);
       if (p === null) return js.colAffine2(G, X, DX, rows, A, B, C, W);
+      const cols = X.length / rows;
       const [pa, pb, pc] = f64Args('norm-in', A, B, C);
-      k.colAffine2(p[0], p[1], p[2], rows, X.length / rows, pa, pb, pc, p[3]);
+      overRows('colAffine2', rows, cols, (r0, r1) => {
+        const o = r0 * cols * 4;
+        return [
+          p[0] + o,
+          p[1] + o,
+          p[2] + o,
+          r1 - r0,
+          cols,
+          pa + r0 * 8,
+          pb + r0 * 8,
+          pc + r0 * 8,
+          p[3],
+        ];
+      });
     },
     colSums(G, X, rows, mu, inv) {
       const p = ptrs(G, X);
@@ -116,8 +156,65 @@ export function wasmColumnPrimitives(k: WasmKernels): ColumnPrimitives {
       const cols = X.length / rows;
       const [pm, pi] = f64Args('norm-in', mu, inv);
       const [dw, db] = f64Args('norm-out', new Float64Array(cols), new Float64Array(cols));
-      k.colSums(p[0], p[1], rows, cols, pm, pi, dw, db);
+      // Split over columns: each column's sum keeps its order over rows.
+      parallelFor('colSums', cols, Math.ceil(GRAIN_ELEMENTS / Math.max(1, rows)), (j0, j1) => [
+        p[0] + j0 * 4,
+        p[1] + j0 * 4,
+        rows,
+        j1 - j0,
+        cols,
+        pm,
+        pi,
+        dw + j0 * 8,
+        db + j0 * 8,
+      ]);
       return { dw: f64Read(dw, cols), db: f64Read(db, cols) };
+    },
+  };
+}
+
+const geom = (g: Geometry, C: number) => [
+  C,
+  g.H,
+  g.W,
+  g.kh,
+  g.kw,
+  g.oh,
+  g.ow,
+  g.sh,
+  g.sw,
+  g.ph,
+  g.pw,
+  g.dh,
+  g.dw,
+];
+
+export function wasmConvPrimitives(): ConvPrimitives {
+  const js = jsConvPrimitives;
+  return {
+    gemm: makeWasmGemm(),
+    // Both split over input channels: each channel owns distinct rows of cols and planes of dx.
+    im2col(X, off, g, out) {
+      const p = ptrs(X, out);
+      if (p === null) return js.im2col(X, off, g, out);
+      const plane = g.H * g.W,
+        rowsPer = g.kh * g.kw * g.oh * g.ow;
+      parallelFor('im2col', g.C, Math.ceil(GRAIN_ELEMENTS / rowsPer), (c0, c1) => [
+        p[0] + (off + c0 * plane) * 4,
+        ...geom(g, c1 - c0),
+        p[1] + c0 * rowsPer * 4,
+      ]);
+    },
+    col2im(src, DX, off, g) {
+      const p = ptrs(src, DX);
+      if (p === null) return js.col2im(src, DX, off, g);
+      const plane = g.H * g.W,
+        rowsPer = g.kh * g.kw * g.oh * g.ow;
+      parallelFor('col2im', g.C, Math.ceil(GRAIN_ELEMENTS / rowsPer), (c0, c1) => [
+        p[0] + c0 * rowsPer * 4,
+        p[1] + (off + c0 * plane) * 4,
+        ...geom(g, c1 - c0),
+      ]);
     },
   };
 }

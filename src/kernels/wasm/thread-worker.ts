@@ -1,0 +1,38 @@
+// A kernel thread: the same WASM module instantiated on the same shared memory. It sleeps
+// on its mailbox (Atomics.wait), runs the function the main thread names with the argument
+// list it wrote, and signals completion. See threads.ts for the protocol.
+import { workerData } from 'node:worker_threads';
+
+interface Init {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  ctrl: SharedArrayBuffer;
+  args: SharedArrayBuffer;
+  names: string[];
+}
+
+const { module, memory, ctrl, args, names } = workerData as Init;
+const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as Record<
+  string,
+  (...a: number[]) => void
+>;
+const fns = names.map((n) => exports[n]);
+const I = new Int32Array(ctrl);
+const A = new Float64Array(args);
+const [SEQ, DONE, FN, NARGS, READY] = [0, 1, 2, 3, 4];
+
+Atomics.store(I, READY, 1);
+Atomics.notify(I, READY);
+let seq = 0;
+for (;;) {
+  Atomics.wait(I, SEQ, seq);
+  seq = Atomics.load(I, SEQ);
+  const fn = I[FN];
+  if (fn < 0) break;
+  const n = I[NARGS];
+  const list = new Array<number>(n);
+  for (let i = 0; i < n; i++) list[i] = A[i];
+  fns[fn](...list);
+  Atomics.store(I, DONE, seq);
+  Atomics.notify(I, DONE);
+}

@@ -1,0 +1,62 @@
+// The kernel thread pool: results are bit-identical whatever the thread count, because work
+// is only ever split over independent outputs.
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import * as nk from '../src/index.js';
+import { setGrainScale } from '../src/kernels/wasm/threads.js';
+
+function run(threads: number): Float32Array[] {
+  nk.setNumThreads(threads);
+  nk.manualSeed(11);
+  const model = new nk.nn.Sequential(
+    new nk.nn.Conv2d(3, 16, 3, { padding: 1 }),
+    new nk.nn.BatchNorm2d(16),
+    new nk.nn.ReLU(),
+    new nk.nn.MaxPool2d(2),
+    new nk.nn.GroupNorm(4, 16),
+    new nk.nn.Flatten(),
+    new nk.nn.LayerNorm(16 * 16 * 16),
+    new nk.nn.Linear(16 * 16 * 16, 10),
+  );
+  const opt = new nk.optim.Adam(model.parameters(), { lr: 1e-2 });
+  const x = nk.randn([8, 3, 32, 32]);
+  const labels = Uint8Array.from({ length: 8 }, (_, i) => i % 10);
+  const out: Float32Array[] = [];
+  for (let step = 0; step < 3; step++) {
+    nk.tidy(() => {
+      const logits = model.call(x);
+      out.push(logits.toArray() as Float32Array);
+      opt.zeroGrad();
+      nk.crossEntropy(logits, labels).backward();
+      opt.step();
+    });
+  }
+  for (const p of model.parameters()) out.push(p.toArray() as Float32Array);
+  const a = nk.randn([300, 200]),
+    b = nk.randn([200, 500]);
+  out.push(nk.matmul(a, b).toArray() as Float32Array);
+  return out;
+}
+
+describe('kernel threads', () => {
+  const initial = nk.getNumThreads();
+  after(() => nk.setNumThreads(initial));
+
+  it('defaults to the available cores and can be changed', () => {
+    nk.setNumThreads(3);
+    assert.equal(nk.getNumThreads(), 3);
+    assert.throws(() => nk.setNumThreads(0), /setNumThreads: expected a positive integer, got 0/);
+  });
+
+  it('gives bit-identical training results with 1, 2 and 3 threads', () => {
+    setGrainScale(0); // split every kernel call, however small
+    const one = run(1);
+    for (const threads of [2, 3]) {
+      const many = run(threads);
+      assert.equal(many.length, one.length);
+      many.forEach((arr, i) =>
+        assert.deepEqual(arr, one[i], `array ${i} differs with ${threads} threads`),
+      );
+    }
+  });
+});
