@@ -164,3 +164,41 @@ describe('init', () => {
     assert.ok(l.bias!.toArray().every((v) => Math.abs(v) <= b));
   });
 });
+
+describe('fused BatchNorm + ReLU', () => {
+  for (const backend of ['js', 'wasm'] as const) {
+    it(`equals BatchNorm then ReLU, forward and backward, training and eval (${backend})`, () => {
+      nk.setBackend(backend);
+      try {
+        nk.manualSeed(5);
+        const x0 = nk.randn([6, 4, 5, 3]);
+        const results = [true, false].map((fused) => {
+          const bn = new nn.BatchNorm2d(4);
+          bn.weight!.data.set([1, -2, 0.5, 3]);
+          bn.bias!.data.set([0.1, 0.2, -0.3, 0]);
+          const net = fused ? new nn.Sequential(bn, new nn.ReLU()) : null;
+          const out: number[][] = [];
+          for (const training of [true, true, false]) {
+            bn.train(training);
+            const x = nk.tensor(x0.toArray(), x0.shape, { requiresGrad: true });
+            const y = net ? net.call(x) : nk.relu(bn.call(x));
+            y.mul(nk.arange(y.size).reshape(y.shape)).sum().backward();
+            out.push(
+              Array.from(y.data),
+              Array.from(x.grad!.data),
+              Array.from(bn.weight!.grad!.data),
+            );
+            bn.zeroGrad();
+          }
+          out.push(Array.from(bn.runningMean!.data), Array.from(bn.runningVar!.data));
+          return out;
+        });
+        results[0].forEach((a, i) =>
+          assertClose(a, results[1][i], { rtol: 1e-5, atol: 1e-5, what: `part ${i}` }),
+        );
+      } finally {
+        nk.setBackend('wasm');
+      }
+    });
+  }
+});

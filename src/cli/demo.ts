@@ -31,7 +31,7 @@ export type WorkerEvent =
 const LABELS = { batch: 'BatchNorm', none: 'no norm  ' } as const;
 
 function trainInWorker(
-  opts: Omit<TrainOptions, 'reporter'>,
+  opts: Omit<TrainOptions, 'reporter'> & { threads: number },
   onEvent: (e: WorkerEvent) => void,
 ): Promise<EpochRecord[]> {
   return new Promise((resolve, reject) => {
@@ -78,22 +78,26 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   const launch = (norm: 'batch' | 'none') => {
     let bar: cliProgress.SingleBar | null = null;
     let meter = new EpochMeter();
-    return trainInWorker({ ...base, norm, checkpoint: `runs/demo-cnn-${norm}.ckpt` }, (e) => {
-      if (e.type === 'epochStart') {
-        meter = new EpochMeter();
-        if (bar === null) bar = bars.create(e.batches, 0);
-        bar.start(e.batches, 0, {
-          label: `${LABELS[norm]} epoch ${e.epoch}/${e.epochs}`,
-          loss: '-',
-          acc: '-',
-          rate: '-',
-        });
-      } else if (e.type === 'step') {
-        bar?.update(e.step, meter.add(e));
-      } else if (e.type === 'epochEnd' && !tty) {
-        console.log(`${LABELS[norm]} ${epochLine(e.rec)}`);
-      }
-    });
+    const threads = Math.max(1, Math.floor(availableParallelism() / parallel));
+    return trainInWorker(
+      { ...base, norm, threads, checkpoint: `runs/demo-cnn-${norm}.ckpt` },
+      (e) => {
+        if (e.type === 'epochStart') {
+          meter = new EpochMeter();
+          if (bar === null) bar = bars.create(e.batches, 0);
+          bar.start(e.batches, 0, {
+            label: `${LABELS[norm]} epoch ${e.epoch}/${e.epochs}`,
+            loss: '-',
+            acc: '-',
+            rate: '-',
+          });
+        } else if (e.type === 'step') {
+          bar?.update(e.step, meter.add(e));
+        } else if (e.type === 'epochEnd' && !tty) {
+          console.log(`${LABELS[norm]} ${epochLine(e.rec)}`);
+        }
+      },
+    );
   };
   let runs: EpochRecord[][];
   try {

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from 'commander';
-import '../index.js';
 import { MODEL_KINDS, NORM_KINDS } from '../train/models.js';
 import { runDemo } from './demo.js';
 import { runEval } from './eval.js';
 import { OPTIMIZERS } from './optimizer.js';
 import { runTrain } from './train.js';
+import { getNumThreads, setNumThreads } from '../index.js';
 
 function int(name: string, min = 1) {
   return (v: string) => {
@@ -15,6 +15,11 @@ function int(name: string, min = 1) {
     return n;
   };
 }
+
+const threadsOption = () =>
+  new Option('--threads <n>', 'kernel threads (default: the available cores)')
+    .argParser(int('--threads'))
+    .default(getNumThreads());
 
 function num(name: string) {
   return (v: string) => {
@@ -66,7 +71,9 @@ program
     'checkpoint written after every epoch (default runs/<model>-<norm>.ckpt)',
   )
   .option('--resume', 'continue from the checkpoint if it exists', false)
+  .addOption(threadsOption())
   .action((o) => {
+    setNumThreads(o.threads);
     runTrain({ ...o, checkpoint: o.checkpoint ?? `runs/${o.model}-${o.norm}.ckpt` });
   });
 
@@ -78,7 +85,9 @@ program
     '--data <dir>',
     'directory with the Fashion-MNIST IDX files (default: the bundled subset)',
   )
+  .addOption(threadsOption())
   .action((o) => {
+    setNumThreads(o.threads);
     runEval(o);
   });
 

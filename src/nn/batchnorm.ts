@@ -6,6 +6,7 @@ import { fmt } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { batchNorm } from '../ops/batchnorm.js';
 import { Module } from './module.js';
+import { ReLU } from './simple.js';
 
 export interface BatchNormOptions {
   eps?: number;
@@ -80,6 +81,15 @@ export abstract class BatchNormBase extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    return this.run(x, false);
+  }
+
+  /** BatchNorm followed by a ReLU runs as one fused pass (same values, one less tensor). */
+  override fuseWith(next: Module): ((x: Tensor) => Tensor) | null {
+    return next instanceof ReLU ? (x) => this.run(x, true) : null;
+  }
+
+  private run(x: Tensor, relu: boolean): Tensor {
     const name = this.describe();
     if (!this.ranks.includes(x.rank) || x.shape[1] !== this.numFeatures) {
       throw new Error(
@@ -96,7 +106,7 @@ export abstract class BatchNormBase extends Module {
       useBatchStats && !updating ? null : this.runningVar,
       this.weight,
       this.bias,
-      { training: useBatchStats, momentum: factor, eps: this.eps, name },
+      { training: useBatchStats, momentum: factor, eps: this.eps, name, relu },
     );
     if (updating) this.tracked!.data[0] = steps;
     return y;

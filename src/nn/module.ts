@@ -19,6 +19,14 @@ export abstract class Module {
     return this.forward(x, ...rest);
   }
 
+  /**
+   * A forward that computes this module followed by `next` in one fused pass, or null.
+   * Containers (Sequential) ask each child; the result must equal next(this(x)).
+   */
+  fuseWith(_next: Module): ((x: Tensor) => Tensor) | null {
+    return null;
+  }
+
   /** A name for errors and summaries: the class name and its key arguments. */
   describe(): string {
     return this.constructor.name;

@@ -112,7 +112,10 @@ export class Identity extends Module {
   }
 }
 
-/** Runs its children in order; they are named '0', '1', ... as in PyTorch. */
+/**
+ * Runs its children in order; they are named '0', '1', ... as in PyTorch. Adjacent children
+ * that can fuse (BatchNorm then ReLU) run as one pass.
+ */
 export class Sequential extends Module {
   readonly layers: Module[];
   constructor(...layers: Module[]) {
@@ -121,7 +124,16 @@ export class Sequential extends Module {
     layers.forEach((m, i) => this.registerModule(String(i), m));
   }
   forward(x: Tensor): Tensor {
-    for (const m of this.layers) x = m.call(x);
+    const n = this.layers.length;
+    for (let i = 0; i < n; i++) {
+      const fused = i + 1 < n ? this.layers[i].fuseWith(this.layers[i + 1]) : null;
+      if (fused !== null) {
+        x = fused(x);
+        i++;
+      } else {
+        x = this.layers[i].call(x);
+      }
+    }
     return x;
   }
 }

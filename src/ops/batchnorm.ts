@@ -17,6 +17,8 @@ export interface BatchNormOptions {
   eps?: number;
   /** Name used in error messages (the layer). */
   name?: string;
+  /** Apply ReLU in the same pass (fused BatchNorm + ReLU). */
+  relu?: boolean;
 }
 
 export function batchNorm(
@@ -60,7 +62,10 @@ export function batchNorm(
         `${op}: eval mode needs running statistics (or use batch statistics with training: true)`,
       );
     }
-    return apply('BatchNormEval', [x, runningMean, runningVar, ...affine], { eps });
+    return apply('BatchNormEval', [x, runningMean, runningVar, ...affine], {
+      eps,
+      relu: opts.relu ?? false,
+    });
   }
   const count = x.size / C;
   if (count <= 1) {
@@ -68,7 +73,10 @@ export function batchNorm(
       `${op}: Expected more than 1 value per channel when training, got input size ${fmt(x.shape)}`,
     );
   }
-  const [y, mean, , biasedVar] = applyMulti('BatchNormTrain', [x, ...affine], { eps });
+  const [y, mean, , biasedVar] = applyMulti('BatchNormTrain', [x, ...affine], {
+    eps,
+    relu: opts.relu ?? false,
+  });
   if (runningMean !== null && runningVar !== null) {
     const RM = runningMean.data,
       RV = runningVar.data,
@@ -83,26 +91,39 @@ export function batchNorm(
   return y;
 }
 
-registerGradient('BatchNormTrain', (dy, { inputs: [x, w], outputs: [, mean, invstd] }) => {
-  const [dx, dw, db] = applyMulti(
-    'BatchNormBackward',
-    w ? [dy, x, mean, invstd, w] : [dy, x, mean, invstd],
-  );
-  return [dx, w ? dw : null, w ? db : null];
-});
+/** With a fused ReLU the incoming gradient passes only where the output is positive. */
+function unfuse(dy: Tensor, y: Tensor, relu: boolean): Tensor {
+  return relu ? apply('ReluGrad', [dy, y]) : dy;
+}
 
-registerGradient('BatchNormEval', (dy, { inputs: [x, rm, rv, w], attrs: { eps } }) => {
-  const C = x.shape[1];
-  const bshape = x.shape.map((d, i) => (i === 1 ? C : 1));
-  const dims = x.shape.map((_, i) => i).filter((i) => i !== 1);
-  const invstd = reshape(div(1, sqrt(add(rv, eps))), bshape);
-  const scale = w ? mul(invstd, reshape(w, bshape)) : invstd;
-  const xhat = mul(sub(x, reshape(rm, bshape)), invstd);
-  return [
-    mul(dy, scale),
-    null,
-    null,
-    w ? sum(mul(dy, xhat), dims) : null,
-    w ? sum(dy, dims) : null,
-  ];
-});
+registerGradient(
+  'BatchNormTrain',
+  (dy, { inputs: [x, w], outputs: [y, mean, invstd], attrs: { relu } }) => {
+    const g = unfuse(dy, y, relu);
+    const [dx, dw, db] = applyMulti(
+      'BatchNormBackward',
+      w ? [g, x, mean, invstd, w] : [g, x, mean, invstd],
+    );
+    return [dx, w ? dw : null, w ? db : null];
+  },
+);
+
+registerGradient(
+  'BatchNormEval',
+  (dy0, { inputs: [x, rm, rv, w], outputs: [y], attrs: { eps, relu } }) => {
+    const dy = unfuse(dy0, y, relu);
+    const C = x.shape[1];
+    const bshape = x.shape.map((d, i) => (i === 1 ? C : 1));
+    const dims = x.shape.map((_, i) => i).filter((i) => i !== 1);
+    const invstd = reshape(div(1, sqrt(add(rv, eps))), bshape);
+    const scale = w ? mul(invstd, reshape(w, bshape)) : invstd;
+    const xhat = mul(sub(x, reshape(rm, bshape)), invstd);
+    return [
+      mul(dy, scale),
+      null,
+      null,
+      w ? sum(mul(dy, xhat), dims) : null,
+      w ? sum(dy, dims) : null,
+    ];
+  },
+);

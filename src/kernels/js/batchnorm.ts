@@ -50,7 +50,7 @@ export function registerBatchNormKernels(
     name: 'BatchNormEval',
     backend,
     supports,
-    fn: ([x, mean, variance, w, b], { eps }: { eps: number }) => {
+    fn: ([x, mean, variance, w, b], { eps, relu }: { eps: number; relu?: boolean }) => {
       const C = x.shape[1];
       const wv = perChannel(w, C, 1),
         bv = perChannel(b, C, 0);
@@ -61,7 +61,7 @@ export function registerBatchNormKernels(
         scale[c] = wv[c] / Math.sqrt(V[c] + eps);
       }
       const y = empty(x.shape, x.dtype);
-      P.affine(x.data, y.data, channelLayout(x.shape), Float64Array.from(M), scale, bv);
+      P.affine(x.data, y.data, channelLayout(x.shape), Float64Array.from(M), scale, bv, relu);
       return y;
     },
   });
