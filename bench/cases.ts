@@ -78,6 +78,12 @@ export const cases: Case[] = [
     setup: () => fwdBwd(new nk.nn.InstanceNorm2d(C)),
   },
   {
+    name: 'rmsnorm_fwdbwd',
+    what: 'RMSNorm([64,56,56]) forward+backward',
+    bytes: 8 * numel * F32,
+    setup: () => fwdBwd(new nk.nn.RMSNorm([C, H, W])),
+  },
+  {
     name: 'gemm_1024',
     what: 'GEMM 1024x1024x1024',
     flops: 2 * 1024 ** 3,

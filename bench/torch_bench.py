@@ -52,6 +52,21 @@ out["layernorm_fwdbwd"] = median_ms(fwd_bwd(nn.LayerNorm([C, H, W])))
 out["groupnorm32_fwdbwd"] = median_ms(fwd_bwd(nn.GroupNorm(32, C)))
 out["instancenorm2d_fwdbwd"] = median_ms(fwd_bwd(nn.InstanceNorm2d(C)))
 
+class RMSNorm(nn.Module):
+    """PyTorch 1.13 has no nn.RMSNorm (added in 2.4): the usual composition."""
+
+    def __init__(self, shape, eps=torch.finfo(torch.float32).eps):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(shape))
+        self.dims = tuple(range(-len(shape), 0))
+        self.eps = eps
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(self.dims, keepdim=True) + self.eps) * self.weight
+
+
+out["rmsnorm_fwdbwd"] = median_ms(fwd_bwd(RMSNorm([C, H, W])))
+
 a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
 out["gemm_1024"] = median_ms(lambda: torch.mm(a, b))
 

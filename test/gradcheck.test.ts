@@ -113,5 +113,7 @@ describe('gradcheck (float64, central differences)', () => {
       [rand64([2, 4, 3, 5]), rand64([3, 5]), rand64([3, 5])],
     );
     gradcheck((x) => ops.instanceNorm(x), [rand64([2, 3, 5, 3])]);
+    gradcheck((x, w) => ops.rmsNorm(x, [3, 5], w, 1e-6), [rand64([2, 4, 3, 5]), rand64([3, 5])]);
+    gradcheck((x) => ops.rmsNorm(x, [7]), [rand64([3, 7])]);
   });
 });

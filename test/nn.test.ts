@@ -114,6 +114,30 @@ describe('Module', () => {
     assertClose(inorm.call(x).data, gn.call(x).data, { rtol: 1e-6, atol: 1e-6 });
   });
 
+  it('RMSNorm equals the same norm composed from primitive ops, forward and backward', () => {
+    const x0 = nk.randn([4, 3, 6], { mean: 1 });
+    const w0 = nk.randn([3, 6]);
+    const run = (fused: boolean) => {
+      const x = nk.tensor(x0.toArray(), x0.shape, { requiresGrad: true });
+      const w = nk.tensor(w0.toArray(), w0.shape, { requiresGrad: true });
+      const y = fused
+        ? nk.rmsNorm(x, [3, 6], w, 1e-6)
+        : x.div(nk.sqrt(nk.mean(x.mul(x), [1, 2], true).add(1e-6))).mul(w);
+      y.mul(nk.arange(y.size).reshape(y.shape)).sum().backward();
+      return [y.data, x.grad!.data, w.grad!.data].map((a) => Array.from(a));
+    };
+    const [fused, composed] = [run(true), run(false)];
+    fused.forEach((a, i) =>
+      assertClose(a, composed[i], { rtol: 1e-4, atol: 1e-4, what: `part ${i}` }),
+    );
+    const m = new nn.RMSNorm([3, 6]);
+    assert.equal(m.eps, 1.1920928955078125e-7);
+    assert.throws(
+      () => m.call(nk.zeros([2, 6, 3])),
+      /RMSNorm\(\[3, 6\]\): expected input \[\*, 3, 6\], got \[2, 6, 3\]/,
+    );
+  });
+
   it('BasicBlock keeps the shape with stride 1 and projects the shortcut with stride 2', () => {
     const norm = (c: number) => new nn.BatchNorm2d(c);
     assert.deepEqual(

@@ -127,6 +127,11 @@ describe('WASM kernels equal the JS reference', () => {
     js3.forEach((v, i) =>
       assertClose(wasm3[i], v, { rtol: 1e-4, atol: 1e-4, what: `layerNorm affine part ${i}` }),
     );
+    const rw = nk.randn([3, 13]);
+    const [js4, wasm4] = both(() => forwardBackward((p, q) => nk.rmsNorm(p, [3, 13], q), [z, rw]));
+    js4.forEach((v, i) =>
+      assertClose(wasm4[i], v, { rtol: 1e-4, atol: 1e-4, what: `rmsNorm part ${i}` }),
+    );
     const y = nk.randn([4, 7, 11]);
     const [js2, wasm2] = both(() => forwardBackward((p) => nk.layerNorm(p, [11]), [y]));
     js2.forEach((v, i) =>

@@ -1,8 +1,9 @@
 // GroupNorm, LayerNorm and InstanceNorm2d modules over the shared row normalization.
-// (InstanceNorm running statistics are not implemented yet: trackRunningStats is refused.)
+// RMSNorm too. (InstanceNorm running statistics are not implemented yet: trackRunningStats is
+// refused.)
 import { ones, zeros } from '../tensor/create.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { groupNorm, instanceNorm, layerNorm } from '../ops/norms.js';
+import { groupNorm, instanceNorm, layerNorm, rmsNorm } from '../ops/norms.js';
 import { fmt } from '../tensor/shape.js';
 import { Module } from './module.js';
 
@@ -106,5 +107,36 @@ export class InstanceNorm2d extends Module {
       );
     }
     return instanceNorm(x, this.weight, this.bias, this.eps, this.describe());
+  }
+}
+
+/** RMSNorm over the trailing normalizedShape dims: no mean removal, no bias. */
+export class RMSNorm extends Module {
+  readonly isNormalization = true;
+  readonly normalizedShape: number[];
+  readonly weight: Tensor | null;
+  readonly eps: number;
+
+  constructor(
+    normalizedShape: number | readonly number[],
+    opts: { eps?: number; elementwiseAffine?: boolean } = {},
+  ) {
+    super();
+    this.normalizedShape =
+      typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
+    this.eps = opts.eps ?? 1.1920928955078125e-7;
+    if (!(this.eps > 0)) throw new Error(`RMSNorm: expected eps > 0, got ${this.eps}`);
+    this.weight = this.registerParameter(
+      'weight',
+      opts.elementwiseAffine === false ? null : ones(this.normalizedShape),
+    );
+  }
+
+  override describe(): string {
+    return `RMSNorm(${fmt(this.normalizedShape)})`;
+  }
+
+  forward(x: Tensor): Tensor {
+    return rmsNorm(x, this.normalizedShape, this.weight, this.eps, this.describe());
   }
 }

@@ -5,7 +5,7 @@ import { registerGradient } from '../kernels/registry.js';
 import { fmt, sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { add, mul } from './arith.js';
-import { zeros } from '../tensor/create.js';
+import { ones, zeros } from '../tensor/create.js';
 import { reshape } from './shape-ops.js';
 import { expectTensor } from './util.js';
 
@@ -123,3 +123,37 @@ export function instanceNorm(
   }
   return groupNorm(x, x.shape[1], weight, bias, eps, name);
 }
+
+/**
+ * RMSNorm (Zhang & Sennrich 2019; PyTorch's F.rms_norm): x / sqrt(mean(x²) + eps) · weight
+ * over the trailing normalizedShape dims. eps defaults to float32 machine epsilon, as in PyTorch.
+ */
+export function rmsNorm(
+  x: Tensor,
+  normalizedShape: readonly number[],
+  weight: Tensor | null = null,
+  eps = 1.1920928955078125e-7,
+  name = 'rmsNorm',
+): Tensor {
+  expectTensor(name, 'input', x);
+  checkEps(name, eps);
+  const k = normalizedShape.length;
+  if (x.rank < k || fmt(x.shape.slice(x.rank - k)) !== fmt(normalizedShape)) {
+    throw new Error(
+      `${name}: expected input [*, ${normalizedShape.join(', ')}], got ${fmt(x.shape)}`,
+    );
+  }
+  if (weight && fmt(weight.shape) !== fmt(normalizedShape)) {
+    throw new Error(`${name}: expected weight ${fmt(normalizedShape)}, got ${fmt(weight.shape)}`);
+  }
+  const w = weight ?? ones(normalizedShape, { dtype: x.dtype });
+  return applyMulti('RMSNorm', [x, w], {
+    rows: x.size / Math.max(1, sizeOf(normalizedShape)),
+    eps,
+  })[0];
+}
+
+registerGradient('RMSNorm', (dy, { inputs: [x, w], outputs: [, invrms] }) => {
+  const [dx, dw] = applyMulti('RMSNormBackward', [dy, x, invrms, w]);
+  return [dx, w.requiresGrad ? dw : null];
+});

@@ -10,7 +10,11 @@ import './softmax.js';
 import { registerBatchNormKernels } from './batchnorm.js';
 import { jsConvPrimitives, registerConvKernels } from './conv.js';
 import { registerGroupNormKernels } from './groupnorm.js';
-import { jsColumnPrimitives, registerLayerNormKernels } from './layernorm.js';
+import {
+  jsColumnPrimitives,
+  registerLayerNormKernels,
+  registerRmsNormKernels,
+} from './layernorm.js';
 import { registerMatMul } from './matmul.js';
 import { registerRowNormKernels } from './rownorm.js';
 import { jsNormPrimitives } from './stats.js';
@@ -21,3 +25,4 @@ registerBatchNormKernels('js', jsNormPrimitives);
 registerRowNormKernels('js', jsNormPrimitives);
 registerGroupNormKernels('js', jsNormPrimitives);
 registerLayerNormKernels('js', { ...jsNormPrimitives, ...jsColumnPrimitives });
+registerRmsNormKernels('js', { ...jsNormPrimitives, ...jsColumnPrimitives });

@@ -161,3 +161,55 @@ export function registerLayerNormKernels(
     },
   });
 }
+
+export function registerRmsNormKernels(
+  backend: string,
+  P: NormPrimitives & ColumnPrimitives,
+  supports?: KernelSpec['supports'],
+): void {
+  // Inputs [x, weight]; outputs [y, invrms]: y = x·w / sqrt(mean(x²) + eps) per row.
+  // mean(x²) = M2/n + mean², a sum of non-negative terms, so it needs no special care.
+  registerKernel({
+    name: 'RMSNorm',
+    backend,
+    supports,
+    fn: ([x, w], { rows, eps }: { rows: number; eps: number }) => {
+      const cols = x.size / rows;
+      const m = P.moments(x.data, rowLayout(rows, cols));
+      const inv = new Float64Array(rows);
+      for (let r = 0; r < rows; r++)
+        inv[r] = 1 / Math.sqrt(m.m2[r] / cols + m.mean[r] * m.mean[r] + eps);
+      const y = empty(x.shape, x.dtype);
+      const zero = empty(w.shape, x.dtype);
+      zero.data.fill(0);
+      P.colAffine(x.data, y.data, rows, new Float64Array(rows), inv, w.data, zero.data);
+      zero.dispose();
+      const invrms = empty([rows], x.dtype);
+      invrms.data.set(inv);
+      return [y, invrms];
+    },
+  });
+
+  // Inputs [dy, x, invrms, weight]; outputs [dx, dweight]. With g' = dy·w and r = invrms:
+  // dx = r·g' − x·r³·mean(g'·x), dweight = Σ_rows dy·x·r.
+  registerKernel({
+    name: 'RMSNormBackward',
+    backend,
+    supports,
+    differentiable: false,
+    fn: ([dy, x, invrms, w]) => {
+      const rows = invrms.size;
+      const cols = x.size / rows;
+      const zero = new Float64Array(rows),
+        r = Float64Array.from(invrms.data);
+      const { sgx } = P.colGradSums(dy.data, x.data, rows, zero, w.data);
+      const B = new Float64Array(rows);
+      for (let i = 0; i < rows; i++) B[i] = (-r[i] * r[i] * r[i] * sgx[i]) / cols;
+      const dx = empty(x.shape, x.dtype);
+      P.colAffine2(dy.data, x.data, dx.data, rows, r, B, zero, w.data);
+      const dwt = empty(w.shape, x.dtype);
+      dwt.data.set(P.colSums(dy.data, x.data, rows, zero, r).dw);
+      return [dx, dwt];
+    },
+  });
+}

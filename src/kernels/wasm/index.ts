@@ -6,7 +6,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { registerBatchNormKernels } from '../js/batchnorm.js';
 import { registerConvKernels } from '../js/conv.js';
 import { registerGroupNormKernels } from '../js/groupnorm.js';
-import { registerLayerNormKernels } from '../js/layernorm.js';
+import { registerLayerNormKernels, registerRmsNormKernels } from '../js/layernorm.js';
 import { registerMatMul } from '../js/matmul.js';
 import { registerRowNormKernels } from '../js/rownorm.js';
 import { registerKernel } from '../registry.js';
@@ -29,7 +29,9 @@ onWasmReady(() => {
   registerBatchNormKernels('wasm', norm, float32);
   registerRowNormKernels('wasm', norm, float32);
   registerGroupNormKernels('wasm', norm, float32);
-  registerLayerNormKernels('wasm', { ...norm, ...wasmColumnPrimitives() }, float32);
+  const column = { ...norm, ...wasmColumnPrimitives() };
+  registerLayerNormKernels('wasm', column, float32);
+  registerRmsNormKernels('wasm', column, float32);
   registerKernel({
     name: 'Relu',
     backend: 'wasm',
