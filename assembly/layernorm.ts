@@ -2,7 +2,7 @@
 // RMSNorm on x viewed as [rows, cols], with per-row statistics and per-column weight/bias.
 // Row statistics are f64 pointers; weight and bias are f32 (the parameters themselves).
 
-/** y = (x − mu[r])·inv[r]·w[j] + b[j]. */
+/** y = (x − mu[r])·inv[r]·w[j] + b[j]; mu split into f32 hi + lo parts as in stats.ts. */
 export function colAffine(
   x: usize,
   y: usize,
@@ -14,21 +14,24 @@ export function colAffine(
   b: usize,
 ): void {
   for (let r = 0; r < rows; r++) {
-    const m = <f32>load<f64>(mu + ((<usize>r) << 3));
+    const mf = load<f64>(mu + ((<usize>r) << 3));
+    const hi = <f32>mf,
+      lo = <f32>(mf - <f64>hi);
     const s = <f32>load<f64>(inv + ((<usize>r) << 3));
-    const mv = f32x4.splat(m),
+    const hv = f32x4.splat(hi),
+      lv = f32x4.splat(lo),
       sv = f32x4.splat(s);
     const px = x + ((<usize>(r * cols)) << 2),
       py = y + ((<usize>(r * cols)) << 2);
     let j = 0;
     for (; j + 4 <= cols; j += 4) {
       const q = (<usize>j) << 2;
-      const xh = f32x4.mul(f32x4.sub(v128.load(px + q), mv), sv);
+      const xh = f32x4.mul(f32x4.sub(f32x4.sub(v128.load(px + q), hv), lv), sv);
       v128.store(py + q, f32x4.add(f32x4.mul(xh, v128.load(w + q)), v128.load(b + q)));
     }
     for (; j < cols; j++) {
       const q = (<usize>j) << 2;
-      store<f32>(py + q, (load<f32>(px + q) - m) * s * load<f32>(w + q) + load<f32>(b + q));
+      store<f32>(py + q, (load<f32>(px + q) - hi - lo) * s * load<f32>(w + q) + load<f32>(b + q));
     }
   }
 }
@@ -82,22 +85,28 @@ export function colGradSums(
   }
 }
 
-/** dx = A[r]·w[j]·g + B[r]·x + C[r]. */
+/** dx = A[r]·w[j]·g + B[r]·(x − mu[r]) + C[r]. */
 export function colAffine2(
   g: usize,
   x: usize,
   dx: usize,
   rows: i32,
   cols: i32,
+  mu: usize,
   A: usize,
   B: usize,
   C: usize,
   w: usize,
 ): void {
   for (let r = 0; r < rows; r++) {
+    const mf = load<f64>(mu + ((<usize>r) << 3));
+    const hi = <f32>mf,
+      lo = <f32>(mf - <f64>hi);
     const a = <f32>load<f64>(A + ((<usize>r) << 3));
     const b = <f32>load<f64>(B + ((<usize>r) << 3));
     const c = <f32>load<f64>(C + ((<usize>r) << 3));
+    const hv = f32x4.splat(hi),
+      lv = f32x4.splat(lo);
     const av = f32x4.splat(a),
       bv = f32x4.splat(b),
       cv = f32x4.splat(c);
@@ -106,14 +115,13 @@ export function colAffine2(
     for (; j + 4 <= cols; j += 4) {
       const q = (<usize>j) << 2;
       const t = f32x4.mul(f32x4.mul(v128.load(g + off + q), v128.load(w + q)), av);
-      v128.store(dx + off + q, f32x4.add(f32x4.add(t, f32x4.mul(v128.load(x + off + q), bv)), cv));
+      const d = f32x4.sub(f32x4.sub(v128.load(x + off + q), hv), lv);
+      v128.store(dx + off + q, f32x4.add(f32x4.add(t, f32x4.mul(d, bv)), cv));
     }
     for (; j < cols; j++) {
       const q = (<usize>j) << 2;
-      store<f32>(
-        dx + off + q,
-        load<f32>(g + off + q) * load<f32>(w + q) * a + load<f32>(x + off + q) * b + c,
-      );
+      const d = load<f32>(x + off + q) - hi - lo;
+      store<f32>(dx + off + q, load<f32>(g + off + q) * load<f32>(w + q) * a + d * b + c);
     }
   }
 }

@@ -1,4 +1,4 @@
-// BatchNorm1d/2d with PyTorch semantics: r = (1 - m)·r + m·batch, running variance unbiased,
+// BatchNorm1d/2d/3d with PyTorch semantics: r = (1 - m)·r + m·batch, running variance unbiased,
 // momentum null = cumulative average over numBatchesTracked, eval uses running statistics
 // unless trackRunningStats is false. A failed call changes no state.
 import { ones, scalar, zeros } from '../tensor/create.js';
@@ -121,4 +121,9 @@ export class BatchNorm1d extends BatchNormBase {
 export class BatchNorm2d extends BatchNormBase {
   protected readonly ranks = [4];
   protected readonly layout = '[N, C, H, W]';
+}
+
+export class BatchNorm3d extends BatchNormBase {
+  protected readonly ranks = [5];
+  protected readonly layout = '[N, C, D, H, W]';
 }

@@ -1,10 +1,9 @@
-// GroupNorm, LayerNorm and InstanceNorm2d modules over the shared row normalization.
-// RMSNorm too. (InstanceNorm running statistics are not implemented yet: trackRunningStats is
-// refused.)
-import { ones, zeros } from '../tensor/create.js';
+// GroupNorm, LayerNorm, InstanceNorm1d/2d/3d and RMSNorm modules over the fused kernels.
+import { ones, scalar, zeros } from '../tensor/create.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { groupNorm, instanceNorm, layerNorm, rmsNorm } from '../ops/norms.js';
-import { fmt } from '../tensor/shape.js';
+import { groupNorm, groupNormStats, layerNorm, rmsNorm } from '../ops/norms.js';
+import { batchNorm } from '../ops/batchnorm.js';
+import { fmt, sizeOf } from '../tensor/shape.js';
 import { Module } from './module.js';
 
 export class GroupNorm extends Module {
@@ -76,38 +75,131 @@ export class LayerNorm extends Module {
   }
 }
 
-export class InstanceNorm2d extends Module {
+export interface InstanceNormOptions {
+  eps?: number;
+  /** Weight of the new statistics in the running average; null: no update (PyTorch). */
+  momentum?: number | null;
+  affine?: boolean;
+  trackRunningStats?: boolean;
+}
+
+/**
+ * InstanceNorm with PyTorch semantics: each (sample, channel) is normalized over its spatial
+ * positions. Defaults: affine false, no running statistics. With trackRunningStats the
+ * running mean/variance are the batch mean of the per-instance mean and unbiased variance,
+ * and eval mode uses them; momentum null means they never move.
+ */
+export abstract class InstanceNormBase extends Module {
   readonly isNormalization = true;
+  readonly eps: number;
+  readonly momentum: number | null;
+  readonly trackRunningStats: boolean;
   readonly weight: Tensor | null;
   readonly bias: Tensor | null;
-  readonly eps: number;
+  readonly runningMean: Tensor | null;
+  readonly runningVar: Tensor | null;
+  private readonly tracked: Tensor | null;
+  protected abstract readonly spatialDims: number;
 
   constructor(
     readonly numFeatures: number,
-    opts: { eps?: number; affine?: boolean; trackRunningStats?: boolean } = {},
+    opts: InstanceNormOptions = {},
   ) {
     super();
-    if (opts.trackRunningStats) {
-      throw new Error('InstanceNorm2d: trackRunningStats is not implemented yet');
+    const name = this.constructor.name;
+    if (!Number.isInteger(numFeatures) || numFeatures < 1) {
+      throw new Error(`${name}: expected numFeatures to be a positive integer, got ${numFeatures}`);
     }
     this.eps = opts.eps ?? 1e-5;
+    if (!(this.eps > 0)) throw new Error(`${name}: expected eps > 0, got ${this.eps}`);
+    this.momentum = opts.momentum === undefined ? 0.1 : opts.momentum;
     const affine = opts.affine ?? false;
+    this.trackRunningStats = opts.trackRunningStats ?? false;
     this.weight = this.registerParameter('weight', affine ? ones([numFeatures]) : null);
     this.bias = this.registerParameter('bias', affine ? zeros([numFeatures]) : null);
+    const track = this.trackRunningStats;
+    this.runningMean = this.registerBuffer('running_mean', track ? zeros([numFeatures]) : null);
+    this.runningVar = this.registerBuffer('running_var', track ? ones([numFeatures]) : null);
+    this.tracked = this.registerBuffer(
+      'num_batches_tracked',
+      track ? scalar(0, { dtype: 'float64' }) : null,
+    );
+  }
+
+  get numBatchesTracked(): number {
+    return this.tracked === null ? 0 : this.tracked.item();
   }
 
   override describe(): string {
-    return `InstanceNorm2d(${this.numFeatures}${this.weight ? ', affine=true' : ''})`;
+    const extra = [
+      this.weight ? 'affine=true' : '',
+      this.trackRunningStats ? 'trackRunningStats=true' : '',
+    ].filter(Boolean);
+    return `${this.constructor.name}(${this.numFeatures}${extra.length ? ', ' + extra.join(', ') : ''})`;
   }
 
   forward(x: Tensor): Tensor {
-    if (x.rank !== 4 || x.shape[1] !== this.numFeatures) {
+    const name = this.describe();
+    const rank = this.spatialDims + 2;
+    if (x.rank !== rank || x.shape[1] !== this.numFeatures) {
+      const dims = ['L', 'H, W', 'D, H, W'][this.spatialDims - 1];
       throw new Error(
-        `${this.describe()}: expected input [N, ${this.numFeatures}, H, W], got ${fmt(x.shape)}`,
+        `${name}: expected input [N, ${this.numFeatures}, ${dims}], got ${fmt(x.shape)}`,
       );
     }
-    return instanceNorm(x, this.weight, this.bias, this.eps, this.describe());
+    if (!this.training && this.trackRunningStats) {
+      return batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, {
+        training: false,
+        eps: this.eps,
+        name,
+      });
+    }
+    const spatial = sizeOf(x.shape.slice(2));
+    if (spatial <= 1) {
+      throw new Error(
+        `${name}: Expected more than 1 spatial element when training, got input size ${fmt(x.shape)}`,
+      );
+    }
+    const { y, mean, variance } = groupNormStats(
+      x,
+      this.numFeatures,
+      this.weight,
+      this.bias,
+      this.eps,
+    );
+    if (this.training && this.trackRunningStats && this.momentum !== null) {
+      const [N, C] = x.shape;
+      const m = this.momentum,
+        unbias = spatial / (spatial - 1);
+      const RM = this.runningMean!.data,
+        RV = this.runningVar!.data,
+        M = mean.data,
+        V = variance.data;
+      for (let c = 0; c < C; c++) {
+        let sm = 0,
+          sv = 0;
+        for (let n = 0; n < N; n++) {
+          sm += M[n * C + c];
+          sv += V[n * C + c] * unbias;
+        }
+        RM[c] = (1 - m) * RM[c] + (m * sm) / N;
+        RV[c] = (1 - m) * RV[c] + (m * sv) / N;
+      }
+    }
+    return y;
   }
+}
+
+export class InstanceNorm1d extends InstanceNormBase {
+  protected readonly spatialDims = 1;
+}
+
+export class InstanceNorm2d extends InstanceNormBase {
+  protected readonly spatialDims = 2;
+}
+
+export class InstanceNorm3d extends InstanceNormBase {
+  protected readonly spatialDims = 3;
 }
 
 /** RMSNorm over the trailing normalizedShape dims: no mean removal, no bias. */

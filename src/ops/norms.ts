@@ -68,8 +68,20 @@ export function groupNorm(
   if ((weight === null) !== (bias === null)) {
     return channelAffine(normalizeRows(x, x.shape[0] * numGroups, eps), weight, bias);
   }
+  return groupNormStats(x, numGroups, weight, bias, eps).y;
+}
+
+/** GroupNorm's kernel with its statistics: mean and biased variance per (sample, group). */
+export function groupNormStats(
+  x: Tensor,
+  numGroups: number,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  eps: number,
+): { y: Tensor; mean: Tensor; variance: Tensor } {
   const affine = weight && bias ? [weight, bias] : [];
-  return applyMulti('GroupNorm', [x, ...affine], { groups: numGroups, eps })[0];
+  const [y, mean, , variance] = applyMulti('GroupNorm', [x, ...affine], { groups: numGroups, eps });
+  return { y, mean, variance };
 }
 
 export function layerNorm(

@@ -68,7 +68,7 @@ export function registerBatchNormKernels(
 
   // Inputs [dy, x, mean, invstd, weight?]; outputs [dx, dweight, dbias].
   // dx = w·invstd/M · (M·dy − Σdy − x̂·Σ(dy·x̂)), dweight = Σ(dy·x̂), dbias = Σdy;
-  // as one pass: dx = A·dy + B·x + C per channel.
+  // as one pass: dx = A·dy + B·(x − mean) + C per channel.
   registerKernel({
     name: 'BatchNormBackward',
     backend,
@@ -92,12 +92,12 @@ export function registerBatchNormKernels(
         const k = (wv[c] * is[c]) / count;
         A[c] = k * count;
         B[c] = -k * is[c] * sxh;
-        Cc[c] = -k * sg[c] + k * is[c] * sxh * mu[c];
+        Cc[c] = -k * sg[c];
         dw.data[c] = sxh;
         db.data[c] = sg[c];
       }
       const dx = empty(x.shape, x.dtype);
-      P.affine2(dy.data, x.data, dx.data, L, A, B, Cc);
+      P.affine2(dy.data, x.data, dx.data, L, mu, A, B, Cc);
       return [dx, dw, db];
     },
   });

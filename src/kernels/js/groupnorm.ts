@@ -22,7 +22,7 @@ export function registerGroupNormKernels(
   P: NormPrimitives,
   supports?: KernelSpec['supports'],
 ): void {
-  // Inputs [x, weight?, bias?]; outputs [y, mean, invstd] with statistics shaped [N, G].
+  // Inputs [x, weight?, bias?]; outputs [y, mean, invstd, biasedVar], statistics shaped [N, G].
   registerKernel({
     name: 'GroupNorm',
     backend,
@@ -33,7 +33,8 @@ export function registerGroupNormKernels(
       const wv = channelValues(w, C, 1),
         bv = channelValues(b, C, 0);
       const mean = empty([N, G], x.dtype),
-        invstd = empty([N, G], x.dtype);
+        invstd = empty([N, G], x.dtype),
+        variance = empty([N, G], x.dtype);
       const c = new Float64Array(N * C),
         a = new Float64Array(N * C),
         sh = new Float64Array(N * C);
@@ -41,6 +42,7 @@ export function registerGroupNormKernels(
         for (let g = 0; g < G; g++) {
           const s = n * G + g;
           const inv = 1 / Math.sqrt(m.m2[s] / M + eps);
+          variance.data[s] = m.m2[s] / M;
           mean.data[s] = m.mean[s];
           invstd.data[s] = inv;
           for (let ch = g * Cg; ch < (g + 1) * Cg; ch++) {
@@ -52,12 +54,12 @@ export function registerGroupNormKernels(
       }
       const y = empty(x.shape, x.dtype);
       P.affine(x.data, y.data, rowLayout(N * C, HW), c, a, sh);
-      return [y, mean, invstd];
+      return [y, mean, invstd, variance];
     },
   });
 
   // Inputs [dy, x, mean, invstd, weight?]; outputs [dx, dweight, dbias]. With g' = dy·w[c]:
-  // dx = invstd·(g' − mean_group(g') − x̂·mean_group(g'·x̂)), one pass dx = A·dy + B·x + C.
+  // dx = invstd·(g' − mean_group(g') − x̂·mean_group(g'·x̂)), one pass dx = A·dy + B·(x − mean) + C.
   registerKernel({
     name: 'GroupNormBackward',
     backend,
@@ -94,12 +96,12 @@ export function registerGroupNormKernels(
             const q = n * C + ch;
             A[q] = is * wv[ch];
             B[q] = (-is * is * g2) / M;
-            Cc[q] = (-is * g1) / M + (is * is * g2 * mu[q]) / M;
+            Cc[q] = (-is * g1) / M;
           }
         }
       }
       const dx = empty(x.shape, x.dtype);
-      P.affine2(dy.data, x.data, dx.data, L, A, B, Cc);
+      P.affine2(dy.data, x.data, dx.data, L, mu, A, B, Cc);
       const dwt = empty([C], x.dtype),
         dbt = empty([C], x.dtype);
       dwt.data.set(dw);

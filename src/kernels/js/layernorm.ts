@@ -25,12 +25,13 @@ export interface ColumnPrimitives {
     mu: Float64Array,
     W: TypedArray,
   ): { sg: Float64Array; sgx: Float64Array };
-  /** dx = A[r]·w[j]·g + B[r]·x + C[r]. */
+  /** dx = A[r]·w[j]·g + B[r]·(x − mu[r]) + C[r]. */
   colAffine2(
     G: TypedArray,
     X: TypedArray,
     DX: TypedArray,
     rows: number,
+    mu: Float64Array,
     A: Float64Array,
     B: Float64Array,
     C: Float64Array,
@@ -75,14 +76,15 @@ export const jsColumnPrimitives: ColumnPrimitives = {
     }
     return { sg, sgx };
   },
-  colAffine2(G, X, DX, rows, A, B, C, W) {
+  colAffine2(G, X, DX, rows, mu, A, B, C, W) {
     const cols = X.length / rows;
     for (let r = 0; r < rows; r++) {
-      const a = A[r],
+      const m = mu[r],
+        a = A[r],
         b = B[r],
         c = C[r],
         o = r * cols;
-      for (let j = 0; j < cols; j++) DX[o + j] = a * W[j] * G[o + j] + b * X[o + j] + c;
+      for (let j = 0; j < cols; j++) DX[o + j] = G[o + j] * W[j] * a + (X[o + j] - m) * b + c;
     }
   },
   colSums(G, X, rows, mu, inv) {
@@ -128,7 +130,7 @@ export function registerLayerNormKernels(
   });
 
   // Inputs [dy, x, mean, invstd, weight]; outputs [dx, dweight, dbias]. With g' = dy·w:
-  // dx = invstd·(g' − mean(g') − x̂·mean(g'·x̂)) as one pass dx = A·w·dy + B·x + C.
+  // dx = invstd·(g' − mean(g') − x̂·mean(g'·x̂)) as one pass dx = A·w·dy + B·(x − mean) + C.
   registerKernel({
     name: 'LayerNormBackward',
     backend,
@@ -148,10 +150,10 @@ export function registerLayerNormKernels(
           mgx = (sgx[r] * is[r]) / cols;
         A[r] = is[r];
         B[r] = -is[r] * is[r] * mgx;
-        C[r] = -is[r] * mg + is[r] * is[r] * mgx * mu[r];
+        C[r] = -is[r] * mg;
       }
       const dx = empty(x.shape, x.dtype);
-      P.colAffine2(dy.data, x.data, dx.data, rows, A, B, C, w.data);
+      P.colAffine2(dy.data, x.data, dx.data, rows, mu, A, B, C, w.data);
       const { dw, db } = P.colSums(dy.data, x.data, rows, mu, is);
       const dwt = empty(w.shape, x.dtype),
         dbt = empty(w.shape, x.dtype);
@@ -206,7 +208,7 @@ export function registerRmsNormKernels(
       const B = new Float64Array(rows);
       for (let i = 0; i < rows; i++) B[i] = (-r[i] * r[i] * r[i] * sgx[i]) / cols;
       const dx = empty(x.shape, x.dtype);
-      P.colAffine2(dy.data, x.data, dx.data, rows, r, B, zero, w.data);
+      P.colAffine2(dy.data, x.data, dx.data, rows, zero, r, B, zero, w.data);
       const dwt = empty(w.shape, x.dtype);
       dwt.data.set(P.colSums(dy.data, x.data, rows, zero, r).dw);
       return [dx, dwt];

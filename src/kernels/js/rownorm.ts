@@ -33,7 +33,7 @@ export function registerRowNormKernels(
   });
 
   // Inputs [g, x, mean, invstd]: dx = invstd·(g − mean(g) − x̂·mean(g·x̂)) per row,
-  // as one pass dx = A·g + B·x + C.
+  // as one pass dx = A·g + B·(x − mean) + C.
   registerKernel({
     name: 'NormalizeRowsBackward',
     backend,
@@ -54,10 +54,10 @@ export function registerRowNormKernels(
           mgx = (sgx[r] * is[r]) / cols;
         A[r] = is[r];
         B[r] = -is[r] * is[r] * mgx;
-        C[r] = -is[r] * mg + is[r] * is[r] * mgx * mu[r];
+        C[r] = -is[r] * mg;
       }
       const dx = empty(x.shape, x.dtype);
-      P.affine2(g.data, x.data, dx.data, L, A, B, C);
+      P.affine2(g.data, x.data, dx.data, L, mu, A, B, C);
       return dx;
     },
   });

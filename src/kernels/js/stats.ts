@@ -101,12 +101,13 @@ export interface NormPrimitives {
     L: StatLayout,
     mu: Float64Array,
   ): { sg: Float64Array; sgx: Float64Array };
-  /** DX = A[s]·G + B[s]·X + C[s]. */
+  /** DX = A[s]·G + B[s]·(X − c[s]) + C[s] (centred, like affine, so large means cancel exactly). */
   affine2(
     G: TypedArray,
     X: TypedArray,
     DX: TypedArray,
     L: StatLayout,
+    c: Float64Array,
     A: Float64Array,
     B: Float64Array,
     C: Float64Array,
@@ -148,12 +149,13 @@ export const jsNormPrimitives: NormPrimitives = {
     });
     return { sg, sgx };
   },
-  affine2(G, X, DX, L, A, B, C) {
+  affine2(G, X, DX, L, center, A, B, C) {
     eachRun(L, (base, s) => {
-      const a = A[s],
+      const m = center[s],
+        a = A[s],
         b = B[s],
         c = C[s];
-      for (let i = base; i < base + L.inner; i++) DX[i] = G[i] * a + X[i] * b + c;
+      for (let i = base; i < base + L.inner; i++) DX[i] = G[i] * a + (X[i] - m) * b + c;
     });
   },
 };

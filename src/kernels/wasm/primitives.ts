@@ -74,11 +74,11 @@ export function wasmNormPrimitives(): NormPrimitives {
       overStats('gradSums', L, [p[0], p[1]], [pmu, sg, sgx]);
       return { sg: f64Read(sg, L.numStats), sgx: f64Read(sgx, L.numStats) };
     },
-    affine2(G, X, DX, L, A, B, C) {
+    affine2(G, X, DX, L, center, A, B, C) {
       const p = ptrs(G, X, DX);
-      if (p === null) return js.affine2(G, X, DX, L, A, B, C);
-      const [pa, pb, pc] = f64Args('norm-in', A, B, C);
-      overStats('affine2', L, [p[0], p[1], p[2]], [pa, pb, pc]);
+      if (p === null) return js.affine2(G, X, DX, L, center, A, B, C);
+      const [pm, pa, pb, pc] = f64Args('norm-in', center, A, B, C);
+      overStats('affine2', L, [p[0], p[1], p[2]], [pm, pa, pb, pc]);
     },
   };
 }
@@ -130,24 +130,15 @@ export function wasmColumnPrimitives(): ColumnPrimitives {
       ]);
       return { sg: f64Read(sg, rows), sgx: f64Read(sgx, rows) };
     },
-    colAffine2(G, X, DX, rows, A, B, C, W) {
+    colAffine2(G, X, DX, rows, mu, A, B, C, W) {
       const p = ptrs(G, X, DX, W);
-      if (p === null) return js.colAffine2(G, X, DX, rows, A, B, C, W);
+      if (p === null) return js.colAffine2(G, X, DX, rows, mu, A, B, C, W);
       const cols = X.length / rows;
-      const [pa, pb, pc] = f64Args('norm-in', A, B, C);
+      const [pm, pa, pb, pc] = f64Args('norm-in', mu, A, B, C);
       overRows('colAffine2', rows, cols, (r0, r1) => {
         const o = r0 * cols * 4;
-        return [
-          p[0] + o,
-          p[1] + o,
-          p[2] + o,
-          r1 - r0,
-          cols,
-          pa + r0 * 8,
-          pb + r0 * 8,
-          pc + r0 * 8,
-          p[3],
-        ];
+        const at = (q: number) => q + r0 * 8;
+        return [p[0] + o, p[1] + o, p[2] + o, r1 - r0, cols, at(pm), at(pa), at(pb), at(pc), p[3]];
       });
     },
     colSums(G, X, rows, mu, inv) {
