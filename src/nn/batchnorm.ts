@@ -1,19 +1,25 @@
-// BatchNorm1d/2d/3d with PyTorch semantics: r = (1 - m)·r + m·batch, running variance unbiased,
-// momentum null = cumulative average over numBatchesTracked, eval uses running statistics
-// unless trackRunningStats is false. A failed call changes no state.
+// BatchNorm1d/2d/3d. The default is PyTorch's semantics: r = (1 - m)·r + m·batch, running
+// variance unbiased, momentum null = cumulative average over numBatchesTracked, eval uses
+// running statistics unless trackRunningStats is false. A `convention` preset (or explicit
+// options) switches to Keras's or ONNX's (see conventions.ts). A failed call changes no state.
 import { ones, scalar, zeros } from '../tensor/create.js';
 import { fmt } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { batchNorm } from '../ops/batchnorm.js';
+import { permute } from '../ops/shape-ops.js';
+import { type Convention, type ConventionDefaults, conventionDefaults } from './conventions.js';
 import { Module } from './module.js';
 import { ReLU } from './simple.js';
 
-export interface BatchNormOptions {
-  eps?: number;
-  /** null: cumulative moving average. */
+export interface BatchNormOptions extends Partial<Omit<ConventionDefaults, 'momentum'>> {
+  /** Defaults for everything below; 'pytorch' unless given. */
+  convention?: Convention;
+  /** Read as the convention says (momentumWeighs); null: cumulative average (PyTorch style only). */
   momentum?: number | null;
   affine?: boolean;
   trackRunningStats?: boolean;
+  /** Throw, naming the layer, when the input holds NaN or Inf (off by default, as in PyTorch). */
+  checkFinite?: boolean;
 }
 
 export abstract class BatchNormBase extends Module {
@@ -22,6 +28,10 @@ export abstract class BatchNormBase extends Module {
   readonly momentum: number | null;
   readonly affine: boolean;
   readonly trackRunningStats: boolean;
+  readonly convention: Convention;
+  /** The convention's settings with this layer's overrides applied. */
+  readonly settings: ConventionDefaults;
+  readonly checkFinite: boolean;
   readonly weight: Tensor | null;
   readonly bias: Tensor | null;
   readonly runningMean: Tensor | null;
@@ -30,6 +40,7 @@ export abstract class BatchNormBase extends Module {
 
   protected abstract readonly ranks: number[];
   protected abstract readonly layout: string;
+  protected abstract readonly layoutLast: string;
 
   constructor(
     readonly numFeatures: number,
@@ -40,12 +51,35 @@ export abstract class BatchNormBase extends Module {
     if (!Number.isInteger(numFeatures) || numFeatures < 1) {
       throw new Error(`${name}: expected numFeatures to be a positive integer, got ${numFeatures}`);
     }
-    this.eps = opts.eps ?? 1e-5;
+    this.convention = opts.convention ?? 'pytorch';
+    const d = conventionDefaults(name, this.convention);
+    const pick = <K extends keyof ConventionDefaults>(k: K) =>
+      (opts[k as keyof BatchNormOptions] ?? d[k]) as ConventionDefaults[K];
+    this.settings = {
+      eps: pick('eps'),
+      momentum: d.momentum,
+      momentumWeighs: pick('momentumWeighs'),
+      runningVariance: pick('runningVariance'),
+      channelAxis: pick('channelAxis'),
+      checkBatchOfOne: pick('checkBatchOfOne'),
+    };
+    this.eps = this.settings.eps;
     if (!(this.eps > 0)) throw new Error(`${name}: expected eps > 0, got ${this.eps}`);
-    this.momentum = opts.momentum === undefined ? 0.1 : opts.momentum;
+    this.momentum = opts.momentum === undefined ? d.momentum : opts.momentum;
     if (this.momentum !== null && !(this.momentum >= 0 && this.momentum <= 1)) {
       throw new Error(`${name}: expected momentum in [0, 1] or null, got ${this.momentum}`);
     }
+    if (this.momentum === null && this.settings.momentumWeighs === 'old') {
+      throw new Error(
+        `${name}: momentum null (cumulative average) needs momentumWeighs 'new' (PyTorch style)`,
+      );
+    }
+    if (this.settings.channelAxis !== 1 && this.settings.channelAxis !== -1) {
+      throw new Error(
+        `${name}: expected channelAxis 1 or -1, got ${String(this.settings.channelAxis)}`,
+      );
+    }
+    this.checkFinite = opts.checkFinite ?? false;
     this.affine = opts.affine ?? true;
     this.trackRunningStats = opts.trackRunningStats ?? true;
     this.weight = this.registerParameter('weight', this.affine ? ones([numFeatures]) : null);
@@ -65,8 +99,11 @@ export abstract class BatchNormBase extends Module {
 
   override describe(): string {
     const extra = [
-      this.eps !== 1e-5 ? `eps=${this.eps}` : '',
-      this.momentum !== 0.1 ? `momentum=${this.momentum}` : '',
+      this.convention !== 'pytorch' ? `convention=${this.convention}` : '',
+      this.eps !== conventionDefaults('', this.convention).eps ? `eps=${this.eps}` : '',
+      this.momentum !== conventionDefaults('', this.convention).momentum
+        ? `momentum=${this.momentum}`
+        : '',
       this.affine ? '' : 'affine=false',
       this.trackRunningStats ? '' : 'trackRunningStats=false',
     ].filter(Boolean);
@@ -91,39 +128,76 @@ export abstract class BatchNormBase extends Module {
 
   private run(x: Tensor, relu: boolean): Tensor {
     const name = this.describe();
-    if (!this.ranks.includes(x.rank) || x.shape[1] !== this.numFeatures) {
+    const last = this.settings.channelAxis === -1;
+    const C = last ? x.shape[x.rank - 1] : x.shape[1];
+    if (!this.ranks.includes(x.rank) || C !== this.numFeatures) {
+      const layout = last ? this.layoutLast : this.layout;
       throw new Error(
-        `${name}: expected input ${this.layout.replace('C', String(this.numFeatures))}, got ${fmt(x.shape)}`,
+        `${name}: expected input ${layout.replace('C', String(this.numFeatures))}, got ${fmt(x.shape)}`,
       );
     }
+    if (this.checkFinite) assertFinite(name, x);
+    // Channels last: normalize the NCHW view, then move the channels back.
+    const toFirst =
+      last && x.rank > 2 ? [0, x.rank - 1, ...x.shape.slice(1, -1).map((_, i) => i + 1)] : null;
+    const xc = toFirst ? permute(x, toFirst) : x;
     const updating = this.training && this.trackRunningStats;
     const steps = this.numBatchesTracked + (updating ? 1 : 0);
-    const factor = this.momentum === null ? (updating ? 1 / steps : 0) : this.momentum;
+    const m = this.momentum === null ? (updating ? 1 / steps : 0) : this.momentum;
     const useBatchStats = this.training || !this.trackRunningStats;
     const y = batchNorm(
-      x,
+      xc,
       useBatchStats && !updating ? null : this.runningMean,
       useBatchStats && !updating ? null : this.runningVar,
       this.weight,
       this.bias,
-      { training: useBatchStats, momentum: factor, eps: this.eps, name, relu },
+      {
+        training: useBatchStats,
+        momentum: this.settings.momentumWeighs === 'new' ? m : 1 - m,
+        eps: this.eps,
+        name,
+        relu,
+        unbiasedRunningVar: this.settings.runningVariance === 'unbiased',
+        checkBatchOfOne: this.settings.checkBatchOfOne,
+      },
     );
     if (updating) this.tracked!.data[0] = steps;
-    return y;
+    return toFirst ? permute(y, inversePermutation(toFirst)) : y;
   }
 }
 
 export class BatchNorm1d extends BatchNormBase {
   protected readonly ranks = [2, 3];
   protected readonly layout = '[N, C] or [N, C, L]';
+  protected readonly layoutLast = '[N, C] or [N, L, C]';
 }
 
 export class BatchNorm2d extends BatchNormBase {
   protected readonly ranks = [4];
   protected readonly layout = '[N, C, H, W]';
+  protected readonly layoutLast = '[N, H, W, C]';
 }
 
 export class BatchNorm3d extends BatchNormBase {
   protected readonly ranks = [5];
   protected readonly layout = '[N, C, D, H, W]';
+  protected readonly layoutLast = '[N, D, H, W, C]';
+}
+
+function inversePermutation(p: number[]): number[] {
+  const inv = new Array<number>(p.length);
+  p.forEach((d, i) => (inv[d] = i));
+  return inv;
+}
+
+/** Throws, naming the layer and the first bad element, when x holds NaN or Inf. */
+export function assertFinite(name: string, x: Tensor): void {
+  const X = x.data;
+  for (let i = 0; i < X.length; i++) {
+    if (!Number.isFinite(X[i])) {
+      throw new Error(
+        `${name}: input ${fmt(x.shape)} holds ${X[i]} at flat index ${i} (checkFinite)`,
+      );
+    }
+  }
 }

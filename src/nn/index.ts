@@ -1,4 +1,6 @@
 export * from './batchnorm.js';
+export * from './conventions.js';
+export * from './convert.js';
 export * as init from './init.js';
 export * from './layers.js';
 export * from './module.js';

@@ -19,6 +19,10 @@ export interface BatchNormOptions {
   name?: string;
   /** Apply ReLU in the same pass (fused BatchNorm + ReLU). */
   relu?: boolean;
+  /** The running variance stores the unbiased batch variance (PyTorch; default) or the biased one (Keras, ONNX). */
+  unbiasedRunningVar?: boolean;
+  /** Refuse a training batch with one value per channel (PyTorch; default). */
+  checkBatchOfOne?: boolean;
 }
 
 export function batchNorm(
@@ -68,7 +72,7 @@ export function batchNorm(
     });
   }
   const count = x.size / C;
-  if (count <= 1) {
+  if (count <= 1 && (opts.checkBatchOfOne ?? true)) {
     throw new Error(
       `${op}: Expected more than 1 value per channel when training, got input size ${fmt(x.shape)}`,
     );
@@ -82,7 +86,7 @@ export function batchNorm(
       RV = runningVar.data,
       M = mean.data,
       V = biasedVar.data;
-    const unbias = count / (count - 1);
+    const unbias = (opts.unbiasedRunningVar ?? true) && count > 1 ? count / (count - 1) : 1;
     for (let c = 0; c < C; c++) {
       RM[c] = (1 - momentum) * RM[c] + momentum * M[c];
       RV[c] = (1 - momentum) * RV[c] + momentum * V[c] * unbias;
