@@ -5,8 +5,8 @@
 import { ones, scalar, zeros } from '../tensor/create.js';
 import { fmt } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { batchNorm } from '../ops/batchnorm.js';
-import { permute } from '../ops/shape-ops.js';
+import { batchNorm, batchNormTrain, updateRunningStats } from '../ops/batchnorm.js';
+import { concat, permute, slice } from '../ops/shape-ops.js';
 import { type Convention, type ConventionDefaults, conventionDefaults } from './conventions.js';
 import { Module } from './module.js';
 import { ReLU } from './simple.js';
@@ -20,6 +20,8 @@ export interface BatchNormOptions extends Partial<Omit<ConventionDefaults, 'mome
   trackRunningStats?: boolean;
   /** Throw, naming the layer, when the input holds NaN or Inf (off by default, as in PyTorch). */
   checkFinite?: boolean;
+  /** Ghost batch norm: normalize groups of this many samples separately in training. */
+  virtualBatchSize?: number | null;
 }
 
 export abstract class BatchNormBase extends Module {
@@ -32,6 +34,7 @@ export abstract class BatchNormBase extends Module {
   /** The convention's settings with this layer's overrides applied. */
   readonly settings: ConventionDefaults;
   readonly checkFinite: boolean;
+  readonly virtualBatchSize: number | null;
   readonly weight: Tensor | null;
   readonly bias: Tensor | null;
   readonly runningMean: Tensor | null;
@@ -80,6 +83,11 @@ export abstract class BatchNormBase extends Module {
       );
     }
     this.checkFinite = opts.checkFinite ?? false;
+    this.virtualBatchSize = opts.virtualBatchSize ?? null;
+    const v = this.virtualBatchSize;
+    if (v !== null && !(Number.isInteger(v) && v >= 1)) {
+      throw new Error(`${name}: expected virtualBatchSize to be a positive integer, got ${v}`);
+    }
     this.affine = opts.affine ?? true;
     this.trackRunningStats = opts.trackRunningStats ?? true;
     this.weight = this.registerParameter('weight', this.affine ? ones([numFeatures]) : null);
@@ -126,6 +134,33 @@ export abstract class BatchNormBase extends Module {
     return next instanceof ReLU ? (x) => this.run(x, true) : null;
   }
 
+  /**
+   * Ghost batches: with virtualBatchSize v, samples [g·v, (g+1)·v) form ghost batch g (the
+   * last one takes the remainder); each is normalized with its own statistics.
+   */
+  private ghostBatches(x: Tensor): Tensor[] {
+    const v = this.virtualBatchSize;
+    const N = x.shape[0];
+    if (!this.training || v === null || N <= v) return [x];
+    const out: Tensor[] = [];
+    for (let start = 0; start < N; start += v) out.push(slice(x, 0, start, Math.min(N, start + v)));
+    return out;
+  }
+
+  /** Normalizes one (ghost) batch with its own statistics; Batch Renorm overrides this. */
+  protected normalizeBatch(
+    x: Tensor,
+    relu: boolean,
+    name: string,
+  ): { y: Tensor; mean: Float64Array; variance: Float64Array; count: number } {
+    return batchNormTrain(x, this.weight, this.bias, {
+      eps: this.eps,
+      relu,
+      name,
+      checkBatchOfOne: this.settings.checkBatchOfOne,
+    });
+  }
+
   private run(x: Tensor, relu: boolean): Tensor {
     const name = this.describe();
     const last = this.settings.channelAxis === -1;
@@ -142,26 +177,47 @@ export abstract class BatchNormBase extends Module {
       last && x.rank > 2 ? [0, x.rank - 1, ...x.shape.slice(1, -1).map((_, i) => i + 1)] : null;
     const xc = toFirst ? permute(x, toFirst) : x;
     const updating = this.training && this.trackRunningStats;
-    const steps = this.numBatchesTracked + (updating ? 1 : 0);
-    const m = this.momentum === null ? (updating ? 1 / steps : 0) : this.momentum;
-    const useBatchStats = this.training || !this.trackRunningStats;
-    const y = batchNorm(
-      xc,
-      useBatchStats && !updating ? null : this.runningMean,
-      useBatchStats && !updating ? null : this.runningVar,
-      this.weight,
-      this.bias,
-      {
-        training: useBatchStats,
-        momentum: this.settings.momentumWeighs === 'new' ? m : 1 - m,
+    let y: Tensor;
+    if (this.training || !this.trackRunningStats) {
+      const parts = this.ghostBatches(xc).map((chunk) => this.normalizeBatch(chunk, relu, name));
+      y =
+        parts.length === 1
+          ? parts[0].y
+          : concat(
+              parts.map((p) => p.y),
+              0,
+            );
+      if (updating) {
+        // Running statistics move once per call, by the mean over ghost batches.
+        const steps = this.numBatchesTracked + 1;
+        const m = this.momentum === null ? 1 / steps : this.momentum;
+        const unbiased = this.settings.runningVariance === 'unbiased';
+        const mean = new Float64Array(this.numFeatures),
+          variance = new Float64Array(this.numFeatures);
+        for (const p of parts) {
+          const f = unbiased ? p.count / (p.count - 1) : 1;
+          for (let c = 0; c < mean.length; c++) {
+            mean[c] += p.mean[c] / parts.length;
+            variance[c] += (p.variance[c] * f) / parts.length;
+          }
+        }
+        updateRunningStats(
+          this.runningMean!,
+          this.runningVar!,
+          mean,
+          variance,
+          this.settings.momentumWeighs === 'new' ? m : 1 - m,
+        );
+        this.tracked!.data[0] = steps;
+      }
+    } else {
+      y = batchNorm(xc, this.runningMean, this.runningVar, this.weight, this.bias, {
+        training: false,
         eps: this.eps,
         name,
         relu,
-        unbiasedRunningVar: this.settings.runningVariance === 'unbiased',
-        checkBatchOfOne: this.settings.checkBatchOfOne,
-      },
-    );
-    if (updating) this.tracked!.data[0] = steps;
+      });
+    }
     return toFirst ? permute(y, inversePermutation(toFirst)) : y;
   }
 }

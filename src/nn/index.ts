@@ -1,4 +1,5 @@
 export * from './batchnorm.js';
+export * from './batchnorm-variants.js';
 export * from './conventions.js';
 export * from './convert.js';
 export * as init from './init.js';

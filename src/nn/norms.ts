@@ -2,7 +2,7 @@
 import { ones, scalar, zeros } from '../tensor/create.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { groupNorm, groupNormStats, layerNorm, rmsNorm } from '../ops/norms.js';
-import { batchNorm } from '../ops/batchnorm.js';
+import { batchNorm, updateRunningStats } from '../ops/batchnorm.js';
 import { fmt, sizeOf } from '../tensor/shape.js';
 import { Module } from './module.js';
 
@@ -168,23 +168,20 @@ export abstract class InstanceNormBase extends Module {
       this.eps,
     );
     if (this.training && this.trackRunningStats && this.momentum !== null) {
+      // The batch mean of per-instance mean and unbiased variance (PyTorch).
       const [N, C] = x.shape;
-      const m = this.momentum,
-        unbias = spatial / (spatial - 1);
-      const RM = this.runningMean!.data,
-        RV = this.runningVar!.data,
-        M = mean.data,
+      const unbias = spatial / (spatial - 1);
+      const M = mean.data,
         V = variance.data;
-      for (let c = 0; c < C; c++) {
-        let sm = 0,
-          sv = 0;
-        for (let n = 0; n < N; n++) {
-          sm += M[n * C + c];
-          sv += V[n * C + c] * unbias;
+      const bm = new Float64Array(C),
+        bv = new Float64Array(C);
+      for (let n = 0; n < N; n++) {
+        for (let c = 0; c < C; c++) {
+          bm[c] += M[n * C + c] / N;
+          bv[c] += (V[n * C + c] * unbias) / N;
         }
-        RM[c] = (1 - m) * RM[c] + (m * sm) / N;
-        RV[c] = (1 - m) * RV[c] + (m * sv) / N;
       }
+      updateRunningStats(this.runningMean!, this.runningVar!, bm, bv, this.momentum);
     }
     return y;
   }

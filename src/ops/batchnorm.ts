@@ -71,28 +71,64 @@ export function batchNorm(
       relu: opts.relu ?? false,
     });
   }
-  const count = x.size / C;
-  if (count <= 1 && (opts.checkBatchOfOne ?? true)) {
-    throw new Error(
-      `${op}: Expected more than 1 value per channel when training, got input size ${fmt(x.shape)}`,
+  const st = batchNormTrain(x, w, b, { ...opts, name: op });
+  if (runningMean !== null && runningVar !== null) {
+    const unbias = (opts.unbiasedRunningVar ?? true) ? st.count / (st.count - 1) : 1;
+    updateRunningStats(
+      runningMean,
+      runningVar,
+      st.mean,
+      st.variance.map((v) => v * unbias),
+      momentum,
     );
   }
-  const [y, mean, , biasedVar] = applyMulti('BatchNormTrain', [x, ...affine], {
-    eps,
+  return st.y;
+}
+
+/**
+ * Training-mode batch normalization that also returns the batch statistics: mean and
+ * biased variance per channel (float64) and the values per channel. Checks nothing but the
+ * batch-of-one rule: callers validate shapes.
+ */
+export function batchNormTrain(
+  x: Tensor,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  opts: Pick<BatchNormOptions, 'eps' | 'relu' | 'name' | 'checkBatchOfOne'> = {},
+): { y: Tensor; mean: Float64Array; variance: Float64Array; count: number } {
+  const count = x.size / x.shape[1];
+  if (count <= 1 && (opts.checkBatchOfOne ?? true)) {
+    throw new Error(
+      `${opts.name ?? 'batchNorm'}: Expected more than 1 value per channel when training, got input size ${fmt(x.shape)}`,
+    );
+  }
+  const affine = weight && bias ? [weight, bias] : [];
+  const [y, mean, , variance] = applyMulti('BatchNormTrain', [x, ...affine], {
+    eps: opts.eps ?? 1e-5,
     relu: opts.relu ?? false,
   });
-  if (runningMean !== null && runningVar !== null) {
-    const RM = runningMean.data,
-      RV = runningVar.data,
-      M = mean.data,
-      V = biasedVar.data;
-    const unbias = (opts.unbiasedRunningVar ?? true) && count > 1 ? count / (count - 1) : 1;
-    for (let c = 0; c < C; c++) {
-      RM[c] = (1 - momentum) * RM[c] + momentum * M[c];
-      RV[c] = (1 - momentum) * RV[c] + momentum * V[c] * unbias;
-    }
+  return {
+    y,
+    mean: Float64Array.from(mean.data),
+    variance: Float64Array.from(variance.data),
+    count,
+  };
+}
+
+/** r ← (1 − m)·r + m·batch for running mean and variance, in place (every norm's update). */
+export function updateRunningStats(
+  runningMean: Tensor,
+  runningVar: Tensor,
+  mean: ArrayLike<number>,
+  variance: ArrayLike<number>,
+  momentum: number,
+): void {
+  const RM = runningMean.data,
+    RV = runningVar.data;
+  for (let c = 0; c < RM.length; c++) {
+    RM[c] = (1 - momentum) * RM[c] + momentum * mean[c];
+    RV[c] = (1 - momentum) * RV[c] + momentum * variance[c];
   }
-  return y;
 }
 
 /** With a fused ReLU the incoming gradient passes only where the output is positive. */
