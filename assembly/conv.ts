@@ -1,4 +1,5 @@
 // im2col and its adjoint col2im for one image and group (see src/kernels/js/conv.ts).
+import { sgemm } from './gemm';
 
 export function im2col(
   x: usize,
@@ -95,5 +96,145 @@ export function col2im(
         }
       }
     }
+  }
+}
+
+// Whole-layer convolution passes for groups = 1, so threads can take whole images (forward,
+// backward-input) or whole input channels (backward-weight) and run im2col and GEMM without
+// returning to JavaScript. `cols` and `work` are the calling thread's scratch areas.
+
+function isPointwise(kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32): bool {
+  return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
+}
+
+/** y[n] = W · im2col(x[n]) (+ bias) for images [n0, n1). */
+export function convForward(
+  x: usize,
+  w: usize,
+  bias: usize,
+  y: usize,
+  n0: i32,
+  n1: i32,
+  Cin: i32,
+  H: i32,
+  W: i32,
+  Cout: i32,
+  kh: i32,
+  kw: i32,
+  oh: i32,
+  ow: i32,
+  sh: i32,
+  sw: i32,
+  ph: i32,
+  pw: i32,
+  dh: i32,
+  dw: i32,
+  cols: usize,
+  work: usize,
+): void {
+  const Kd = Cin * kh * kw,
+    HWo = oh * ow;
+  const direct = isPointwise(kh, kw, sh, sw, ph, pw);
+  for (let n = n0; n < n1; n++) {
+    const xn = x + ((<usize>(n * Cin * H * W)) << 2);
+    const yn = y + ((<usize>(n * Cout * HWo)) << 2);
+    if (!direct) im2col(xn, Cin, H, W, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw, cols);
+    sgemm(Cout, HWo, Kd, w, Kd, 1, direct ? xn : cols, HWo, 1, yn, HWo, 0, work);
+    if (bias != 0) {
+      for (let c = 0; c < Cout; c++) {
+        const bv = f32x4.splat(load<f32>(bias + ((<usize>c) << 2)));
+        const row = yn + ((<usize>(c * HWo)) << 2);
+        let i = 0;
+        for (; i + 4 <= HWo; i += 4)
+          v128.store(row + ((<usize>i) << 2), f32x4.add(v128.load(row + ((<usize>i) << 2)), bv));
+        for (; i < HWo; i++)
+          store<f32>(
+            row + ((<usize>i) << 2),
+            load<f32>(row + ((<usize>i) << 2)) + load<f32>(bias + ((<usize>c) << 2)),
+          );
+      }
+    }
+  }
+}
+
+/** dx[n] = col2im(Wᵀ · dy[n]) for images [n0, n1). */
+export function convBackwardInput(
+  dy: usize,
+  w: usize,
+  dx: usize,
+  n0: i32,
+  n1: i32,
+  Cin: i32,
+  H: i32,
+  W: i32,
+  Cout: i32,
+  kh: i32,
+  kw: i32,
+  oh: i32,
+  ow: i32,
+  sh: i32,
+  sw: i32,
+  ph: i32,
+  pw: i32,
+  dh: i32,
+  dw: i32,
+  cols: usize,
+  work: usize,
+): void {
+  const Kd = Cin * kh * kw,
+    HWo = oh * ow;
+  const direct = isPointwise(kh, kw, sh, sw, ph, pw);
+  for (let n = n0; n < n1; n++) {
+    const dyn = dy + ((<usize>(n * Cout * HWo)) << 2);
+    const dxn = dx + ((<usize>(n * Cin * H * W)) << 2);
+    if (direct) {
+      sgemm(Kd, HWo, Cout, w, 1, Kd, dyn, HWo, 1, dxn, HWo, 0, work);
+    } else {
+      sgemm(Kd, HWo, Cout, w, 1, Kd, dyn, HWo, 1, cols, HWo, 0, work);
+      memory.fill(dxn, 0, (<usize>(Cin * H * W)) << 2);
+      col2im(cols, dxn, Cin, H, W, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw);
+    }
+  }
+}
+
+/**
+ * dW[:, rows of input channels [c0, c1)] = Σ_n dy[n] · im2col(x[n])ᵀ over all N images in
+ * order, so each element's sum has one order whatever the thread split.
+ */
+export function convBackwardWeight(
+  dy: usize,
+  x: usize,
+  dwt: usize,
+  c0: i32,
+  c1: i32,
+  N: i32,
+  Cin: i32,
+  H: i32,
+  W: i32,
+  Cout: i32,
+  kh: i32,
+  kw: i32,
+  oh: i32,
+  ow: i32,
+  sh: i32,
+  sw: i32,
+  ph: i32,
+  pw: i32,
+  dh: i32,
+  dw: i32,
+  cols: usize,
+  work: usize,
+): void {
+  const Kd = Cin * kh * kw,
+    HWo = oh * ow,
+    k2 = kh * kw;
+  const rows = (c1 - c0) * k2;
+  const direct = isPointwise(kh, kw, sh, sw, ph, pw);
+  const out = dwt + ((<usize>(c0 * k2)) << 2);
+  for (let n = 0; n < N; n++) {
+    const dyn = dy + ((<usize>(n * Cout * HWo)) << 2);
+    const xc = x + ((<usize>((n * Cin + c0) * H * W)) << 2);
+    if (!direct) im2col(xc, c1 - c0, H, W, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw, cols);
+    sgemm(Cout, rows, HWo, dyn, HWo, 1, direct ? xc : cols, 1, HWo, out, Kd, n > 0 ? 1 : 0, work);
   }
 }

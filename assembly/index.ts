@@ -2,7 +2,7 @@
 // offsets into the imported shared memory that holds all tensors.
 export { gemmWorkspaceBytes, sgemm } from './gemm';
 export { affine, affine2, gradSums, moments } from './stats';
-export { col2im, im2col } from './conv';
+export { col2im, convBackwardInput, convBackwardWeight, convForward, im2col } from './conv';
 export { relu, reluGrad } from './elementwise';
 export { maxPool2d, maxPool2dGrad } from './pool';
 export { adamUpdate, sgdUpdate } from './optim';

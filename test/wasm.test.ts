@@ -149,6 +149,7 @@ describe('WASM kernels equal the JS reference', () => {
     const x = nk.randn([2, 3, 9, 7]);
     const cases: [number | [number, number], nk.ops.Pool2dOptions][] = [
       [2, {}],
+      [2, { ceilMode: true }],
       [3, { stride: 2, padding: 1 }],
       [[2, 3], { ceilMode: true }],
     ];

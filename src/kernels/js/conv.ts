@@ -2,7 +2,7 @@
 // Backward-input is GEMM + col2im; backward-weight accumulates GEMMs over the batch.
 import { type KernelSpec, registerKernel } from '../registry.js';
 import type { TypedArray } from '../../tensor/dtype.js';
-import { empty } from '../../tensor/tensor.js';
+import { type Tensor, empty } from '../../tensor/tensor.js';
 import { workspace } from '../workspace.js';
 import { type GemmFn, gemm, mat } from './gemm.js';
 
@@ -107,6 +107,15 @@ function isPointwise(g: Geometry): boolean {
 /** What a backend supplies for conv2d: its GEMM and the im2col pair. */
 export interface ConvPrimitives {
   gemm: GemmFn;
+  /**
+   * Optional whole-layer passes for groups = 1 (the WASM backend's, split across threads);
+   * each returns false when it cannot take the call, and the per-image path runs instead.
+   */
+  layer?: {
+    forward(x: Tensor, w: Tensor, bias: Tensor | undefined, y: Tensor, g: Geometry): boolean;
+    backwardInput(dy: Tensor, w: Tensor, dx: Tensor, g: Geometry): boolean;
+    backwardWeight(dy: Tensor, x: Tensor, dw: Tensor, g: Geometry): boolean;
+  };
   im2col(X: TypedArray, off: number, g: Geometry, out: TypedArray): void;
   col2im(src: TypedArray, DX: TypedArray, off: number, g: Geometry): void;
 }
@@ -136,6 +145,7 @@ export function registerConvKernels(
       const Kd = g.C * g.kh * g.kw;
       const HWo = g.oh * g.ow;
       const y = empty([N, Cout, g.oh, g.ow], x.dtype);
+      if (a.groups === 1 && P.layer?.forward(x, w, bias, y, g)) return y;
       const X = x.data,
         Wt = w.data,
         Y = y.data;
@@ -183,6 +193,7 @@ export function registerConvKernels(
       const Kd = g.C * g.kh * g.kw;
       const HWo = g.oh * g.ow;
       const dx = empty(a.inputShape, dy.dtype);
+      if (a.groups === 1 && P.layer?.backwardInput(dy, w, dx, g)) return dx;
       const DX = dx.data,
         DY = dy.data,
         Wt = w.data;
@@ -220,6 +231,7 @@ export function registerConvKernels(
       const Kd = g.C * g.kh * g.kw;
       const HWo = g.oh * g.ow;
       const dw = empty(a.weightShape, dy.dtype);
+      if (a.groups === 1 && P.layer?.backwardWeight(dy, x, dw, g)) return dw;
       const DW = dw.data,
         DY = dy.data,
         X = x.data;

@@ -51,10 +51,10 @@ registerKernel({
           for (let yy = ya; yy < yb; yy++) {
             for (let xx = xa; xx < xb; xx++) {
               const v = X[base + yy * W + xx];
+              // A value wins if greater or NaN, in window order (PyTorch's rule).
               if (v > best || Number.isNaN(v)) {
                 best = v;
                 bi = yy * W + xx;
-                if (Number.isNaN(v)) break;
               }
             }
           }

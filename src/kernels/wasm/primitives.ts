@@ -9,6 +9,8 @@ import { type NormPrimitives, type StatLayout, jsNormPrimitives } from '../js/st
 import { makeWasmGemm } from './gemm.js';
 import { f64Args, f64Read, heapPtr } from './memory.js';
 import { parallelFor } from './threads.js';
+import { wasmKernels } from './loader.js';
+import { workspaceBytes } from '../workspace.js';
 
 /** Elements a thread should get at least before splitting pays for the hand-off. */
 export const GRAIN_ELEMENTS = 1 << 15;
@@ -180,9 +182,88 @@ const geom = (g: Geometry, C: number) => [
   g.dw,
 ];
 
+/** Per-thread scratch for the whole-layer conv passes: im2col columns and GEMM packing. */
+function convScratch(t: number, g: Geometry, channels: number): [number, number] {
+  const k = wasmKernels()!;
+  const cols = workspaceBytes(
+    `conv-cols-${t}`,
+    Math.max(4, channels * g.kh * g.kw * g.oh * g.ow * 4),
+  );
+  return [cols, workspaceBytes(`sgemm-${t}`, k.gemmWorkspaceBytes())];
+}
+
+const convGeom = (g: Geometry, Cout: number) => [
+  g.C,
+  g.H,
+  g.W,
+  Cout,
+  g.kh,
+  g.kw,
+  g.oh,
+  g.ow,
+  g.sh,
+  g.sw,
+  g.ph,
+  g.pw,
+  g.dh,
+  g.dw,
+];
+
 export function wasmConvPrimitives(): ConvPrimitives {
   const js = jsConvPrimitives;
+  // Images (forward, backward-input) or input channels (backward-weight) per thread.
+  const layer: ConvPrimitives['layer'] = {
+    forward(x, w, bias, y, g) {
+      const p = ptrs(x.data, w.data, y.data);
+      const pb = bias ? heapPtr(bias.data) : 0;
+      if (p === null || pb === null) return false;
+      const geo = convGeom(g, w.shape[0]);
+      parallelFor('convForward', x.shape[0], 1, (n0, n1, t) => [
+        p[0],
+        p[1],
+        pb,
+        p[2],
+        n0,
+        n1,
+        ...geo,
+        ...convScratch(t, g, g.C),
+      ]);
+      return true;
+    },
+    backwardInput(dy, w, dx, g) {
+      const p = ptrs(dy.data, w.data, dx.data);
+      if (p === null) return false;
+      const geo = convGeom(g, w.shape[0]);
+      parallelFor('convBackwardInput', dx.shape[0], 1, (n0, n1, t) => [
+        p[0],
+        p[1],
+        p[2],
+        n0,
+        n1,
+        ...geo,
+        ...convScratch(t, g, g.C),
+      ]);
+      return true;
+    },
+    backwardWeight(dy, x, dw, g) {
+      const p = ptrs(dy.data, x.data, dw.data);
+      if (p === null) return false;
+      const geo = convGeom(g, dw.shape[0]);
+      parallelFor('convBackwardWeight', g.C, 1, (c0, c1, t) => [
+        p[0],
+        p[1],
+        p[2],
+        c0,
+        c1,
+        x.shape[0],
+        ...geo,
+        ...convScratch(t, g, c1 - c0),
+      ]);
+      return true;
+    },
+  };
   return {
+    layer,
     gemm: makeWasmGemm(),
     // Both split over input channels: each channel owns distinct rows of cols and planes of dx.
     im2col(X, off, g, out) {
