@@ -1,43 +1,90 @@
 // The statistics helper and the per-statistic passes every norm is built from, in SIMD.
 // A layout says which elements statistic s reduces: x[o*outerStride + s*statStride + i] for
-// o < outer, i < inner (BatchNorm: s = channel; LayerNorm/GroupNorm: s = row). Sums
-// accumulate in float64 (f64x2 lanes); each contiguous run is reduced two-pass while it is in
-// cache and runs merge with Chan's formula, as the JS reference does.
+// o < outer, i < inner (BatchNorm: s = channel; LayerNorm/GroupNorm: s = row). Each
+// contiguous run is reduced two-pass while it is in cache (sums of 64 floats in f32x4 lanes,
+// merged in float64, about a pivot and then about the run's mean), and runs merge with
+// Chan's formula, as the JS reference does. Never E[x²] − E[x]².
 
-function sumRun(p: usize, n: i32): f64 {
-  let a0 = f64x2.splat(0),
-    a1 = f64x2.splat(0);
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const v = v128.load(p + ((<usize>i) << 2));
-    a0 = f64x2.add(a0, f64x2.promote_low_f32x4(v));
-    a1 = f64x2.add(a1, f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1)));
-  }
-  const s = f64x2.add(a0, a1);
-  let r = f64x2.extract_lane(s, 0) + f64x2.extract_lane(s, 1);
-  for (; i < n; i++) r += <f64>load<f32>(p + ((<usize>i) << 2));
-  return r;
+/** Floats accumulated in f32x4 lanes before each merge into float64: few enough that the
+ * float32 partial sums lose nothing that matters (relative 64·2⁻²⁴ at worst), many enough
+ * that the passes run at memory speed rather than at float64-conversion speed. */
+const BLOCK = 64;
+
+function lanesToF64(v: v128): f64 {
+  return (
+    <f64>f32x4.extract_lane(v, 0) +
+    <f64>f32x4.extract_lane(v, 1) +
+    <f64>f32x4.extract_lane(v, 2) +
+    <f64>f32x4.extract_lane(v, 3)
+  );
 }
 
-function sqDevRun(p: usize, n: i32, m: f64): f64 {
-  const mv = f64x2.splat(m);
-  let a0 = f64x2.splat(0),
-    a1 = f64x2.splat(0);
+/** Σ (x − c) over a run. With c an element of the run, x − c is exact for values near it.
+ * Four independent accumulators: one would make the loop wait on add latency. */
+function sumRun(p: usize, n: i32, c: f32): f64 {
+  const cv = f32x4.splat(c);
+  const blockEnd = n & ~(BLOCK - 1);
+  let total: f64 = 0;
   let i = 0;
+  for (; i < blockEnd;) {
+    let a0 = f32x4.splat(0),
+      a1 = f32x4.splat(0),
+      a2 = f32x4.splat(0),
+      a3 = f32x4.splat(0);
+    for (const end = i + BLOCK; i < end; i += 16) {
+      const q = p + ((<usize>i) << 2);
+      a0 = f32x4.add(a0, f32x4.sub(v128.load(q), cv));
+      a1 = f32x4.add(a1, f32x4.sub(v128.load(q, 16), cv));
+      a2 = f32x4.add(a2, f32x4.sub(v128.load(q, 32), cv));
+      a3 = f32x4.add(a3, f32x4.sub(v128.load(q, 48), cv));
+    }
+    total += lanesToF64(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+  }
+  let a = f32x4.splat(0);
+  for (; i + 4 <= n; i += 4) a = f32x4.add(a, f32x4.sub(v128.load(p + ((<usize>i) << 2)), cv));
+  total += lanesToF64(a);
+  for (; i < n; i++) total += <f64>(load<f32>(p + ((<usize>i) << 2)) - c);
+  return total;
+}
+
+/** Σ (x − m)² over a run, m split into f32 hi + lo so a large mean costs no accuracy. */
+function sqDevRun(p: usize, n: i32, m: f64): f64 {
+  const hi = <f32>m,
+    lo = <f32>(m - <f64>hi);
+  const hv = f32x4.splat(hi),
+    lv = f32x4.splat(lo);
+  const blockEnd = n & ~(BLOCK - 1);
+  let total: f64 = 0;
+  let i = 0;
+  for (; i < blockEnd;) {
+    let a0 = f32x4.splat(0),
+      a1 = f32x4.splat(0),
+      a2 = f32x4.splat(0),
+      a3 = f32x4.splat(0);
+    for (const end = i + BLOCK; i < end; i += 16) {
+      const q = p + ((<usize>i) << 2);
+      const d0 = f32x4.sub(f32x4.sub(v128.load(q), hv), lv);
+      const d1 = f32x4.sub(f32x4.sub(v128.load(q, 16), hv), lv);
+      const d2 = f32x4.sub(f32x4.sub(v128.load(q, 32), hv), lv);
+      const d3 = f32x4.sub(f32x4.sub(v128.load(q, 48), hv), lv);
+      a0 = f32x4.add(a0, f32x4.mul(d0, d0));
+      a1 = f32x4.add(a1, f32x4.mul(d1, d1));
+      a2 = f32x4.add(a2, f32x4.mul(d2, d2));
+      a3 = f32x4.add(a3, f32x4.mul(d3, d3));
+    }
+    total += lanesToF64(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+  }
+  let a = f32x4.splat(0);
   for (; i + 4 <= n; i += 4) {
-    const v = v128.load(p + ((<usize>i) << 2));
-    const d0 = f64x2.sub(f64x2.promote_low_f32x4(v), mv);
-    const d1 = f64x2.sub(f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1)), mv);
-    a0 = f64x2.add(a0, f64x2.mul(d0, d0));
-    a1 = f64x2.add(a1, f64x2.mul(d1, d1));
+    const d = f32x4.sub(f32x4.sub(v128.load(p + ((<usize>i) << 2)), hv), lv);
+    a = f32x4.add(a, f32x4.mul(d, d));
   }
-  const s = f64x2.add(a0, a1);
-  let r = f64x2.extract_lane(s, 0) + f64x2.extract_lane(s, 1);
+  total += lanesToF64(a);
   for (; i < n; i++) {
-    const d = <f64>load<f32>(p + ((<usize>i) << 2)) - m;
-    r += d * d;
+    const d = load<f32>(p + ((<usize>i) << 2)) - hi - lo;
+    total += <f64>(d * d);
   }
-  return r;
+  return total;
 }
 
 /** mean[s] and m2[s] (sum of squared deviations), float64, for statistics [s0, s1). */
@@ -58,7 +105,8 @@ export function moments(
       q: f64 = 0;
     for (let o = 0; o < outer; o++) {
       const p = x + ((<usize>(o * outerStride + s * statStride)) << 2);
-      const bm = sumRun(p, inner) / <f64>inner;
+      const pivot = load<f32>(p);
+      const bm = <f64>pivot + sumRun(p, inner, pivot) / <f64>inner;
       const bq = sqDevRun(p, inner, bm);
       const tot = n + <f64>inner;
       const delta = bm - mu;
@@ -136,13 +184,13 @@ export function gradSums(
   sg: usize,
   sgx: usize,
 ): void {
+  const blockEnd = inner & ~(BLOCK - 1);
   for (let s = s0; s < s1; s++) {
     const m = load<f64>(mu + ((<usize>s) << 3));
-    const mv = f64x2.splat(m);
-    let g0 = f64x2.splat(0),
-      g1 = f64x2.splat(0),
-      h0 = f64x2.splat(0),
-      h1 = f64x2.splat(0);
+    const hi = <f32>m,
+      lo = <f32>(m - <f64>hi);
+    const hv = f32x4.splat(hi),
+      lv = f32x4.splat(lo);
     let tg: f64 = 0,
       th: f64 = 0;
     for (let o = 0; o < outer; o++) {
@@ -150,34 +198,44 @@ export function gradSums(
       const pg = g + off,
         px = x + off;
       let i = 0;
+      // BLOCK floats in f32x4 lanes, then float64 (see sumRun); two accumulators per sum.
+      for (; i < blockEnd;) {
+        let g0 = f32x4.splat(0),
+          g1 = f32x4.splat(0),
+          h0 = f32x4.splat(0),
+          h1 = f32x4.splat(0);
+        for (const end = i + BLOCK; i < end; i += 8) {
+          const q = (<usize>i) << 2;
+          const ga = v128.load(pg + q),
+            gb = v128.load(pg + q, 16);
+          const da = f32x4.sub(f32x4.sub(v128.load(px + q), hv), lv);
+          const db = f32x4.sub(f32x4.sub(v128.load(px + q, 16), hv), lv);
+          g0 = f32x4.add(g0, ga);
+          g1 = f32x4.add(g1, gb);
+          h0 = f32x4.add(h0, f32x4.mul(ga, da));
+          h1 = f32x4.add(h1, f32x4.mul(gb, db));
+        }
+        tg += lanesToF64(f32x4.add(g0, g1));
+        th += lanesToF64(f32x4.add(h0, h1));
+      }
+      let ag = f32x4.splat(0),
+        ah = f32x4.splat(0);
       for (; i + 4 <= inner; i += 4) {
         const gv = v128.load(pg + ((<usize>i) << 2));
-        const xv = v128.load(px + ((<usize>i) << 2));
-        const gl = f64x2.promote_low_f32x4(gv);
-        const gh = f64x2.promote_low_f32x4(v128.shuffle<f32>(gv, gv, 2, 3, 0, 1));
-        const xl = f64x2.sub(f64x2.promote_low_f32x4(xv), mv);
-        const xh = f64x2.sub(f64x2.promote_low_f32x4(v128.shuffle<f32>(xv, xv, 2, 3, 0, 1)), mv);
-        g0 = f64x2.add(g0, gl);
-        g1 = f64x2.add(g1, gh);
-        h0 = f64x2.add(h0, f64x2.mul(gl, xl));
-        h1 = f64x2.add(h1, f64x2.mul(gh, xh));
+        const d = f32x4.sub(f32x4.sub(v128.load(px + ((<usize>i) << 2)), hv), lv);
+        ag = f32x4.add(ag, gv);
+        ah = f32x4.add(ah, f32x4.mul(gv, d));
       }
+      tg += lanesToF64(ag);
+      th += lanesToF64(ah);
       for (; i < inner; i++) {
-        const gi = <f64>load<f32>(pg + ((<usize>i) << 2));
-        tg += gi;
-        th += gi * (<f64>load<f32>(px + ((<usize>i) << 2)) - m);
+        const gi = load<f32>(pg + ((<usize>i) << 2));
+        tg += <f64>gi;
+        th += <f64>(gi * (load<f32>(px + ((<usize>i) << 2)) - hi - lo));
       }
     }
-    const sgv = f64x2.add(g0, g1),
-      shv = f64x2.add(h0, h1);
-    store<f64>(
-      sg + ((<usize>s) << 3),
-      tg + f64x2.extract_lane(sgv, 0) + f64x2.extract_lane(sgv, 1),
-    );
-    store<f64>(
-      sgx + ((<usize>s) << 3),
-      th + f64x2.extract_lane(shv, 0) + f64x2.extract_lane(shv, 1),
-    );
+    store<f64>(sg + ((<usize>s) << 3), tg);
+    store<f64>(sgx + ((<usize>s) << 3), th);
   }
 }
 
