@@ -8,6 +8,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { batchNorm, batchNormTrain, updateRunningStats } from '../ops/batchnorm.js';
 import { concat, permute, slice } from '../ops/shape-ops.js';
 import { type Convention, type ConventionDefaults, conventionDefaults } from './conventions.js';
+import { assertFinite } from './finite.js';
 import { Module } from './module.js';
 import { ReLU } from './simple.js';
 
@@ -244,16 +245,4 @@ function inversePermutation(p: number[]): number[] {
   const inv = new Array<number>(p.length);
   p.forEach((d, i) => (inv[d] = i));
   return inv;
-}
-
-/** Throws, naming the layer and the first bad element, when x holds NaN or Inf. */
-export function assertFinite(name: string, x: Tensor): void {
-  const X = x.data;
-  for (let i = 0; i < X.length; i++) {
-    if (!Number.isFinite(X[i])) {
-      throw new Error(
-        `${name}: input ${fmt(x.shape)} holds ${X[i]} at flat index ${i} (checkFinite)`,
-      );
-    }
-  }
 }

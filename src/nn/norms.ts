@@ -4,6 +4,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { groupNorm, groupNormStats, layerNorm, rmsNorm } from '../ops/norms.js';
 import { batchNorm, updateRunningStats } from '../ops/batchnorm.js';
 import { fmt, sizeOf } from '../tensor/shape.js';
+import { assertFinite } from './finite.js';
 import { Module } from './module.js';
 
 export class GroupNorm extends Module {
@@ -11,11 +12,12 @@ export class GroupNorm extends Module {
   readonly weight: Tensor | null;
   readonly bias: Tensor | null;
   readonly eps: number;
+  readonly checkFinite: boolean;
 
   constructor(
     readonly numGroups: number,
     readonly numChannels: number,
-    opts: { eps?: number; affine?: boolean } = {},
+    opts: { eps?: number; affine?: boolean; checkFinite?: boolean } = {},
   ) {
     super();
     if (!Number.isInteger(numGroups) || numGroups < 1 || numChannels % numGroups !== 0) {
@@ -24,6 +26,9 @@ export class GroupNorm extends Module {
       );
     }
     this.eps = opts.eps ?? 1e-5;
+    this.checkFinite = opts.checkFinite ?? false;
+    if (!(this.eps > 0))
+      throw new Error(`${this.constructor.name}: expected eps > 0, got ${this.eps}`);
     const affine = opts.affine ?? true;
     this.weight = this.registerParameter('weight', affine ? ones([numChannels]) : null);
     this.bias = this.registerParameter('bias', affine ? zeros([numChannels]) : null);
@@ -34,6 +39,7 @@ export class GroupNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    if (this.checkFinite) assertFinite(this.describe(), x);
     if (x.rank < 2 || x.shape[1] !== this.numChannels) {
       throw new Error(
         `${this.describe()}: expected input [N, ${this.numChannels}, ...], got ${fmt(x.shape)}`,
@@ -49,15 +55,19 @@ export class LayerNorm extends Module {
   readonly weight: Tensor | null;
   readonly bias: Tensor | null;
   readonly eps: number;
+  readonly checkFinite: boolean;
 
   constructor(
     normalizedShape: number | readonly number[],
-    opts: { eps?: number; elementwiseAffine?: boolean; bias?: boolean } = {},
+    opts: { eps?: number; elementwiseAffine?: boolean; bias?: boolean; checkFinite?: boolean } = {},
   ) {
     super();
     this.normalizedShape =
       typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
     this.eps = opts.eps ?? 1e-5;
+    this.checkFinite = opts.checkFinite ?? false;
+    if (!(this.eps > 0))
+      throw new Error(`${this.constructor.name}: expected eps > 0, got ${this.eps}`);
     const affine = opts.elementwiseAffine ?? true;
     this.weight = this.registerParameter('weight', affine ? ones(this.normalizedShape) : null);
     this.bias = this.registerParameter(
@@ -71,6 +81,7 @@ export class LayerNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    if (this.checkFinite) assertFinite(this.describe(), x);
     return layerNorm(x, this.normalizedShape, this.weight, this.bias, this.eps, this.describe());
   }
 }
@@ -81,6 +92,7 @@ export interface InstanceNormOptions {
   momentum?: number | null;
   affine?: boolean;
   trackRunningStats?: boolean;
+  checkFinite?: boolean;
 }
 
 /**
@@ -92,6 +104,7 @@ export interface InstanceNormOptions {
 export abstract class InstanceNormBase extends Module {
   readonly isNormalization = true;
   readonly eps: number;
+  readonly checkFinite: boolean;
   readonly momentum: number | null;
   readonly trackRunningStats: boolean;
   readonly weight: Tensor | null;
@@ -111,6 +124,7 @@ export abstract class InstanceNormBase extends Module {
       throw new Error(`${name}: expected numFeatures to be a positive integer, got ${numFeatures}`);
     }
     this.eps = opts.eps ?? 1e-5;
+    this.checkFinite = opts.checkFinite ?? false;
     if (!(this.eps > 0)) throw new Error(`${name}: expected eps > 0, got ${this.eps}`);
     this.momentum = opts.momentum === undefined ? 0.1 : opts.momentum;
     const affine = opts.affine ?? false;
@@ -139,6 +153,7 @@ export abstract class InstanceNormBase extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    if (this.checkFinite) assertFinite(this.describe(), x);
     const name = this.describe();
     const rank = this.spatialDims + 2;
     if (x.rank !== rank || x.shape[1] !== this.numFeatures) {
@@ -205,15 +220,17 @@ export class RMSNorm extends Module {
   readonly normalizedShape: number[];
   readonly weight: Tensor | null;
   readonly eps: number;
+  readonly checkFinite: boolean;
 
   constructor(
     normalizedShape: number | readonly number[],
-    opts: { eps?: number; elementwiseAffine?: boolean } = {},
+    opts: { eps?: number; elementwiseAffine?: boolean; checkFinite?: boolean } = {},
   ) {
     super();
     this.normalizedShape =
       typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
     this.eps = opts.eps ?? 1.1920928955078125e-7;
+    this.checkFinite = opts.checkFinite ?? false;
     if (!(this.eps > 0)) throw new Error(`RMSNorm: expected eps > 0, got ${this.eps}`);
     this.weight = this.registerParameter(
       'weight',
@@ -226,6 +243,7 @@ export class RMSNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    if (this.checkFinite) assertFinite(this.describe(), x);
     return rmsNorm(x, this.normalizedShape, this.weight, this.eps, this.describe());
   }
 }
