@@ -94,8 +94,8 @@ program
 program
   .command('demo')
   .description('the same CNN with and without BatchNorm, side by side (npm start)')
-  .option('--epochs <n>', 'epochs per model', int('--epochs'), 3)
-  .option('--width <n>', 'channels of the first conv', int('--width'), 16)
+  .option('--epochs <n>', 'epochs per model', int('--epochs'), 5)
+  .option('--width <n>', 'channels of the first conv', int('--width'), 32)
   .option('--lr <x>', 'SGD learning rate', num('--lr'), 0.1)
   .option('--seed <n>', 'random seed', int('--seed', 0), 0)
   .option(
