@@ -1,6 +1,15 @@
 // im2col and its adjoint col2im for one image and group (see src/kernels/js/conv.ts).
 import { sgemm } from './gemm';
 
+// Output columns ox whose input column ox·sw + xoff lies inside [0, W) are [colsStart, colsEnd).
+function colsStart(xoff: i32, sw: i32): i32 {
+  return xoff >= 0 ? 0 : (-xoff + sw - 1) / sw;
+}
+
+function colsEnd(xoff: i32, sw: i32, W: i32, ow: i32): i32 {
+  return min(ow, W - xoff <= 0 ? 0 : (W - xoff + sw - 1) / sw);
+}
+
 export function im2col(
   x: usize,
   C: i32,
@@ -25,10 +34,8 @@ export function im2col(
       for (let j = 0; j < kw; j++) {
         // Output columns whose input x lies inside [0, W): ox in [lo, hi).
         const xoff = j * dw - pw;
-        let lo = xoff >= 0 ? 0 : (-xoff + sw - 1) / sw;
-        let hi = W - xoff <= 0 ? 0 : (W - xoff + sw - 1) / sw;
-        if (hi > ow) hi = ow;
-        if (lo > hi) lo = hi;
+        const hi = colsEnd(xoff, sw, W, ow),
+          lo = min(colsStart(xoff, sw), hi);
         for (let oy = 0; oy < oh; oy++) {
           const y = oy * sh - ph + i * dh;
           if (y < 0 || y >= H) {
@@ -79,10 +86,8 @@ export function col2im(
     for (let i = 0; i < kh; i++) {
       for (let j = 0; j < kw; j++) {
         const xoff = j * dw - pw;
-        let lo = xoff >= 0 ? 0 : (-xoff + sw - 1) / sw;
-        let hi = W - xoff <= 0 ? 0 : (W - xoff + sw - 1) / sw;
-        if (hi > ow) hi = ow;
-        if (lo > hi) lo = hi;
+        const hi = colsEnd(xoff, sw, W, ow),
+          lo = min(colsStart(xoff, sw), hi);
         for (let oy = 0; oy < oh; oy++) {
           const y = oy * sh - ph + i * dh;
           if (y >= 0 && y < H) {

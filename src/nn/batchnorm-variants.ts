@@ -6,10 +6,10 @@ import { fmt } from '../tensor/shape.js';
 import { type Tensor } from '../tensor/tensor.js';
 import { add, div, mul, sqrt, sub } from '../ops/arith.js';
 import { relu as reluOp } from '../ops/activation.js';
-import { batchNorm, batchNormTrain, updateRunningStats } from '../ops/batchnorm.js';
+import { batchNorm, batchNormTrain } from '../ops/batchnorm.js';
 import { sum } from '../ops/reduce.js';
 import { reshape } from '../ops/shape-ops.js';
-import { BatchNormBase, type BatchNormOptions } from './batchnorm.js';
+import { BatchNormBase, type BatchNormOptions, LAYOUTS_1D, LAYOUTS_2D } from './batchnorm.js';
 
 export interface RenormLimits {
   rMax: number;
@@ -105,15 +105,15 @@ export abstract class BatchRenormBase extends BatchNormBase {
 }
 
 export class BatchRenorm1d extends BatchRenormBase {
-  protected readonly ranks = [2, 3];
-  protected readonly layout = '[N, C] or [N, C, L]';
-  protected readonly layoutLast = '[N, C] or [N, L, C]';
+  protected readonly ranks = LAYOUTS_1D.ranks;
+  protected readonly layout = LAYOUTS_1D.layout;
+  protected readonly layoutLast = LAYOUTS_1D.layoutLast;
 }
 
 export class BatchRenorm2d extends BatchRenormBase {
-  protected readonly ranks = [4];
-  protected readonly layout = '[N, C, H, W]';
-  protected readonly layoutLast = '[N, H, W, C]';
+  protected readonly ranks = LAYOUTS_2D.ranks;
+  protected readonly layout = LAYOUTS_2D.layout;
+  protected readonly layoutLast = LAYOUTS_2D.layoutLast;
 }
 
 /**
@@ -174,17 +174,7 @@ export class MaskedBatchNorm1d extends BatchNormBase {
     let y = div(centered, sqrt(add(variance, this.eps)));
     if (this.weight) y = add(mul(y, reshape(this.weight, shape)), reshape(this.bias!, shape));
     if (this.training && this.trackRunningStats) {
-      const steps = this.numBatchesTracked + 1;
-      const mo = this.momentum === null ? 1 / steps : this.momentum;
-      const f = this.settings.runningVariance === 'unbiased' ? n / (n - 1) : 1;
-      updateRunningStats(
-        this.runningMean!,
-        this.runningVar!,
-        mean.data,
-        Array.from(variance.data, (v) => v * f),
-        this.settings.momentumWeighs === 'new' ? mo : 1 - mo,
-      );
-      this.stateDict().num_batches_tracked.data[0] = steps;
+      this.recordBatchStats([{ mean: mean.data, variance: variance.data, count: n }]);
     }
     return y;
   }

@@ -2,14 +2,14 @@
 // variance unbiased, momentum null = cumulative average over numBatchesTracked, eval uses
 // running statistics unless trackRunningStats is false. A `convention` preset (or explicit
 // options) switches to Keras's or ONNX's (see conventions.ts). A failed call changes no state.
-import { ones, scalar, zeros } from '../tensor/create.js';
 import { fmt } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { batchNorm, batchNormTrain, updateRunningStats } from '../ops/batchnorm.js';
 import { concat, permute, slice } from '../ops/shape-ops.js';
 import { type Convention, type ConventionDefaults, conventionDefaults } from './conventions.js';
 import { assertFinite } from './finite.js';
-import { Module } from './module.js';
+import type { Module } from './module.js';
+import { NormBase } from './norm-base.js';
 import { ReLU } from './simple.js';
 
 export interface BatchNormOptions extends Partial<Omit<ConventionDefaults, 'momentum'>> {
@@ -25,36 +25,22 @@ export interface BatchNormOptions extends Partial<Omit<ConventionDefaults, 'mome
   virtualBatchSize?: number | null;
 }
 
-export abstract class BatchNormBase extends Module {
-  readonly isNormalization = true;
+export abstract class BatchNormBase extends NormBase {
   readonly eps: number;
   readonly momentum: number | null;
-  readonly affine: boolean;
-  readonly trackRunningStats: boolean;
   readonly convention: Convention;
   /** The convention's settings with this layer's overrides applied. */
   readonly settings: ConventionDefaults;
   readonly checkFinite: boolean;
   readonly virtualBatchSize: number | null;
-  readonly weight: Tensor | null;
-  readonly bias: Tensor | null;
-  readonly runningMean: Tensor | null;
-  readonly runningVar: Tensor | null;
-  private readonly tracked: Tensor | null;
 
   protected abstract readonly ranks: number[];
   protected abstract readonly layout: string;
   protected abstract readonly layoutLast: string;
 
-  constructor(
-    readonly numFeatures: number,
-    opts: BatchNormOptions = {},
-  ) {
-    super();
+  constructor(numFeatures: number, opts: BatchNormOptions = {}) {
+    super(numFeatures, opts.affine ?? true, opts.trackRunningStats ?? true);
     const name = this.constructor.name;
-    if (!Number.isInteger(numFeatures) || numFeatures < 1) {
-      throw new Error(`${name}: expected numFeatures to be a positive integer, got ${numFeatures}`);
-    }
     this.convention = opts.convention ?? 'pytorch';
     const d = conventionDefaults(name, this.convention);
     const pick = <K extends keyof ConventionDefaults>(k: K) =>
@@ -89,21 +75,6 @@ export abstract class BatchNormBase extends Module {
     if (v !== null && !(Number.isInteger(v) && v >= 1)) {
       throw new Error(`${name}: expected virtualBatchSize to be a positive integer, got ${v}`);
     }
-    this.affine = opts.affine ?? true;
-    this.trackRunningStats = opts.trackRunningStats ?? true;
-    this.weight = this.registerParameter('weight', this.affine ? ones([numFeatures]) : null);
-    this.bias = this.registerParameter('bias', this.affine ? zeros([numFeatures]) : null);
-    const track = this.trackRunningStats;
-    this.runningMean = this.registerBuffer('running_mean', track ? zeros([numFeatures]) : null);
-    this.runningVar = this.registerBuffer('running_var', track ? ones([numFeatures]) : null);
-    this.tracked = this.registerBuffer(
-      'num_batches_tracked',
-      track ? scalar(0, { dtype: 'float64' }) : null,
-    );
-  }
-
-  get numBatchesTracked(): number {
-    return this.tracked === null ? 0 : this.tracked.item();
   }
 
   override describe(): string {
@@ -117,13 +88,6 @@ export abstract class BatchNormBase extends Module {
       this.trackRunningStats ? '' : 'trackRunningStats=false',
     ].filter(Boolean);
     return `${this.constructor.name}(${this.numFeatures}${extra.length ? ', ' + extra.join(', ') : ''})`;
-  }
-
-  /** Resets running statistics to mean 0, variance 1 and the step count to 0. */
-  resetRunningStats(): void {
-    this.runningMean?.data.fill(0);
-    this.runningVar?.data.fill(1);
-    this.tracked?.data.fill(0);
   }
 
   forward(x: Tensor): Tensor {
@@ -162,6 +126,31 @@ export abstract class BatchNormBase extends Module {
     });
   }
 
+  /**
+   * Moves the running statistics once for this training call, by the mean over (ghost)
+   * batches of their means and variances (biased in, stored as the convention says), with
+   * the convention's momentum, and counts the step. Called only after the call succeeded.
+   */
+  protected recordBatchStats(
+    parts: { mean: ArrayLike<number>; variance: ArrayLike<number>; count: number }[],
+  ): void {
+    const steps = this.numBatchesTracked + 1;
+    const m = this.momentum === null ? 1 / steps : this.momentum;
+    const unbiased = this.settings.runningVariance === 'unbiased';
+    const mean = new Float64Array(this.numFeatures),
+      variance = new Float64Array(this.numFeatures);
+    for (const p of parts) {
+      const f = unbiased ? p.count / (p.count - 1) : 1;
+      for (let c = 0; c < mean.length; c++) {
+        mean[c] += p.mean[c] / parts.length;
+        variance[c] += (p.variance[c] * f) / parts.length;
+      }
+    }
+    const weightOfNew = this.settings.momentumWeighs === 'new' ? m : 1 - m;
+    updateRunningStats(this.runningMean!, this.runningVar!, mean, variance, weightOfNew);
+    this.setNumBatchesTracked(steps);
+  }
+
   private run(x: Tensor, relu: boolean): Tensor {
     const name = this.describe();
     const last = this.settings.channelAxis === -1;
@@ -188,29 +177,7 @@ export abstract class BatchNormBase extends Module {
               parts.map((p) => p.y),
               0,
             );
-      if (updating) {
-        // Running statistics move once per call, by the mean over ghost batches.
-        const steps = this.numBatchesTracked + 1;
-        const m = this.momentum === null ? 1 / steps : this.momentum;
-        const unbiased = this.settings.runningVariance === 'unbiased';
-        const mean = new Float64Array(this.numFeatures),
-          variance = new Float64Array(this.numFeatures);
-        for (const p of parts) {
-          const f = unbiased ? p.count / (p.count - 1) : 1;
-          for (let c = 0; c < mean.length; c++) {
-            mean[c] += p.mean[c] / parts.length;
-            variance[c] += (p.variance[c] * f) / parts.length;
-          }
-        }
-        updateRunningStats(
-          this.runningMean!,
-          this.runningVar!,
-          mean,
-          variance,
-          this.settings.momentumWeighs === 'new' ? m : 1 - m,
-        );
-        this.tracked!.data[0] = steps;
-      }
+      if (updating) this.recordBatchStats(parts);
     } else {
       y = batchNorm(xc, this.runningMean, this.runningVar, this.weight, this.bias, {
         training: false,
@@ -223,22 +190,31 @@ export abstract class BatchNormBase extends Module {
   }
 }
 
+/** Accepted ranks and the layouts named in errors, channels first and last, per family. */
+export const LAYOUTS_1D = {
+  ranks: [2, 3],
+  layout: '[N, C] or [N, C, L]',
+  layoutLast: '[N, C] or [N, L, C]',
+};
+export const LAYOUTS_2D = { ranks: [4], layout: '[N, C, H, W]', layoutLast: '[N, H, W, C]' };
+export const LAYOUTS_3D = { ranks: [5], layout: '[N, C, D, H, W]', layoutLast: '[N, D, H, W, C]' };
+
 export class BatchNorm1d extends BatchNormBase {
-  protected readonly ranks = [2, 3];
-  protected readonly layout = '[N, C] or [N, C, L]';
-  protected readonly layoutLast = '[N, C] or [N, L, C]';
+  protected readonly ranks = LAYOUTS_1D.ranks;
+  protected readonly layout = LAYOUTS_1D.layout;
+  protected readonly layoutLast = LAYOUTS_1D.layoutLast;
 }
 
 export class BatchNorm2d extends BatchNormBase {
-  protected readonly ranks = [4];
-  protected readonly layout = '[N, C, H, W]';
-  protected readonly layoutLast = '[N, H, W, C]';
+  protected readonly ranks = LAYOUTS_2D.ranks;
+  protected readonly layout = LAYOUTS_2D.layout;
+  protected readonly layoutLast = LAYOUTS_2D.layoutLast;
 }
 
 export class BatchNorm3d extends BatchNormBase {
-  protected readonly ranks = [5];
-  protected readonly layout = '[N, C, D, H, W]';
-  protected readonly layoutLast = '[N, D, H, W, C]';
+  protected readonly ranks = LAYOUTS_3D.ranks;
+  protected readonly layout = LAYOUTS_3D.layout;
+  protected readonly layoutLast = LAYOUTS_3D.layoutLast;
 }
 
 function inversePermutation(p: number[]): number[] {

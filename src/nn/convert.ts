@@ -153,8 +153,7 @@ export function batchNormFromPyTorch(dims: Dims, p: PyTorchBatchNorm): BatchNorm
     affine: sd.weight !== undefined,
   });
   fill(bn, { weight: sd.weight, bias: sd.bias, mean: sd.running_mean, variance: sd.running_var });
-  if (sd.num_batches_tracked !== undefined)
-    bn.stateDict().num_batches_tracked.data[0] = sd.num_batches_tracked;
+  if (sd.num_batches_tracked !== undefined) bn.setNumBatchesTracked(sd.num_batches_tracked);
   return bn;
 }
 

@@ -1,11 +1,12 @@
 // GroupNorm, LayerNorm, InstanceNorm1d/2d/3d and RMSNorm modules over the fused kernels.
-import { ones, scalar, zeros } from '../tensor/create.js';
+import { ones, zeros } from '../tensor/create.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { groupNorm, groupNormStats, layerNorm, rmsNorm } from '../ops/norms.js';
 import { batchNorm, updateRunningStats } from '../ops/batchnorm.js';
 import { fmt, sizeOf } from '../tensor/shape.js';
 import { assertFinite } from './finite.js';
 import { Module } from './module.js';
+import { NormBase } from './norm-base.js';
 
 export class GroupNorm extends Module {
   readonly isNormalization = true;
@@ -101,47 +102,19 @@ export interface InstanceNormOptions {
  * running mean/variance are the batch mean of the per-instance mean and unbiased variance,
  * and eval mode uses them; momentum null means they never move.
  */
-export abstract class InstanceNormBase extends Module {
-  readonly isNormalization = true;
+export abstract class InstanceNormBase extends NormBase {
   readonly eps: number;
   readonly checkFinite: boolean;
   readonly momentum: number | null;
-  readonly trackRunningStats: boolean;
-  readonly weight: Tensor | null;
-  readonly bias: Tensor | null;
-  readonly runningMean: Tensor | null;
-  readonly runningVar: Tensor | null;
-  private readonly tracked: Tensor | null;
   protected abstract readonly spatialDims: number;
 
-  constructor(
-    readonly numFeatures: number,
-    opts: InstanceNormOptions = {},
-  ) {
-    super();
+  constructor(numFeatures: number, opts: InstanceNormOptions = {}) {
+    super(numFeatures, opts.affine ?? false, opts.trackRunningStats ?? false);
     const name = this.constructor.name;
-    if (!Number.isInteger(numFeatures) || numFeatures < 1) {
-      throw new Error(`${name}: expected numFeatures to be a positive integer, got ${numFeatures}`);
-    }
     this.eps = opts.eps ?? 1e-5;
     this.checkFinite = opts.checkFinite ?? false;
     if (!(this.eps > 0)) throw new Error(`${name}: expected eps > 0, got ${this.eps}`);
     this.momentum = opts.momentum === undefined ? 0.1 : opts.momentum;
-    const affine = opts.affine ?? false;
-    this.trackRunningStats = opts.trackRunningStats ?? false;
-    this.weight = this.registerParameter('weight', affine ? ones([numFeatures]) : null);
-    this.bias = this.registerParameter('bias', affine ? zeros([numFeatures]) : null);
-    const track = this.trackRunningStats;
-    this.runningMean = this.registerBuffer('running_mean', track ? zeros([numFeatures]) : null);
-    this.runningVar = this.registerBuffer('running_var', track ? ones([numFeatures]) : null);
-    this.tracked = this.registerBuffer(
-      'num_batches_tracked',
-      track ? scalar(0, { dtype: 'float64' }) : null,
-    );
-  }
-
-  get numBatchesTracked(): number {
-    return this.tracked === null ? 0 : this.tracked.item();
   }
 
   override describe(): string {

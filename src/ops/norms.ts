@@ -84,14 +84,17 @@ export function groupNormStats(
   return { y, mean, variance };
 }
 
-export function layerNorm(
+/**
+ * Validates a norm over the trailing `normalizedShape` dims (LayerNorm, RMSNorm) and returns
+ * how many rows it normalizes.
+ */
+function trailingRows(
+  name: string,
   x: Tensor,
   normalizedShape: readonly number[],
-  weight: Tensor | null = null,
-  bias: Tensor | null = null,
-  eps = 1e-5,
-  name = 'layerNorm',
-): Tensor {
+  eps: number,
+  params: Record<string, Tensor | null>,
+): number {
   expectTensor(name, 'input', x);
   checkEps(name, eps);
   const k = normalizedShape.length;
@@ -100,15 +103,23 @@ export function layerNorm(
       `${name}: expected input [*, ${normalizedShape.join(', ')}], got ${fmt(x.shape)}`,
     );
   }
-  for (const [k, t] of [
-    ['weight', weight],
-    ['bias', bias],
-  ] as const) {
+  for (const [key, t] of Object.entries(params)) {
     if (t && fmt(t.shape) !== fmt(normalizedShape)) {
-      throw new Error(`${name}: expected ${k} ${fmt(normalizedShape)}, got ${fmt(t.shape)}`);
+      throw new Error(`${name}: expected ${key} ${fmt(normalizedShape)}, got ${fmt(t.shape)}`);
     }
   }
-  const rows = x.size / Math.max(1, sizeOf(normalizedShape));
+  return x.size / Math.max(1, sizeOf(normalizedShape));
+}
+
+export function layerNorm(
+  x: Tensor,
+  normalizedShape: readonly number[],
+  weight: Tensor | null = null,
+  bias: Tensor | null = null,
+  eps = 1e-5,
+  name = 'layerNorm',
+): Tensor {
+  const rows = trailingRows(name, x, normalizedShape, eps, { weight, bias });
   if (weight === null) {
     const y = normalizeRows(x, rows, eps);
     return bias ? add(y, bias) : y;
@@ -147,22 +158,9 @@ export function rmsNorm(
   eps = 1.1920928955078125e-7,
   name = 'rmsNorm',
 ): Tensor {
-  expectTensor(name, 'input', x);
-  checkEps(name, eps);
-  const k = normalizedShape.length;
-  if (x.rank < k || fmt(x.shape.slice(x.rank - k)) !== fmt(normalizedShape)) {
-    throw new Error(
-      `${name}: expected input [*, ${normalizedShape.join(', ')}], got ${fmt(x.shape)}`,
-    );
-  }
-  if (weight && fmt(weight.shape) !== fmt(normalizedShape)) {
-    throw new Error(`${name}: expected weight ${fmt(normalizedShape)}, got ${fmt(weight.shape)}`);
-  }
+  const rows = trailingRows(name, x, normalizedShape, eps, { weight });
   const w = weight ?? ones(normalizedShape, { dtype: x.dtype });
-  return applyMulti('RMSNorm', [x, w], {
-    rows: x.size / Math.max(1, sizeOf(normalizedShape)),
-    eps,
-  })[0];
+  return applyMulti('RMSNorm', [x, w], { rows, eps })[0];
 }
 
 registerGradient('RMSNorm', (dy, { inputs: [x, w], outputs: [, invrms] }) => {

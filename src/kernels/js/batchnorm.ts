@@ -1,14 +1,8 @@
 // Fused BatchNorm kernels over [N, C, ...spatial], written once against the norm primitives
 // (statistics helper + affine passes) that each backend supplies.
 import { type KernelSpec, registerKernel } from '../registry.js';
-import { type Tensor, empty } from '../../tensor/tensor.js';
-import { type NormPrimitives, channelLayout } from './stats.js';
-
-function perChannel(t: Tensor | undefined, C: number, fill: number): Float64Array {
-  const out = new Float64Array(C).fill(fill);
-  if (t !== undefined) out.set(t.data);
-  return out;
-}
+import { empty } from '../../tensor/tensor.js';
+import { type NormPrimitives, channelLayout, perStat } from './stats.js';
 
 export function registerBatchNormKernels(
   backend: string,
@@ -25,8 +19,8 @@ export function registerBatchNormKernels(
       const L = channelLayout(x.shape);
       const C = L.numStats;
       const m = P.moments(x.data, L);
-      const wv = perChannel(w, C, 1),
-        bv = perChannel(b, C, 0);
+      const wv = perStat(w, C, 1),
+        bv = perStat(b, C, 0);
       const scale = new Float64Array(C);
       const mean = empty([C], x.dtype),
         invstd = empty([C], x.dtype),
@@ -52,8 +46,8 @@ export function registerBatchNormKernels(
     supports,
     fn: ([x, mean, variance, w, b], { eps, relu }: { eps: number; relu?: boolean }) => {
       const C = x.shape[1];
-      const wv = perChannel(w, C, 1),
-        bv = perChannel(b, C, 0);
+      const wv = perStat(w, C, 1),
+        bv = perStat(b, C, 0);
       const M = mean.data,
         V = variance.data;
       const scale = new Float64Array(C);
@@ -77,9 +71,9 @@ export function registerBatchNormKernels(
     fn: ([dy, x, mean, invstd, w]) => {
       const L = channelLayout(x.shape);
       const C = L.numStats;
-      const mu = perChannel(mean, C, 0),
-        is = perChannel(invstd, C, 1),
-        wv = perChannel(w, C, 1);
+      const mu = perStat(mean, C, 0),
+        is = perStat(invstd, C, 1),
+        wv = perStat(w, C, 1);
       const { sg, sgx } = P.gradSums(dy.data, x.data, L, mu);
       const count = L.outer * L.inner;
       const A = new Float64Array(C),

@@ -28,15 +28,7 @@ export type GemmFn = (
   accumulate: boolean,
 ) => void;
 
-export function gemm(
-  M: number,
-  N: number,
-  K: number,
-  a: Strided,
-  b: Strided,
-  c: Strided,
-  accumulate: boolean,
-): void {
+export const gemm: GemmFn = (M, N, K, a, b, c, accumulate) => {
   if (M === 0 || N === 0) return;
   const C = c.data;
   if (K === 0) {
@@ -136,7 +128,7 @@ export function gemm(
       }
     }
   }
-}
+};
 
 /** Row-major view helper: a [rows, cols] matrix at offset, optionally transposed. */
 export function mat(data: TypedArray, offset: number, cols: number, transposed = false): Strided {

@@ -3,18 +3,12 @@
 // affine pass that applies normalization and the channel's weight and bias together.
 import { type KernelSpec, registerKernel } from '../registry.js';
 import { type Tensor, empty } from '../../tensor/tensor.js';
-import { type NormPrimitives, rowLayout } from './stats.js';
+import { type NormPrimitives, rowLayout, perStat } from './stats.js';
 
 function dims(x: Tensor, groups: number) {
   const [N, C] = x.shape;
   const HW = x.size / (N * C);
   return { N, C, G: groups, Cg: C / groups, HW, M: (C / groups) * HW };
-}
-
-function channelValues(t: Tensor | undefined, C: number, fill: number): Float64Array {
-  const out = new Float64Array(C).fill(fill);
-  if (t !== undefined) out.set(t.data);
-  return out;
 }
 
 export function registerGroupNormKernels(
@@ -30,8 +24,8 @@ export function registerGroupNormKernels(
     fn: ([x, w, b], { groups, eps }: { groups: number; eps: number }) => {
       const { N, C, G, Cg, HW, M } = dims(x, groups);
       const m = P.moments(x.data, rowLayout(N * G, M));
-      const wv = channelValues(w, C, 1),
-        bv = channelValues(b, C, 0);
+      const wv = perStat(w, C, 1),
+        bv = perStat(b, C, 0);
       const mean = empty([N, G], x.dtype),
         invstd = empty([N, G], x.dtype),
         variance = empty([N, G], x.dtype);
@@ -68,7 +62,7 @@ export function registerGroupNormKernels(
     fn: ([dy, x, mean, invstd, w]) => {
       const G = mean.shape[1];
       const { N, C, Cg, HW, M } = dims(x, G);
-      const wv = channelValues(w, C, 1);
+      const wv = perStat(w, C, 1);
       const mu = new Float64Array(N * C);
       for (let n = 0; n < N; n++)
         for (let ch = 0; ch < C; ch++) mu[n * C + ch] = mean.data[n * G + Math.floor(ch / Cg)];

@@ -3,7 +3,7 @@
 import { type KernelSpec, registerKernel } from '../registry.js';
 import type { TypedArray } from '../../tensor/dtype.js';
 import { empty } from '../../tensor/tensor.js';
-import { type NormPrimitives, rowLayout } from './stats.js';
+import { type NormPrimitives, rowGradCoefficients, rowLayout } from './stats.js';
 
 /** The column-affine passes (see assembly/layernorm.ts); each backend supplies them. */
 export interface ColumnPrimitives {
@@ -142,16 +142,7 @@ export function registerLayerNormKernels(
       const mu = Float64Array.from(mean.data),
         is = Float64Array.from(invstd.data);
       const { sg, sgx } = P.colGradSums(dy.data, x.data, rows, mu, w.data);
-      const A = new Float64Array(rows),
-        B = new Float64Array(rows),
-        C = new Float64Array(rows);
-      for (let r = 0; r < rows; r++) {
-        const mg = sg[r] / cols,
-          mgx = (sgx[r] * is[r]) / cols;
-        A[r] = is[r];
-        B[r] = -is[r] * is[r] * mgx;
-        C[r] = -is[r] * mg;
-      }
+      const { A, B, C } = rowGradCoefficients(sg, sgx, is, cols);
       const dx = empty(x.shape, x.dtype);
       P.colAffine2(dy.data, x.data, dx.data, rows, mu, A, B, C, w.data);
       const { dw, db } = P.colSums(dy.data, x.data, rows, mu, is);

@@ -2,7 +2,7 @@
 // LayerNorm, GroupNorm and InstanceNorm (they differ only in how rows are formed).
 import { type KernelSpec, registerKernel } from '../registry.js';
 import { empty } from '../../tensor/tensor.js';
-import { type NormPrimitives, rowLayout } from './stats.js';
+import { type NormPrimitives, rowGradCoefficients, rowLayout } from './stats.js';
 
 export function registerRowNormKernels(
   backend: string,
@@ -46,16 +46,7 @@ export function registerRowNormKernels(
       const mu = Float64Array.from(mean.data),
         is = Float64Array.from(invstd.data);
       const { sg, sgx } = P.gradSums(g.data, x.data, L, mu);
-      const A = new Float64Array(rows),
-        B = new Float64Array(rows),
-        C = new Float64Array(rows);
-      for (let r = 0; r < rows; r++) {
-        const mg = sg[r] / cols,
-          mgx = (sgx[r] * is[r]) / cols;
-        A[r] = is[r];
-        B[r] = -is[r] * is[r] * mgx;
-        C[r] = -is[r] * mg;
-      }
+      const { A, B, C } = rowGradCoefficients(sg, sgx, is, cols);
       const dx = empty(x.shape, x.dtype);
       P.affine2(g.data, x.data, dx.data, L, mu, A, B, C);
       return dx;

@@ -4,6 +4,7 @@
 // runs are merged with Chan's formula, so the result is stable (no E[x^2] - E[x]^2) and
 // partials from threads or workers merge the same way.
 import type { TypedArray } from '../../tensor/dtype.js';
+import type { Tensor } from '../../tensor/tensor.js';
 
 /** Statistic s reduces x[o*outerStride + s*statStride + i] for o < outer, i < inner. */
 export interface StatLayout {
@@ -159,3 +160,35 @@ export const jsNormPrimitives: NormPrimitives = {
     });
   },
 };
+
+/** A per-statistic parameter (weight, bias, mean, ...) as float64, or `fill` when absent. */
+export function perStat(t: Tensor | undefined, n: number, fill: number): Float64Array {
+  const out = new Float64Array(n).fill(fill);
+  if (t !== undefined) out.set(t.data);
+  return out;
+}
+
+/**
+ * Input-gradient coefficients of a row normalization x̂ = (x − mean)·invstd, given per row
+ * sg = Σ g and sgx = Σ g·(x − mean) over n values: dx = A·g + B·(x − mean) + C with
+ * A = invstd, B = −invstd²·mean(g·x̂), C = −invstd·mean(g).
+ */
+export function rowGradCoefficients(
+  sg: Float64Array,
+  sgx: Float64Array,
+  invstd: Float64Array,
+  n: number,
+): { A: Float64Array; B: Float64Array; C: Float64Array } {
+  const rows = sg.length;
+  const A = new Float64Array(rows),
+    B = new Float64Array(rows),
+    C = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    const is = invstd[r],
+      mgx = (sgx[r] * is) / n;
+    A[r] = is;
+    B[r] = -is * is * mgx;
+    C[r] = -is * (sg[r] / n);
+  }
+  return { A, B, C };
+}

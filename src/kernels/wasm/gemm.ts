@@ -2,7 +2,7 @@
 // operand is float32 data in the shared tensor memory with contiguous C rows; anything else
 // (float64, JS-heap scratch) goes to the JS reference GEMM. Threads split C's larger
 // dimension into blocks of whole rows or columns, each with its own packing workspace.
-import { type Strided, gemm as jsGemm } from '../js/gemm.js';
+import { type GemmFn, gemm as jsGemm } from '../js/gemm.js';
 import { workspaceBytes } from '../workspace.js';
 import { wasmKernels } from './loader.js';
 import { heapPtr } from './memory.js';
@@ -11,18 +11,10 @@ import { parallelFor } from './threads.js';
 /** Multiply-adds a thread should get at least. */
 const GRAIN_FLOPS = 1 << 21;
 
-export function makeWasmGemm() {
+export function makeWasmGemm(): GemmFn {
   const k = wasmKernels()!;
   const workBytes = k.gemmWorkspaceBytes();
-  return (
-    M: number,
-    N: number,
-    K: number,
-    a: Strided,
-    b: Strided,
-    c: Strided,
-    accumulate: boolean,
-  ): void => {
+  return (M, N, K, a, b, c, accumulate) => {
     const pa = heapPtr(a.data),
       pb = heapPtr(b.data),
       pc = heapPtr(c.data);

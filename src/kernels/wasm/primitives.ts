@@ -212,53 +212,42 @@ const convGeom = (g: Geometry, Cout: number) => [
 export function wasmConvPrimitives(): ConvPrimitives {
   const js = jsConvPrimitives;
   // Images (forward, backward-input) or input channels (backward-weight) per thread.
+  /** Runs a whole-layer pass with `lead` pointers, then (lo, hi) of the split, then the rest. */
+  const run = (
+    fn: string,
+    lead: number[],
+    total: number,
+    g: Geometry,
+    Cout: number,
+    rest: number[],
+    channels: (lo: number, hi: number) => number,
+  ) =>
+    parallelFor(fn, total, 1, (lo, hi, t) => [
+      ...lead,
+      lo,
+      hi,
+      ...rest,
+      ...convGeom(g, Cout),
+      ...convScratch(t, g, channels(lo, hi)),
+    ]);
   const layer: ConvPrimitives['layer'] = {
     forward(x, w, bias, y, g) {
       const p = ptrs(x.data, w.data, y.data);
       const pb = bias ? heapPtr(bias.data) : 0;
       if (p === null || pb === null) return false;
-      const geo = convGeom(g, w.shape[0]);
-      parallelFor('convForward', x.shape[0], 1, (n0, n1, t) => [
-        p[0],
-        p[1],
-        pb,
-        p[2],
-        n0,
-        n1,
-        ...geo,
-        ...convScratch(t, g, g.C),
-      ]);
+      run('convForward', [p[0], p[1], pb, p[2]], x.shape[0], g, w.shape[0], [], () => g.C);
       return true;
     },
     backwardInput(dy, w, dx, g) {
       const p = ptrs(dy.data, w.data, dx.data);
       if (p === null) return false;
-      const geo = convGeom(g, w.shape[0]);
-      parallelFor('convBackwardInput', dx.shape[0], 1, (n0, n1, t) => [
-        p[0],
-        p[1],
-        p[2],
-        n0,
-        n1,
-        ...geo,
-        ...convScratch(t, g, g.C),
-      ]);
+      run('convBackwardInput', p, dx.shape[0], g, w.shape[0], [], () => g.C);
       return true;
     },
     backwardWeight(dy, x, dw, g) {
       const p = ptrs(dy.data, x.data, dw.data);
       if (p === null) return false;
-      const geo = convGeom(g, dw.shape[0]);
-      parallelFor('convBackwardWeight', g.C, 1, (c0, c1, t) => [
-        p[0],
-        p[1],
-        p[2],
-        c0,
-        c1,
-        x.shape[0],
-        ...geo,
-        ...convScratch(t, g, c1 - c0),
-      ]);
+      run('convBackwardWeight', p, g.C, g, dw.shape[0], [x.shape[0]], (c0, c1) => c1 - c0);
       return true;
     },
   };
