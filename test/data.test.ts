@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { gzipSync } from 'node:zlib';
-import { data } from '../src/index.js';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { data } from '../src/node.js';
 
 describe('IDX reader and Fashion-MNIST', () => {
   it('reads the bundled subset: 10,000 training and 10,000 test images', () => {
@@ -24,7 +23,11 @@ describe('IDX reader and Fashion-MNIST', () => {
     const a = data.parseIdx(raw);
     assert.deepEqual(a.shape, [2, 3]);
     assert.deepEqual(Array.from(a.data), [1, 2, 3, 4, 5, 6]);
-    assert.deepEqual(data.parseIdx(gzipSync(raw)).shape, [2, 3]);
+    assert.deepEqual(data.parseIdx(gzipSync(raw), 'x.gz', gunzipSync).shape, [2, 3]);
+    assert.throws(
+      () => data.parseIdx(gzipSync(raw), 'x.gz'),
+      /x.gz: gzipped; pass a gunzip function/,
+    );
     assert.throws(
       () => data.parseIdx(raw.subarray(0, 15), 'x.idx'),
       /x.idx: expected 6 data bytes for shape \[2, 3\], got 3/,
@@ -37,11 +40,10 @@ describe('IDX reader and Fashion-MNIST', () => {
     assert.throws(() => data.parseIdx(Buffer.from([1, 2, 3, 4, 5]), 'x.idx'), /not an IDX file/);
     const gz = gzipSync(raw);
     assert.throws(
-      () => data.parseIdx(gz.subarray(0, gz.length - 6), 'x.gz'),
+      () => data.parseIdx(gz.subarray(0, gz.length - 6), 'x.gz', gunzipSync),
       /x.gz: corrupt gzip stream/,
     );
-    const file = readFileSync(join(data.BUNDLED_DIR, 't10k-labels-idx1-ubyte.gz'));
-    assert.equal(data.parseIdx(file).shape[0], 10000);
+    assert.equal(data.readIdx(join(data.BUNDLED_DIR, 't10k-labels-idx1-ubyte.gz')).shape[0], 10000);
   });
 });
 

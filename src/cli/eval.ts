@@ -1,4 +1,4 @@
-import { BUNDLED_DIR, loadSplit } from '../data/fashion-mnist.js';
+import { BUNDLED_DIR, loadSplit } from '../data/node.js';
 import { buildModel } from '../train/models.js';
 import { evaluate } from '../train/loop.js';
 import { readRun, restoreRun } from '../train/session.js';

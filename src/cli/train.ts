@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { BUNDLED_DIR, loadFashionMnist } from '../data/fashion-mnist.js';
+import { BUNDLED_DIR, loadFashionMnist } from '../data/node.js';
 import { DataLoader } from '../data/loader.js';
 import { manualSeed } from '../random.js';
 import { CosineAnnealingLR } from '../optim/scheduler.js';

@@ -232,6 +232,12 @@ const WASM_URL = new URL('../../../wasm/normkit.wasm', import.meta.url);
 /** Loads the kernels from bytes or a URL (default: the built file beside the package). */
 export async function initWasm(source: BufferSource | URL | string = WASM_URL): Promise<void> {
   if (kernels) return;
+  if (!heap.shared) {
+    loadError =
+      'the WASM kernels need shared memory: serve the page cross-origin isolated ' +
+      '(Cross-Origin-Opener-Policy: same-origin, Cross-Origin-Embedder-Policy: require-corp)';
+    throw new Error(`initWasm: ${loadError}; the JS kernels remain in use`);
+  }
   const bytes =
     source instanceof URL || typeof source === 'string'
       ? await (await fetch(source)).arrayBuffer()

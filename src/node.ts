@@ -1,0 +1,5 @@
+// 'normkit/node': everything in 'normkit' plus what needs Node's file system: reading IDX
+// files and Fashion-MNIST from disk, and checkpoints written atomically.
+export * from './index.js';
+export * as data from './data/node.js';
+export { loadCheckpoint, saveCheckpoint, writeFileAtomic } from './io/checkpoint.js';
