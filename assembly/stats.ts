@@ -1,9 +1,10 @@
 // The statistics helper and the per-statistic passes every norm is built from, in SIMD.
 // A layout says which elements statistic s reduces: x[o*outerStride + s*statStride + i] for
 // o < outer, i < inner (BatchNorm: s = channel; LayerNorm/GroupNorm: s = row). Each
-// contiguous run is reduced two-pass while it is in cache (sums of 64 floats in f32x4 lanes,
-// merged in float64, about a pivot and then about the run's mean), and runs merge with
-// Chan's formula, as the JS reference does. Never E[x²] − E[x]².
+// contiguous run is reduced while it is in cache (sums of 64 floats in f32x4 lanes, merged
+// in float64): one pass of sums shifted by the run's first element, redone two-pass when
+// that shift is far from the mean; runs merge with Chan's formula, as the JS reference does.
+// Never unshifted E[x²] − E[x]².
 
 /** Floats accumulated in f32x4 lanes before each merge into float64: few enough that the
  * float32 partial sums lose nothing that matters (relative 64·2⁻²⁴ at worst), many enough
@@ -87,6 +88,42 @@ function sqDevRun(p: usize, n: i32, m: f64): f64 {
   return total;
 }
 
+let sumD: f64 = 0;
+let sumD2: f64 = 0;
+
+/** Σ (x − c) and Σ (x − c)² over a run in one pass (into sumD, sumD2), blocks as in sumRun. */
+function shiftedSums(p: usize, n: i32, c: f32): void {
+  const cv = f32x4.splat(c);
+  const blockEnd = n & ~(BLOCK - 1);
+  let t1: f64 = 0,
+    t2: f64 = 0;
+  let i = 0;
+  for (; i < blockEnd;) {
+    let a0 = f32x4.splat(0),
+      a1 = f32x4.splat(0),
+      b0 = f32x4.splat(0),
+      b1 = f32x4.splat(0);
+    for (const end = i + BLOCK; i < end; i += 8) {
+      const q = p + ((<usize>i) << 2);
+      const d0 = f32x4.sub(v128.load(q), cv);
+      const d1 = f32x4.sub(v128.load(q, 16), cv);
+      a0 = f32x4.add(a0, d0);
+      a1 = f32x4.add(a1, d1);
+      b0 = f32x4.add(b0, f32x4.mul(d0, d0));
+      b1 = f32x4.add(b1, f32x4.mul(d1, d1));
+    }
+    t1 += lanesToF64(f32x4.add(a0, a1));
+    t2 += lanesToF64(f32x4.add(b0, b1));
+  }
+  for (; i < n; i++) {
+    const d = load<f32>(p + ((<usize>i) << 2)) - c;
+    t1 += <f64>d;
+    t2 += <f64>(d * d);
+  }
+  sumD = t1;
+  sumD2 = t2;
+}
+
 /** mean[s] and m2[s] (sum of squared deviations), float64, for statistics [s0, s1). */
 export function moments(
   x: usize,
@@ -105,9 +142,19 @@ export function moments(
       q: f64 = 0;
     for (let o = 0; o < outer; o++) {
       const p = x + ((<usize>(o * outerStride + s * statStride)) << 2);
+      // One pass of shifted sums about the run's first element; Σd² − (Σd)²/n loses
+      // accuracy in proportion to 1 + ((mean − pivot)/σ)², so when the pivot lies more than
+      // ~4σ from the mean (or the run is constant) the run is redone two-pass.
       const pivot = load<f32>(p);
-      const bm = <f64>pivot + sumRun(p, inner, pivot) / <f64>inner;
-      const bq = sqDevRun(p, inner, bm);
+      shiftedSums(p, inner, pivot);
+      const nf = <f64>inner;
+      const md = sumD / nf;
+      let bm = <f64>pivot + md;
+      let bq = sumD2 - sumD * md;
+      if (!(16 * bq > nf * md * md)) {
+        bm = <f64>pivot + sumRun(p, inner, pivot) / nf;
+        bq = sqDevRun(p, inner, bm);
+      }
       const tot = n + <f64>inner;
       const delta = bm - mu;
       mu += (delta * <f64>inner) / tot;

@@ -108,6 +108,17 @@ describe('WASM kernels equal the JS reference', () => {
     }
   });
 
+  it('BatchNorm statistics stay exact when a run starts with an outlier (the two-pass fallback)', () => {
+    // Long runs (56x56) each starting 1000σ off: one-pass shifted sums would lose ~1e-4.
+    const x = nk.randn([2, 3, 56, 56]);
+    const X = x.data;
+    for (let r = 0; r < 6; r++) X[r * 3136] = 1000 + r;
+    const [js, wasm] = both(() =>
+      nk.batchNorm(x, null, null, null, null, { training: true }).toArray(),
+    );
+    assertClose(wasm, js, { rtol: 0, atol: 2e-5 });
+  });
+
   it('row normalization (LayerNorm, GroupNorm) forward/backward, odd sizes', () => {
     const x = nk.randn([3, 6, 5, 3], { mean: -2 }),
       w = nk.randn([6]),
