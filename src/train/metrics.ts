@@ -1,7 +1,7 @@
 import type { Tensor } from '../tensor/tensor.js';
 
 /** Index of the largest value in each row of a [N, C] tensor. */
-export function argmaxRows(logits: Tensor): Uint8Array | Int32Array {
+export function argmaxRows(logits: Tensor): Int32Array {
   const [N, C] = logits.shape;
   const L = logits.data;
   const out = new Int32Array(N);
