@@ -126,9 +126,16 @@ export function colAffine2(
   }
 }
 
+/** Columns per tile and rows per float32 partial in colSums. */
+const COL_TILE = 1024;
+const ROW_BLOCK = 64;
+
 /**
  * Column sums over rows for ncols columns starting at g/x/dw/db (rows rowStride apart):
- * dw[j] = Σ g·(x − mu[r])·inv[r], db[j] = Σ g (float64, zeroed here).
+ * dw[j] = Σ g·(x − mu[r])·inv[r], db[j] = Σ g (float64 out). Tiles of COL_TILE columns keep
+ * their float32 partial sums in `scratch` (2·COL_TILE floats, the caller's) while all rows
+ * stream through; every ROW_BLOCK rows the partials are added into the float64 sums. Each
+ * column's sum has one order whatever the thread split (threads take whole columns).
  */
 export function colSums(
   g: usize,
@@ -140,19 +147,49 @@ export function colSums(
   inv: usize,
   dw: usize,
   db: usize,
+  scratch: usize,
 ): void {
   memory.fill(dw, 0, (<usize>ncols) << 3);
   memory.fill(db, 0, (<usize>ncols) << 3);
-  for (let r = 0; r < rows; r++) {
-    const m = load<f64>(mu + ((<usize>r) << 3));
-    const s = load<f64>(inv + ((<usize>r) << 3));
-    const off = (<usize>(r * rowStride)) << 2;
-    for (let j = 0; j < ncols; j++) {
-      const q = (<usize>j) << 2,
-        d = (<usize>j) << 3;
-      const gi = <f64>load<f32>(g + off + q);
-      store<f64>(db + d, load<f64>(db + d) + gi);
-      store<f64>(dw + d, load<f64>(dw + d) + gi * (<f64>load<f32>(x + off + q) - m) * s);
+  const aw = scratch,
+    ab = scratch + ((<usize>COL_TILE) << 2);
+  for (let j0 = 0; j0 < ncols; j0 += COL_TILE) {
+    const nb = min(COL_TILE, ncols - j0);
+    const vecEnd = nb & ~3;
+    for (let r0 = 0; r0 < rows; r0 += ROW_BLOCK) {
+      memory.fill(scratch, 0, (<usize>(2 * COL_TILE)) << 2);
+      const r1 = min(rows, r0 + ROW_BLOCK);
+      for (let r = r0; r < r1; r++) {
+        const mf = load<f64>(mu + ((<usize>r) << 3));
+        const hi = <f32>mf,
+          lo = <f32>(mf - <f64>hi);
+        const s = <f32>load<f64>(inv + ((<usize>r) << 3));
+        const hv = f32x4.splat(hi),
+          lv = f32x4.splat(lo),
+          sv = f32x4.splat(s);
+        const off = (<usize>(r * rowStride + j0)) << 2;
+        let j = 0;
+        for (; j < vecEnd; j += 4) {
+          const q = (<usize>j) << 2;
+          const gv = v128.load(g + off + q);
+          const xh = f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + off + q), hv), lv), sv);
+          v128.store(aw + q, f32x4.add(v128.load(aw + q), f32x4.mul(gv, xh)));
+          v128.store(ab + q, f32x4.add(v128.load(ab + q), gv));
+        }
+        for (; j < nb; j++) {
+          const q = (<usize>j) << 2;
+          const gi = load<f32>(g + off + q);
+          const xh = (load<f32>(x + off + q) - hi - lo) * s;
+          store<f32>(aw + q, load<f32>(aw + q) + gi * xh);
+          store<f32>(ab + q, load<f32>(ab + q) + gi);
+        }
+      }
+      for (let j = 0; j < nb; j++) {
+        const d = (<usize>(j0 + j)) << 3,
+          q = (<usize>j) << 2;
+        store<f64>(dw + d, load<f64>(dw + d) + <f64>load<f32>(aw + q));
+        store<f64>(db + d, load<f64>(db + d) + <f64>load<f32>(ab + q));
+      }
     }
   }
 }

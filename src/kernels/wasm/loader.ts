@@ -196,6 +196,7 @@ export interface WasmKernels {
     inv: number,
     dw: number,
     db: number,
+    scratch: number,
   ): void;
 }
 

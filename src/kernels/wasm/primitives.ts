@@ -150,7 +150,8 @@ export function wasmColumnPrimitives(): ColumnPrimitives {
       const [pm, pi] = f64Args('norm-in', mu, inv);
       const [dw, db] = f64Args('norm-out', new Float64Array(cols), new Float64Array(cols));
       // Split over columns: each column's sum keeps its order over rows.
-      parallelFor('colSums', cols, Math.ceil(GRAIN_ELEMENTS / Math.max(1, rows)), (j0, j1) => [
+      // Per-thread tile scratch: 2 x 1024 float32 partial sums (assembly/layernorm.ts).
+      parallelFor('colSums', cols, Math.ceil(GRAIN_ELEMENTS / Math.max(1, rows)), (j0, j1, t) => [
         p[0] + j0 * 4,
         p[1] + j0 * 4,
         rows,
@@ -160,6 +161,7 @@ export function wasmColumnPrimitives(): ColumnPrimitives {
         pi,
         dw + j0 * 8,
         db + j0 * 8,
+        workspaceBytes(`colsums-${t}`, 2 * 1024 * 4),
       ]);
       return { dw: f64Read(dw, cols), db: f64Read(db, cols) };
     },
