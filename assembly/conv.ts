@@ -123,7 +123,6 @@ export function convForward(
   Cin: i32,
   H: i32,
   W: i32,
-  Cout: i32,
   kh: i32,
   kw: i32,
   oh: i32,
@@ -134,6 +133,7 @@ export function convForward(
   pw: i32,
   dh: i32,
   dw: i32,
+  Cout: i32,
   cols: usize,
   work: usize,
 ): void {
@@ -172,7 +172,6 @@ export function convBackwardInput(
   Cin: i32,
   H: i32,
   W: i32,
-  Cout: i32,
   kh: i32,
   kw: i32,
   oh: i32,
@@ -183,6 +182,7 @@ export function convBackwardInput(
   pw: i32,
   dh: i32,
   dw: i32,
+  Cout: i32,
   cols: usize,
   work: usize,
 ): void {
@@ -216,7 +216,6 @@ export function convBackwardWeight(
   Cin: i32,
   H: i32,
   W: i32,
-  Cout: i32,
   kh: i32,
   kw: i32,
   oh: i32,
@@ -227,6 +226,7 @@ export function convBackwardWeight(
   pw: i32,
   dh: i32,
   dw: i32,
+  Cout: i32,
   cols: usize,
   work: usize,
 ): void {

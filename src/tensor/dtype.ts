@@ -15,8 +15,3 @@ export function viewOf(
     ? new Float64Array(buffer, offset, length)
     : new Float32Array(buffer, offset, length);
 }
-
-/** A scratch array in the JS heap of the given dtype (for kernels' private workspaces). */
-export function scratch(dtype: DType, length: number): TypedArray {
-  return dtype === 'float64' ? new Float64Array(length) : new Float32Array(length);
-}

@@ -11,9 +11,12 @@ import { parallelFor } from './threads.js';
 /** Multiply-adds a thread should get at least. */
 const GRAIN_FLOPS = 1 << 21;
 
+/** Thread t's GEMM packing workspace (shared by every caller of sgemm on that thread). */
+export function gemmWorkspace(t: number): number {
+  return workspaceBytes(`sgemm-${t}`, wasmKernels()!.gemmWorkspaceBytes());
+}
+
 export function makeWasmGemm(): GemmFn {
-  const k = wasmKernels()!;
-  const workBytes = k.gemmWorkspaceBytes();
   return (M, N, K, a, b, c, accumulate) => {
     const pa = heapPtr(a.data),
       pb = heapPtr(b.data),
@@ -26,7 +29,6 @@ export function makeWasmGemm(): GemmFn {
       B = pb + b.offset * 4,
       C = pc + c.offset * 4;
     const acc = accumulate ? 1 : 0;
-    const work = (t: number) => workspaceBytes(`sgemm-${t}`, workBytes);
     if (M >= N) {
       parallelFor('sgemm', M, Math.ceil(GRAIN_FLOPS / Math.max(1, N * K)), (m0, m1, t) => [
         m1 - m0,
@@ -41,7 +43,7 @@ export function makeWasmGemm(): GemmFn {
         C + m0 * c.rowStride * 4,
         c.rowStride,
         acc,
-        work(t),
+        gemmWorkspace(t),
       ]);
     } else {
       parallelFor('sgemm', N, Math.ceil(GRAIN_FLOPS / Math.max(1, M * K)), (n0, n1, t) => [
@@ -57,7 +59,7 @@ export function makeWasmGemm(): GemmFn {
         C + n0 * 4,
         c.rowStride,
         acc,
-        work(t),
+        gemmWorkspace(t),
       ]);
     }
   };

@@ -6,10 +6,9 @@ import type { TypedArray } from '../../tensor/dtype.js';
 import { type ConvPrimitives, type Geometry, jsConvPrimitives } from '../js/conv.js';
 import { type ColumnPrimitives, jsColumnPrimitives } from '../js/layernorm.js';
 import { type NormPrimitives, type StatLayout, jsNormPrimitives } from '../js/stats.js';
-import { makeWasmGemm } from './gemm.js';
+import { gemmWorkspace, makeWasmGemm } from './gemm.js';
 import { f64Args, f64Read, heapPtr } from './memory.js';
 import { parallelFor } from './threads.js';
-import { wasmKernels } from './loader.js';
 import { workspaceBytes } from '../workspace.js';
 
 /** Elements a thread should get at least before splitting pays for the hand-off. */
@@ -186,35 +185,22 @@ const geom = (g: Geometry, C: number) => [
 
 /** Per-thread scratch for the whole-layer conv passes: im2col columns and GEMM packing. */
 function convScratch(t: number, g: Geometry, channels: number): [number, number] {
-  const k = wasmKernels()!;
   const cols = workspaceBytes(
     `conv-cols-${t}`,
     Math.max(4, channels * g.kh * g.kw * g.oh * g.ow * 4),
   );
-  return [cols, workspaceBytes(`sgemm-${t}`, k.gemmWorkspaceBytes())];
+  return [cols, gemmWorkspace(t)];
 }
 
-const convGeom = (g: Geometry, Cout: number) => [
-  g.C,
-  g.H,
-  g.W,
-  Cout,
-  g.kh,
-  g.kw,
-  g.oh,
-  g.ow,
-  g.sh,
-  g.sw,
-  g.ph,
-  g.pw,
-  g.dh,
-  g.dw,
-];
+/** im2col's geometry followed by the output channels: the whole-layer passes' arguments. */
+const convGeom = (g: Geometry, Cout: number) => [...geom(g, g.C), Cout];
 
 export function wasmConvPrimitives(): ConvPrimitives {
   const js = jsConvPrimitives;
-  // Images (forward, backward-input) or input channels (backward-weight) per thread.
-  /** Runs a whole-layer pass with `lead` pointers, then (lo, hi) of the split, then the rest. */
+  /**
+   * Runs a whole-layer pass split over images (forward, backward-input) or input channels
+   * (backward-weight): `lead` pointers, then (lo, hi) of the split, then the rest.
+   */
   const run = (
     fn: string,
     lead: number[],
