@@ -6,4 +6,4 @@ export { col2im, convBackwardInput, convBackwardWeight, convForward, im2col } fr
 export { relu, reluGrad } from './elementwise';
 export { maxPool2d, maxPool2dGrad } from './pool';
 export { adamUpdate, sgdUpdate } from './optim';
-export { colAffine, colAffine2, colGradSums, colSums } from './layernorm';
+export { groupColSums, rowNormBackward, rowNormForward } from './layernorm';

@@ -1,29 +1,24 @@
 // Passes for norms whose affine runs along the normalized (column) axis: LayerNorm and
 // RMSNorm on x viewed as [rows, cols], with per-row statistics and per-column weight/bias.
-// Row statistics are f64 pointers; weight and bias are f32 (the parameters themselves).
+// Each row is finished before the next starts, so its second read comes from cache: the
+// forward reads x from memory once, the backward reads dy and x once. Row statistics are
+// f64 pointers; weight and bias are f32 (the parameters themselves). `center` is 1 for
+// LayerNorm and 0 for RMSNorm (no mean subtracted, no bias, no C term).
+import { BLOCK, lanesToF64, moments } from './stats';
 
-/** y = (x − mu[r])·inv[r]·w[j] + b[j]; mu split into f32 hi + lo parts as in stats.ts. */
-export function colAffine(
-  x: usize,
-  y: usize,
-  rows: i32,
-  cols: i32,
-  mu: usize,
-  inv: usize,
-  w: usize,
-  b: usize,
-): void {
-  for (let r = 0; r < rows; r++) {
-    const mf = load<f64>(mu + ((<usize>r) << 3));
-    const hi = <f32>mf,
-      lo = <f32>(mf - <f64>hi);
-    const s = <f32>load<f64>(inv + ((<usize>r) << 3));
-    const hv = f32x4.splat(hi),
-      lv = f32x4.splat(lo),
-      sv = f32x4.splat(s);
-    const px = x + ((<usize>(r * cols)) << 2),
-      py = y + ((<usize>(r * cols)) << 2);
-    let j = 0;
+/** The two sums gradRow returns (AssemblyScript has no tuples). */
+let rowSg: f64 = 0;
+let rowSgx: f64 = 0;
+
+/** y = (x − m)·s·w[j] + b[j] along a row (no b when b is 0); m split into f32 hi + lo. */
+function affineRow(px: usize, py: usize, cols: i32, m: f64, s: f32, w: usize, b: usize): void {
+  const hi = <f32>m,
+    lo = <f32>(m - <f64>hi);
+  const hv = f32x4.splat(hi),
+    lv = f32x4.splat(lo),
+    sv = f32x4.splat(s);
+  let j = 0;
+  if (b != 0) {
     for (; j + 4 <= cols; j += 4) {
       const q = (<usize>j) << 2;
       const xh = f32x4.mul(f32x4.sub(f32x4.sub(v128.load(px + q), hv), lv), sv);
@@ -33,163 +28,224 @@ export function colAffine(
       const q = (<usize>j) << 2;
       store<f32>(py + q, (load<f32>(px + q) - hi - lo) * s * load<f32>(w + q) + load<f32>(b + q));
     }
+    return;
+  }
+  for (; j + 4 <= cols; j += 4) {
+    const q = (<usize>j) << 2;
+    const xh = f32x4.mul(f32x4.sub(f32x4.sub(v128.load(px + q), hv), lv), sv);
+    v128.store(py + q, f32x4.mul(xh, v128.load(w + q)));
+  }
+  for (; j < cols; j++) {
+    const q = (<usize>j) << 2;
+    store<f32>(py + q, (load<f32>(px + q) - hi - lo) * s * load<f32>(w + q));
   }
 }
 
-/** Per row: sg[r] = Σ g·w[j], sgx[r] = Σ g·w[j]·(x − mu[r]) (float64). */
-export function colGradSums(
-  g: usize,
+/**
+ * Along a row: rowSg = Σ g·w[j], rowSgx = Σ g·w[j]·(x − m) (BLOCK floats in f32x4 lanes,
+ * then float64, as in stats.ts), and into the row group's column partials
+ * pw[j] += g·(x − m)·s, pb[j] += g (float32, at most 64 rows per group).
+ */
+function gradRow(
+  pg: usize,
+  px: usize,
+  cols: i32,
+  m: f64,
+  s: f32,
+  w: usize,
+  pw: usize,
+  pb: usize,
+): void {
+  const hi = <f32>m,
+    lo = <f32>(m - <f64>hi);
+  const hv = f32x4.splat(hi),
+    lv = f32x4.splat(lo),
+    sv = f32x4.splat(s);
+  const vecEnd = cols & ~3;
+  let tg: f64 = 0,
+    th: f64 = 0;
+  let j = 0;
+  const pairEnd = cols & ~7;
+  while (j < pairEnd) {
+    let ag = f32x4.splat(0),
+      ah = f32x4.splat(0),
+      bg = f32x4.splat(0),
+      bh = f32x4.splat(0);
+    // Eight floats a step, two accumulators per sum (add latency).
+    for (const end = min(j + BLOCK, pairEnd); j < end; j += 8) {
+      const q = (<usize>j) << 2;
+      const g0 = v128.load(pg + q),
+        g1 = v128.load(pg + q, 16);
+      const d0 = f32x4.sub(f32x4.sub(v128.load(px + q), hv), lv);
+      const d1 = f32x4.sub(f32x4.sub(v128.load(px + q, 16), hv), lv);
+      const w0 = f32x4.mul(g0, v128.load(w + q)),
+        w1 = f32x4.mul(g1, v128.load(w + q, 16));
+      ag = f32x4.add(ag, w0);
+      bg = f32x4.add(bg, w1);
+      ah = f32x4.add(ah, f32x4.mul(w0, d0));
+      bh = f32x4.add(bh, f32x4.mul(w1, d1));
+      v128.store(pw + q, f32x4.add(v128.load(pw + q), f32x4.mul(g0, f32x4.mul(d0, sv))));
+      v128.store(pw + q, f32x4.add(v128.load(pw + q, 16), f32x4.mul(g1, f32x4.mul(d1, sv))), 16);
+      v128.store(pb + q, f32x4.add(v128.load(pb + q), g0));
+      v128.store(pb + q, f32x4.add(v128.load(pb + q, 16), g1), 16);
+    }
+    tg += lanesToF64(f32x4.add(ag, bg));
+    th += lanesToF64(f32x4.add(ah, bh));
+  }
+  while (j < vecEnd) {
+    let ag = f32x4.splat(0),
+      ah = f32x4.splat(0);
+    for (; j < vecEnd; j += 4) {
+      const q = (<usize>j) << 2;
+      const gv = v128.load(pg + q);
+      const d = f32x4.sub(f32x4.sub(v128.load(px + q), hv), lv);
+      const gw = f32x4.mul(gv, v128.load(w + q));
+      ag = f32x4.add(ag, gw);
+      ah = f32x4.add(ah, f32x4.mul(gw, d));
+      v128.store(pw + q, f32x4.add(v128.load(pw + q), f32x4.mul(gv, f32x4.mul(d, sv))));
+      v128.store(pb + q, f32x4.add(v128.load(pb + q), gv));
+    }
+    tg += lanesToF64(ag);
+    th += lanesToF64(ah);
+  }
+  for (; j < cols; j++) {
+    const q = (<usize>j) << 2;
+    const gi = load<f32>(pg + q);
+    const d = load<f32>(px + q) - hi - lo;
+    const gw = gi * load<f32>(w + q);
+    tg += <f64>gw;
+    th += <f64>(gw * d);
+    store<f32>(pw + q, load<f32>(pw + q) + gi * (d * s));
+    store<f32>(pb + q, load<f32>(pb + q) + gi);
+  }
+  rowSg = tg;
+  rowSgx = th;
+}
+
+/** dx = a·w[j]·g + b·(x − m) + c along a row. */
+function affine2Row(
+  pg: usize,
+  px: usize,
+  pd: usize,
+  cols: i32,
+  m: f64,
+  a: f32,
+  b: f32,
+  c: f32,
+  w: usize,
+): void {
+  const hi = <f32>m,
+    lo = <f32>(m - <f64>hi);
+  const hv = f32x4.splat(hi),
+    lv = f32x4.splat(lo);
+  const av = f32x4.splat(a),
+    bv = f32x4.splat(b),
+    cv = f32x4.splat(c);
+  let j = 0;
+  for (; j + 4 <= cols; j += 4) {
+    const q = (<usize>j) << 2;
+    const t = f32x4.mul(f32x4.mul(v128.load(pg + q), v128.load(w + q)), av);
+    const d = f32x4.sub(f32x4.sub(v128.load(px + q), hv), lv);
+    v128.store(pd + q, f32x4.add(f32x4.add(t, f32x4.mul(d, bv)), cv));
+  }
+  for (; j < cols; j++) {
+    const q = (<usize>j) << 2;
+    const d = load<f32>(px + q) - hi - lo;
+    store<f32>(pd + q, load<f32>(pg + q) * load<f32>(w + q) * a + d * b + c);
+  }
+}
+
+/**
+ * Forward over rows: per row the statistics (the shared helper), inv = 1/√(var + eps)
+ * (RMSNorm: 1/√(mean(x²) + eps)), then y = (x − mean)·inv·w + b. Writes mean[r], inv[r].
+ */
+export function rowNormForward(
   x: usize,
+  y: usize,
   rows: i32,
   cols: i32,
-  mu: usize,
   w: usize,
-  sg: usize,
-  sgx: usize,
+  b: usize,
+  eps: f64,
+  center: i32,
+  mean: usize,
+  inv: usize,
 ): void {
+  const n = <f64>cols;
   for (let r = 0; r < rows; r++) {
-    const m = load<f64>(mu + ((<usize>r) << 3));
-    const mv = f64x2.splat(m);
-    const pg = g + ((<usize>(r * cols)) << 2),
-      px = x + ((<usize>(r * cols)) << 2);
-    let a0 = f64x2.splat(0),
-      a1 = f64x2.splat(0),
-      h0 = f64x2.splat(0),
-      h1 = f64x2.splat(0);
-    let ta: f64 = 0,
-      th: f64 = 0;
-    let j = 0;
-    for (; j + 4 <= cols; j += 4) {
-      const q = (<usize>j) << 2;
-      const gw = f32x4.mul(v128.load(pg + q), v128.load(w + q));
-      const xv = v128.load(px + q);
-      const gl = f64x2.promote_low_f32x4(gw),
-        gh = f64x2.promote_low_f32x4(v128.shuffle<f32>(gw, gw, 2, 3, 0, 1));
-      const xl = f64x2.sub(f64x2.promote_low_f32x4(xv), mv);
-      const xh = f64x2.sub(f64x2.promote_low_f32x4(v128.shuffle<f32>(xv, xv, 2, 3, 0, 1)), mv);
-      a0 = f64x2.add(a0, gl);
-      a1 = f64x2.add(a1, gh);
-      h0 = f64x2.add(h0, f64x2.mul(gl, xl));
-      h1 = f64x2.add(h1, f64x2.mul(gh, xh));
-    }
-    for (; j < cols; j++) {
-      const q = (<usize>j) << 2;
-      const gi = <f64>(load<f32>(pg + q) * load<f32>(w + q));
-      ta += gi;
-      th += gi * (<f64>load<f32>(px + q) - m);
-    }
-    const av = f64x2.add(a0, a1),
-      hv = f64x2.add(h0, h1);
-    store<f64>(sg + ((<usize>r) << 3), ta + f64x2.extract_lane(av, 0) + f64x2.extract_lane(av, 1));
-    store<f64>(sgx + ((<usize>r) << 3), th + f64x2.extract_lane(hv, 0) + f64x2.extract_lane(hv, 1));
+    const at = (<usize>r) << 3;
+    moments(x, r, r + 1, 1, 0, cols, cols, mean, inv); // m2 parked in inv[r]
+    const mu = load<f64>(mean + at),
+      q = load<f64>(inv + at) / n;
+    const s = 1 / Math.sqrt(center ? q + eps : q + mu * mu + eps);
+    store<f64>(inv + at, s);
+    const off = (<usize>r * <usize>cols) << 2;
+    affineRow(x + off, y + off, cols, center ? mu : 0, <f32>s, w, b);
   }
 }
 
-/** dx = A[r]·w[j]·g + B[r]·(x − mu[r]) + C[r]. */
-export function colAffine2(
+/**
+ * Backward over rows: per row the sums Σ g·w and Σ g·w·(x − mean), then
+ * dx = inv·w·g − inv³·mean(g·w·(x − mean))·(x − mean) − inv·mean(g·w) while the row is in
+ * cache (the formula of rowGradCoefficients in src/kernels/js/stats.ts). Column partials of
+ * dweight and dbias go to one float32 row per group of groupRows rows (pw, pb: the first
+ * group's rows; rows starts on a group boundary), summed by groupColSums afterwards.
+ */
+export function rowNormBackward(
   g: usize,
   x: usize,
   dx: usize,
   rows: i32,
   cols: i32,
+  groupRows: i32,
   mu: usize,
-  A: usize,
-  B: usize,
-  C: usize,
+  inv: usize,
   w: usize,
+  center: i32,
+  pw: usize,
+  pb: usize,
 ): void {
+  const n = <f64>cols;
+  const rowBytes = (<usize>cols) << 2;
   for (let r = 0; r < rows; r++) {
-    const mf = load<f64>(mu + ((<usize>r) << 3));
-    const hi = <f32>mf,
-      lo = <f32>(mf - <f64>hi);
-    const a = <f32>load<f64>(A + ((<usize>r) << 3));
-    const b = <f32>load<f64>(B + ((<usize>r) << 3));
-    const c = <f32>load<f64>(C + ((<usize>r) << 3));
-    const hv = f32x4.splat(hi),
-      lv = f32x4.splat(lo);
-    const av = f32x4.splat(a),
-      bv = f32x4.splat(b),
-      cv = f32x4.splat(c);
-    const off = (<usize>(r * cols)) << 2;
-    let j = 0;
-    for (; j + 4 <= cols; j += 4) {
-      const q = (<usize>j) << 2;
-      const t = f32x4.mul(f32x4.mul(v128.load(g + off + q), v128.load(w + q)), av);
-      const d = f32x4.sub(f32x4.sub(v128.load(x + off + q), hv), lv);
-      v128.store(dx + off + q, f32x4.add(f32x4.add(t, f32x4.mul(d, bv)), cv));
+    const grp = <usize>(r / groupRows);
+    const gw = pw + grp * rowBytes,
+      gb = pb + grp * rowBytes;
+    if (r % groupRows == 0) {
+      memory.fill(gw, 0, rowBytes);
+      memory.fill(gb, 0, rowBytes);
     }
-    for (; j < cols; j++) {
-      const q = (<usize>j) << 2;
-      const d = load<f32>(x + off + q) - hi - lo;
-      store<f32>(dx + off + q, load<f32>(g + off + q) * load<f32>(w + q) * a + d * b + c);
-    }
+    const at = (<usize>r) << 3;
+    const m = center ? load<f64>(mu + at) : 0;
+    const s = load<f64>(inv + at);
+    const off = <usize>r * rowBytes;
+    gradRow(g + off, x + off, cols, m, <f32>s, w, gw, gb);
+    const B = -s * s * ((rowSgx * s) / n);
+    const C = center ? -s * (rowSg / n) : 0;
+    affine2Row(g + off, x + off, dx + off, cols, m, <f32>s, <f32>B, <f32>C, w);
   }
 }
 
-/** Columns per tile and rows per float32 partial in colSums. */
-const COL_TILE = 1024;
-const ROW_BLOCK = 64;
-
-/**
- * Column sums over rows for ncols columns starting at g/x/dw/db (rows rowStride apart):
- * dw[j] = Σ g·(x − mu[r])·inv[r], db[j] = Σ g (float64 out). Tiles of COL_TILE columns keep
- * their float32 partial sums in `scratch` (2·COL_TILE floats, the caller's) while all rows
- * stream through; every ROW_BLOCK rows the partials are added into the float64 sums. Each
- * column's sum has one order whatever the thread split (threads take whole columns).
- */
-export function colSums(
-  g: usize,
-  x: usize,
-  rows: i32,
-  ncols: i32,
-  rowStride: i32,
-  mu: usize,
-  inv: usize,
-  dw: usize,
-  db: usize,
-  scratch: usize,
-): void {
-  memory.fill(dw, 0, (<usize>ncols) << 3);
-  memory.fill(db, 0, (<usize>ncols) << 3);
-  const aw = scratch,
-    ab = scratch + ((<usize>COL_TILE) << 2);
-  for (let j0 = 0; j0 < ncols; j0 += COL_TILE) {
-    const nb = min(COL_TILE, ncols - j0);
-    const vecEnd = nb & ~3;
-    for (let r0 = 0; r0 < rows; r0 += ROW_BLOCK) {
-      memory.fill(scratch, 0, (<usize>(2 * COL_TILE)) << 2);
-      const r1 = min(rows, r0 + ROW_BLOCK);
-      for (let r = r0; r < r1; r++) {
-        const mf = load<f64>(mu + ((<usize>r) << 3));
-        const hi = <f32>mf,
-          lo = <f32>(mf - <f64>hi);
-        const s = <f32>load<f64>(inv + ((<usize>r) << 3));
-        const hv = f32x4.splat(hi),
-          lv = f32x4.splat(lo),
-          sv = f32x4.splat(s);
-        const off = (<usize>(r * rowStride + j0)) << 2;
-        let j = 0;
-        for (; j < vecEnd; j += 4) {
-          const q = (<usize>j) << 2;
-          const gv = v128.load(g + off + q);
-          const xh = f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + off + q), hv), lv), sv);
-          v128.store(aw + q, f32x4.add(v128.load(aw + q), f32x4.mul(gv, xh)));
-          v128.store(ab + q, f32x4.add(v128.load(ab + q), gv));
-        }
-        for (; j < nb; j++) {
-          const q = (<usize>j) << 2;
-          const gi = load<f32>(g + off + q);
-          const xh = (load<f32>(x + off + q) - hi - lo) * s;
-          store<f32>(aw + q, load<f32>(aw + q) + gi * xh);
-          store<f32>(ab + q, load<f32>(ab + q) + gi);
-        }
-      }
-      for (let j = 0; j < nb; j++) {
-        const d = (<usize>(j0 + j)) << 3,
-          q = (<usize>j) << 2;
-        store<f64>(dw + d, load<f64>(dw + d) + <f64>load<f32>(aw + q));
-        store<f64>(db + d, load<f64>(db + d) + <f64>load<f32>(ab + q));
-      }
+/** out[j] = Σ over groups of p[grp·cols + j], in float64 and group order, for j < n. */
+export function groupColSums(p: usize, groups: i32, cols: i32, n: i32, out: usize): void {
+  const stride = (<usize>cols) << 2;
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const q = (<usize>j) << 2;
+    let lo = f64x2.splat(0),
+      hi = f64x2.splat(0);
+    for (let k = 0; k < groups; k++) {
+      const v = v128.load(p + <usize>k * stride + q);
+      lo = f64x2.add(lo, f64x2.promote_low_f32x4(v));
+      hi = f64x2.add(hi, f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1)));
     }
+    const a = f32x4.demote_f64x2_zero(lo),
+      b = f32x4.demote_f64x2_zero(hi);
+    v128.store(out + q, v128.shuffle<f32>(a, b, 0, 1, 4, 5));
+  }
+  for (; j < n; j++) {
+    let t: f64 = 0;
+    for (let k = 0; k < groups; k++) t += <f64>load<f32>(p + <usize>k * stride + ((<usize>j) << 2));
+    store<f32>(out + ((<usize>j) << 2), <f32>t);
   }
 }

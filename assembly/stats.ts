@@ -9,9 +9,9 @@
 /** Floats accumulated in f32x4 lanes before each merge into float64: few enough that the
  * float32 partial sums lose nothing that matters (relative 64·2⁻²⁴ at worst), many enough
  * that the passes run at memory speed rather than at float64-conversion speed. */
-const BLOCK = 64;
+export const BLOCK = 64;
 
-function lanesToF64(v: v128): f64 {
+export function lanesToF64(v: v128): f64 {
   return (
     <f64>f32x4.extract_lane(v, 0) +
     <f64>f32x4.extract_lane(v, 1) +

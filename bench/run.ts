@@ -9,6 +9,9 @@ import { setNumThreads } from '../src/index.js';
 
 // Closures must not return tensors from tidy(): a kept result would leak and fresh pages would be timed.
 const REPS = Number(process.env.BENCH_REPS ?? 10);
+// BENCH_ONLY=layernorm,bn2d times only the cases whose names contain one of the words.
+const only = process.env.BENCH_ONLY?.split(',').filter((w) => w !== '');
+const selected = only ? cases.filter((c) => only.some((w) => c.name.includes(w))) : cases;
 const PYTHON = '/usr/bin/python3';
 const root = new URL('../../', import.meta.url);
 
@@ -82,7 +85,7 @@ const table = new Table({
   ],
 });
 const results: Record<string, unknown>[] = [];
-for (const c of cases) {
+for (const c of selected) {
   for (const threads of threadCounts) {
     setNumThreads(threads);
     const run = c.setup();

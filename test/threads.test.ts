@@ -16,6 +16,7 @@ function run(threads: number): Float32Array[] {
     new nk.nn.GroupNorm(4, 16),
     new nk.nn.Flatten(),
     new nk.nn.LayerNorm(16 * 16 * 16),
+    new nk.nn.RMSNorm(16 * 16 * 16),
     new nk.nn.Linear(16 * 16 * 16, 10),
   );
   const opt = new nk.optim.Adam(model.parameters(), { lr: 1e-2 });

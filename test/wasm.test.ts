@@ -138,16 +138,25 @@ describe('WASM kernels equal the JS reference', () => {
     js3.forEach((v, i) =>
       assertClose(wasm3[i], v, { rtol: 1e-4, atol: 1e-4, what: `layerNorm affine part ${i}` }),
     );
-    // Many rows and a partial column tile: the column sums flush float32 partials every 64 rows.
-    const tall = nk.randn([130, 1030]),
-      tw = nk.randn([1030]),
-      tb = nk.randn([1030]);
-    const [js5, wasm5] = both(() =>
-      forwardBackward((p, q, r) => nk.layerNorm(p, [1030], q, r), [tall, tw, tb]),
-    );
-    js5.forEach((v, i) =>
-      assertClose(wasm5[i], v, { rtol: 1e-4, atol: 1e-3, what: `tall layerNorm part ${i}` }),
-    );
+    // Many rows: the column sums of dweight/dbias go through float32 partials per group of
+    // rows, four groups of 33 (the last short) for 130 rows, five of 64 (the last 44) for 300.
+    for (const rows of [130, 300]) {
+      const tall = nk.randn([rows, 1030]),
+        tw = nk.randn([1030]),
+        tb = nk.randn([1030]);
+      const [js5, wasm5] = both(() =>
+        forwardBackward((p, q, r) => nk.layerNorm(p, [1030], q, r), [tall, tw, tb]),
+      );
+      js5.forEach((v, i) =>
+        assertClose(wasm5[i], v, { rtol: 1e-4, atol: 1e-3, what: `${rows}-row layerNorm ${i}` }),
+      );
+      const [js6, wasm6] = both(() =>
+        forwardBackward((p, q) => nk.rmsNorm(p, [1030], q), [tall, tw]),
+      );
+      js6.forEach((v, i) =>
+        assertClose(wasm6[i], v, { rtol: 1e-4, atol: 1e-3, what: `${rows}-row rmsNorm ${i}` }),
+      );
+    }
     const rw = nk.randn([3, 13]);
     const [js4, wasm4] = both(() => forwardBackward((p, q) => nk.rmsNorm(p, [3, 13], q), [z, rw]));
     js4.forEach((v, i) =>

@@ -24,5 +24,5 @@ registerMatMul('js', jsConvPrimitives.gemm);
 registerBatchNormKernels('js', jsNormPrimitives);
 registerRowNormKernels('js', jsNormPrimitives);
 registerGroupNormKernels('js', jsNormPrimitives);
-registerLayerNormKernels('js', { ...jsNormPrimitives, ...jsColumnPrimitives });
-registerRmsNormKernels('js', { ...jsNormPrimitives, ...jsColumnPrimitives });
+registerLayerNormKernels('js', jsColumnPrimitives);
+registerRmsNormKernels('js', jsColumnPrimitives);

@@ -29,7 +29,7 @@ onWasmReady(() => {
   registerBatchNormKernels('wasm', norm, float32);
   registerRowNormKernels('wasm', norm, float32);
   registerGroupNormKernels('wasm', norm, float32);
-  const column = { ...norm, ...wasmColumnPrimitives() };
+  const column = wasmColumnPrimitives();
   registerLayerNormKernels('wasm', column, float32);
   registerRmsNormKernels('wasm', column, float32);
   registerKernel({

@@ -154,50 +154,33 @@ export interface WasmKernels {
     decoupled: number,
     step: number,
   ): void;
-  colAffine(
+  rowNormForward(
     x: number,
     y: number,
     rows: number,
     cols: number,
-    mu: number,
-    inv: number,
     w: number,
     b: number,
+    eps: number,
+    center: number,
+    mean: number,
+    inv: number,
   ): void;
-  colGradSums(
-    g: number,
-    x: number,
-    rows: number,
-    cols: number,
-    mu: number,
-    w: number,
-    sg: number,
-    sgx: number,
-  ): void;
-  colAffine2(
+  rowNormBackward(
     g: number,
     x: number,
     dx: number,
     rows: number,
     cols: number,
-    mu: number,
-    A: number,
-    B: number,
-    C: number,
-    w: number,
-  ): void;
-  colSums(
-    g: number,
-    x: number,
-    rows: number,
-    ncols: number,
-    rowStride: number,
+    groupRows: number,
     mu: number,
     inv: number,
-    dw: number,
-    db: number,
-    scratch: number,
+    w: number,
+    center: number,
+    pw: number,
+    pb: number,
   ): void;
+  groupColSums(p: number, groups: number, cols: number, n: number, out: number): void;
 }
 
 let kernels: WasmKernels | null = null;

@@ -84,85 +84,70 @@ export function wasmNormPrimitives(): NormPrimitives {
   };
 }
 
-/** Row-parallel column passes: threads take whole rows (offsets in bytes per row). */
-function overRows(
-  fn: string,
-  rows: number,
-  cols: number,
-  argsFor: (r0: number, r1: number) => number[],
-): void {
-  parallelFor(fn, rows, Math.ceil(GRAIN_ELEMENTS / Math.max(1, cols)), argsFor);
-}
+/**
+ * Rows per group of LayerNorm/RMSNorm column partials: set by the row count alone, so the
+ * sums of dweight and dbias have one order whatever the thread count; about four groups
+ * (threads take whole groups), at most 64 rows (the float32 partial sums' limit).
+ */
+export const groupRowsFor = (rows: number) => Math.min(64, Math.ceil(rows / 4));
 
 export function wasmColumnPrimitives(): ColumnPrimitives {
   const js = jsColumnPrimitives;
   return {
-    colAffine(X, Y, rows, mu, inv, W, B) {
-      const p = ptrs(X, Y, W, B);
-      if (p === null) return js.colAffine(X, Y, rows, mu, inv, W, B);
+    rowNormForward(X, Y, rows, W, B, eps, center) {
+      const p = ptrs(X, Y, W, ...(B ? [B] : []));
+      if (p === null) return js.rowNormForward(X, Y, rows, W, B, eps, center);
       const cols = X.length / rows;
-      const [pm, pi] = f64Args('norm-in', mu, inv);
-      overRows('colAffine', rows, cols, (r0, r1) => [
+      const [mean, inv] = f64Args('norm-out', new Float64Array(rows), new Float64Array(rows));
+      const grain = Math.ceil(GRAIN_ELEMENTS / Math.max(1, cols));
+      parallelFor('rowNormForward', rows, grain, (r0, r1) => [
         p[0] + r0 * cols * 4,
         p[1] + r0 * cols * 4,
         r1 - r0,
         cols,
-        pm + r0 * 8,
-        pi + r0 * 8,
         p[2],
+        B ? p[3] : 0,
+        eps,
+        center ? 1 : 0,
+        mean + r0 * 8,
+        inv + r0 * 8,
+      ]);
+      return { mean: f64Read(mean, rows), inv: f64Read(inv, rows) };
+    },
+    rowNormBackward(G, X, DX, rows, mu, inv, W, DW, DB, center) {
+      const p = ptrs(G, X, DX, W, DW, ...(DB ? [DB] : []));
+      if (p === null) return js.rowNormBackward(G, X, DX, rows, mu, inv, W, DW, DB, center);
+      const cols = X.length / rows;
+      const [pm, pi] = f64Args('norm-in', mu, inv);
+      const G1 = groupRowsFor(rows),
+        groups = Math.ceil(rows / G1);
+      const partials = workspaceBytes('rownorm-partials', 2 * groups * cols * 4);
+      const pb = partials + groups * cols * 4;
+      const grain = Math.ceil(GRAIN_ELEMENTS / Math.max(1, G1 * cols));
+      parallelFor('rowNormBackward', groups, grain, (g0, g1) => [
+        p[0] + g0 * G1 * cols * 4,
+        p[1] + g0 * G1 * cols * 4,
+        p[2] + g0 * G1 * cols * 4,
+        Math.min(rows, g1 * G1) - g0 * G1,
+        cols,
+        G1,
+        pm + g0 * G1 * 8,
+        pi + g0 * G1 * 8,
         p[3],
+        center ? 1 : 0,
+        partials + g0 * cols * 4,
+        pb + g0 * cols * 4,
       ]);
-    },
-    colGradSums(G, X, rows, mu, W) {
-      const p = ptrs(G, X, W);
-      if (p === null) return js.colGradSums(G, X, rows, mu, W);
-      const cols = X.length / rows;
-      const [pm] = f64Args('norm-in', mu);
-      const [sg, sgx] = f64Args('norm-out', new Float64Array(rows), new Float64Array(rows));
-      overRows('colGradSums', rows, cols, (r0, r1) => [
-        p[0] + r0 * cols * 4,
-        p[1] + r0 * cols * 4,
-        r1 - r0,
-        cols,
-        pm + r0 * 8,
-        p[2],
-        sg + r0 * 8,
-        sgx + r0 * 8,
-      ]);
-      return { sg: f64Read(sg, rows), sgx: f64Read(sgx, rows) };
-    },
-    colAffine2(G, X, DX, rows, mu, A, B, C, W) {
-      const p = ptrs(G, X, DX, W);
-      if (p === null) return js.colAffine2(G, X, DX, rows, mu, A, B, C, W);
-      const cols = X.length / rows;
-      const [pm, pa, pb, pc] = f64Args('norm-in', mu, A, B, C);
-      overRows('colAffine2', rows, cols, (r0, r1) => {
-        const o = r0 * cols * 4;
-        const at = (q: number) => q + r0 * 8;
-        return [p[0] + o, p[1] + o, p[2] + o, r1 - r0, cols, at(pm), at(pa), at(pb), at(pc), p[3]];
-      });
-    },
-    colSums(G, X, rows, mu, inv) {
-      const p = ptrs(G, X);
-      if (p === null) return js.colSums(G, X, rows, mu, inv);
-      const cols = X.length / rows;
-      const [pm, pi] = f64Args('norm-in', mu, inv);
-      const [dw, db] = f64Args('norm-out', new Float64Array(cols), new Float64Array(cols));
-      // Split over columns: each column's sum keeps its order over rows.
-      // Per-thread tile scratch: 2 x 1024 float32 partial sums (assembly/layernorm.ts).
-      parallelFor('colSums', cols, Math.ceil(GRAIN_ELEMENTS / Math.max(1, rows)), (j0, j1, t) => [
-        p[0] + j0 * 4,
-        p[1] + j0 * 4,
-        rows,
-        j1 - j0,
-        cols,
-        pm,
-        pi,
-        dw + j0 * 8,
-        db + j0 * 8,
-        workspaceBytes(`colsums-${t}`, 2 * 1024 * 4),
-      ]);
-      return { dw: f64Read(dw, cols), db: f64Read(db, cols) };
+      const sums: [number, number][] = [[partials, p[4]]];
+      if (DB) sums.push([pb, p[5]]);
+      for (const [src, out] of sums)
+        parallelFor('groupColSums', cols, Math.ceil(GRAIN_ELEMENTS / groups), (j0, j1) => [
+          src + j0 * 4,
+          groups,
+          cols,
+          j1 - j0,
+          out + j0 * 4,
+        ]);
     },
   };
 }
