@@ -1,7 +1,7 @@
 // normkit's WebAssembly kernels (AssemblyScript, SIMD). Every function works on byte
 // offsets into the imported shared memory that holds all tensors.
 export { gemmWorkspaceBytes, sgemm } from './gemm';
-export { affine, affine2, gradSums, moments } from './stats';
+export { affine, moments, normalize, normalizeBackward } from './stats';
 export { col2im, convBackwardInput, convBackwardWeight, convForward, im2col } from './conv';
 export { relu, reluGrad } from './elementwise';
 export { maxPool2d, maxPool2dGrad } from './pool';

@@ -167,8 +167,35 @@ export function moments(
 }
 
 /**
- * y = (x − c[s])·a[s] + b[s] over the layout (normalize, or eval-mode BatchNorm), then
- * max(y, 0) when relu; statistics [s0, s1). Centring first keeps a constant channel exact.
+ * y = (x − m)·a + b over a run of n floats, then max(y, 0) when relu. Centring first keeps a
+ * constant channel exact; the centre goes in two f32 parts: x − hi is exact for x near the
+ * centre (Sterbenz), so a mean of 1e6 costs no accuracy though f32 cannot hold it exactly.
+ */
+function affineRun(px: usize, py: usize, n: i32, m: f64, a: f32, b: f32, relu: i32): void {
+  const hi = <f32>m,
+    lo = <f32>(m - <f64>hi);
+  const hv = f32x4.splat(hi),
+    lv = f32x4.splat(lo),
+    av = f32x4.splat(a),
+    bv = f32x4.splat(b),
+    zero = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const d = f32x4.sub(f32x4.sub(v128.load(px + ((<usize>i) << 2)), hv), lv);
+    let v = f32x4.add(f32x4.mul(d, av), bv);
+    if (relu) v = f32x4.max(v, zero);
+    v128.store(py + ((<usize>i) << 2), v);
+  }
+  for (; i < n; i++) {
+    let v = (load<f32>(px + ((<usize>i) << 2)) - hi - lo) * a + b;
+    if (relu && v < 0) v = 0;
+    store<f32>(py + ((<usize>i) << 2), v);
+  }
+}
+
+/**
+ * y = (x − c[s])·a[s] + b[s] over the layout (eval-mode BatchNorm), then max(y, 0) when
+ * relu; statistics [s0, s1).
  */
 export function affine(
   x: usize,
@@ -184,110 +211,146 @@ export function affine(
   b: usize,
   relu: i32,
 ): void {
-  const zero = f32x4.splat(0);
   for (let s = s0; s < s1; s++) {
-    // The centre in two f32 parts: x − hi is exact for x near the centre (Sterbenz), so a
-    // mean of 1e6 costs no accuracy though f32 cannot hold it exactly.
-    const cf = load<f64>(c + ((<usize>s) << 3));
-    const hi = <f32>cf,
-      lo = <f32>(cf - <f64>hi);
-    const as = <f32>load<f64>(a + ((<usize>s) << 3));
-    const bs = <f32>load<f64>(b + ((<usize>s) << 3));
-    const hv = f32x4.splat(hi),
-      lv = f32x4.splat(lo),
-      av = f32x4.splat(as),
-      bv = f32x4.splat(bs);
+    const at = (<usize>s) << 3;
+    const as = <f32>load<f64>(a + at),
+      bs = <f32>load<f64>(b + at);
     for (let o = 0; o < outer; o++) {
       const off = (<usize>(o * outerStride + s * statStride)) << 2;
-      const px = x + off,
-        py = y + off;
-      let i = 0;
-      for (; i + 4 <= inner; i += 4) {
-        const d = f32x4.sub(f32x4.sub(v128.load(px + ((<usize>i) << 2)), hv), lv);
-        let v = f32x4.add(f32x4.mul(d, av), bv);
-        if (relu) v = f32x4.max(v, zero);
-        v128.store(py + ((<usize>i) << 2), v);
-      }
-      for (; i < inner; i++) {
-        let v = (load<f32>(px + ((<usize>i) << 2)) - hi - lo) * as + bs;
-        if (relu && v < 0) v = 0;
-        store<f32>(py + ((<usize>i) << 2), v);
-      }
+      affineRun(x + off, y + off, inner, load<f64>(c + at), as, bs, relu);
     }
   }
 }
 
-/** sg[s] = Σ g and sgx[s] = Σ g·(x − mu[s]) over the layout, float64. */
-export function gradSums(
-  g: usize,
+/** Per-statistic weight or bias k = (s mod P)·Q + (o mod Q) for run o, or `none` when p is 0. */
+function param(p: usize, s: i32, o: i32, P: i32, Q: i32, none: f64): f64 {
+  return p == 0 ? none : load<f64>(p + ((<usize>((s % P) * Q + (o % Q))) << 3));
+}
+
+/**
+ * Training-mode normalization, statistic by statistic while its elements are in cache:
+ * mean[s] and m2[s] (the helper above), inv = 1/√(m2/count + eps), then each run o of s
+ * gets y = (x − mean)·inv·w[k] + b[k] (see param; w, b float64 or 0 for none), ReLU'd when
+ * relu. BatchNorm: P = C, Q = 1; GroupNorm: s = (n, g), P = G, Q = channels per group.
+ */
+export function normalize(
   x: usize,
+  y: usize,
   s0: i32,
   s1: i32,
   outer: i32,
   outerStride: i32,
   statStride: i32,
   inner: i32,
-  mu: usize,
-  sg: usize,
-  sgx: usize,
+  P: i32,
+  Q: i32,
+  w: usize,
+  b: usize,
+  eps: f64,
+  relu: i32,
+  mean: usize,
+  m2: usize,
 ): void {
-  const blockEnd = inner & ~(BLOCK - 1);
+  const count = <f64>outer * <f64>inner;
   for (let s = s0; s < s1; s++) {
-    const m = load<f64>(mu + ((<usize>s) << 3));
-    const hi = <f32>m,
-      lo = <f32>(m - <f64>hi);
-    const hv = f32x4.splat(hi),
-      lv = f32x4.splat(lo);
-    let tg: f64 = 0,
-      th: f64 = 0;
+    moments(x, s, s + 1, outer, outerStride, statStride, inner, mean, m2);
+    const at = (<usize>s) << 3;
+    const mu = load<f64>(mean + at);
+    const inv = 1 / Math.sqrt(load<f64>(m2 + at) / count + eps);
     for (let o = 0; o < outer; o++) {
       const off = (<usize>(o * outerStride + s * statStride)) << 2;
-      const pg = g + off,
-        px = x + off;
-      let i = 0;
-      // BLOCK floats in f32x4 lanes, then float64 (see sumRun); two accumulators per sum.
-      for (; i < blockEnd;) {
-        let g0 = f32x4.splat(0),
-          g1 = f32x4.splat(0),
-          h0 = f32x4.splat(0),
-          h1 = f32x4.splat(0);
-        for (const end = i + BLOCK; i < end; i += 8) {
-          const q = (<usize>i) << 2;
-          const ga = v128.load(pg + q),
-            gb = v128.load(pg + q, 16);
-          const da = f32x4.sub(f32x4.sub(v128.load(px + q), hv), lv);
-          const db = f32x4.sub(f32x4.sub(v128.load(px + q, 16), hv), lv);
-          g0 = f32x4.add(g0, ga);
-          g1 = f32x4.add(g1, gb);
-          h0 = f32x4.add(h0, f32x4.mul(ga, da));
-          h1 = f32x4.add(h1, f32x4.mul(gb, db));
-        }
-        tg += lanesToF64(f32x4.add(g0, g1));
-        th += lanesToF64(f32x4.add(h0, h1));
-      }
-      let ag = f32x4.splat(0),
-        ah = f32x4.splat(0);
-      for (; i + 4 <= inner; i += 4) {
-        const gv = v128.load(pg + ((<usize>i) << 2));
-        const d = f32x4.sub(f32x4.sub(v128.load(px + ((<usize>i) << 2)), hv), lv);
-        ag = f32x4.add(ag, gv);
-        ah = f32x4.add(ah, f32x4.mul(gv, d));
-      }
-      tg += lanesToF64(ag);
-      th += lanesToF64(ah);
-      for (; i < inner; i++) {
-        const gi = load<f32>(pg + ((<usize>i) << 2));
-        tg += <f64>gi;
-        th += <f64>(gi * (load<f32>(px + ((<usize>i) << 2)) - hi - lo));
-      }
+      const a = <f32>(inv * param(w, s, o, P, Q, 1)),
+        sh = <f32>param(b, s, o, P, Q, 0);
+      affineRun(x + off, y + off, inner, mu, a, sh, relu);
     }
-    store<f64>(sg + ((<usize>s) << 3), tg);
-    store<f64>(sgx + ((<usize>s) << 3), th);
   }
 }
 
-/** dx = A[s]·g + B[s]·(x − c[s]) + C[s] over the layout (every norm's input gradient). */
-export function affine2(
+/** The two sums gradRun returns (AssemblyScript has no tuples). */
+let runSg: f64 = 0;
+let runSgx: f64 = 0;
+
+/** runSg = Σ g and runSgx = Σ g·(x − m) over a run of n floats, float64. */
+function gradRun(pg: usize, px: usize, n: i32, m: f64): void {
+  const hi = <f32>m,
+    lo = <f32>(m - <f64>hi);
+  const hv = f32x4.splat(hi),
+    lv = f32x4.splat(lo);
+  const blockEnd = n & ~(BLOCK - 1);
+  let tg: f64 = 0,
+    th: f64 = 0;
+  let i = 0;
+  // BLOCK floats in f32x4 lanes, then float64 (see sumRun); two accumulators per sum.
+  for (; i < blockEnd;) {
+    let g0 = f32x4.splat(0),
+      g1 = f32x4.splat(0),
+      h0 = f32x4.splat(0),
+      h1 = f32x4.splat(0);
+    for (const end = i + BLOCK; i < end; i += 8) {
+      const q = (<usize>i) << 2;
+      const ga = v128.load(pg + q),
+        gb = v128.load(pg + q, 16);
+      const da = f32x4.sub(f32x4.sub(v128.load(px + q), hv), lv);
+      const db = f32x4.sub(f32x4.sub(v128.load(px + q, 16), hv), lv);
+      g0 = f32x4.add(g0, ga);
+      g1 = f32x4.add(g1, gb);
+      h0 = f32x4.add(h0, f32x4.mul(ga, da));
+      h1 = f32x4.add(h1, f32x4.mul(gb, db));
+    }
+    tg += lanesToF64(f32x4.add(g0, g1));
+    th += lanesToF64(f32x4.add(h0, h1));
+  }
+  let ag = f32x4.splat(0),
+    ah = f32x4.splat(0);
+  for (; i + 4 <= n; i += 4) {
+    const gv = v128.load(pg + ((<usize>i) << 2));
+    const d = f32x4.sub(f32x4.sub(v128.load(px + ((<usize>i) << 2)), hv), lv);
+    ag = f32x4.add(ag, gv);
+    ah = f32x4.add(ah, f32x4.mul(gv, d));
+  }
+  tg += lanesToF64(ag);
+  th += lanesToF64(ah);
+  for (; i < n; i++) {
+    const gi = load<f32>(pg + ((<usize>i) << 2));
+    tg += <f64>gi;
+    th += <f64>(gi * (load<f32>(px + ((<usize>i) << 2)) - hi - lo));
+  }
+  runSg = tg;
+  runSgx = th;
+}
+
+/** dx = a·g + b·(x − m) + c over a run of n floats (every norm's input gradient). */
+function affine2Run(pg: usize, px: usize, pd: usize, n: i32, m: f64, a: f32, b: f32, c: f32): void {
+  const hi = <f32>m,
+    lo = <f32>(m - <f64>hi);
+  const hv = f32x4.splat(hi),
+    lv = f32x4.splat(lo);
+  const av = f32x4.splat(a),
+    bv = f32x4.splat(b),
+    cv = f32x4.splat(c);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const q = (<usize>i) << 2;
+    const d = f32x4.sub(f32x4.sub(v128.load(px + q), hv), lv);
+    v128.store(
+      pd + q,
+      f32x4.add(f32x4.add(f32x4.mul(v128.load(pg + q), av), f32x4.mul(d, bv)), cv),
+    );
+  }
+  for (; i < n; i++) {
+    const q = (<usize>i) << 2;
+    store<f32>(pd + q, load<f32>(pg + q) * a + (load<f32>(px + q) - hi - lo) * b + c);
+  }
+}
+
+/**
+ * The backward of normalize, statistic by statistic while its elements are in cache: per
+ * run the sums Σ g and Σ g·(x − mu[s]) into sg/sgx[s·Q + o mod Q] (float64; the caller
+ * turns them into dweight and dbias), then with g' = g·w[k] and x̂ = (x − mu)·inv,
+ * dx = inv·(g' − mean(g') − x̂·mean(g'·x̂)) over the statistic's runs, i.e. per run
+ * dx = A·g + B·(x − mu) + C with A = inv·w[k], B = −inv²·mean(g'·x̂), C = −inv·mean(g').
+ */
+export function normalizeBackward(
   g: usize,
   x: usize,
   dx: usize,
@@ -297,41 +360,42 @@ export function affine2(
   outerStride: i32,
   statStride: i32,
   inner: i32,
-  ctr: usize,
-  A: usize,
-  B: usize,
-  C: usize,
+  P: i32,
+  Q: i32,
+  w: usize,
+  mu: usize,
+  inv: usize,
+  sg: usize,
+  sgx: usize,
 ): void {
+  const count = <f64>outer * <f64>inner;
   for (let s = s0; s < s1; s++) {
-    const cf = load<f64>(ctr + ((<usize>s) << 3));
-    const hi = <f32>cf,
-      lo = <f32>(cf - <f64>hi);
-    const a = <f32>load<f64>(A + ((<usize>s) << 3));
-    const b = <f32>load<f64>(B + ((<usize>s) << 3));
-    const c = <f32>load<f64>(C + ((<usize>s) << 3));
-    const hv = f32x4.splat(hi),
-      lv = f32x4.splat(lo);
-    const av = f32x4.splat(a),
-      bv = f32x4.splat(b),
-      cv = f32x4.splat(c);
+    const at = (<usize>s) << 3;
+    const m = load<f64>(mu + at),
+      is = load<f64>(inv + at);
+    const sums = (<usize>s * <usize>Q) << 3;
+    memory.fill(sg + sums, 0, (<usize>Q) << 3);
+    memory.fill(sgx + sums, 0, (<usize>Q) << 3);
     for (let o = 0; o < outer; o++) {
       const off = (<usize>(o * outerStride + s * statStride)) << 2;
-      const pg = g + off,
-        px = x + off,
-        pd = dx + off;
-      let i = 0;
-      for (; i + 4 <= inner; i += 4) {
-        const q = (<usize>i) << 2;
-        const d = f32x4.sub(f32x4.sub(v128.load(px + q), hv), lv);
-        v128.store(
-          pd + q,
-          f32x4.add(f32x4.add(f32x4.mul(v128.load(pg + q), av), f32x4.mul(d, bv)), cv),
-        );
-      }
-      for (; i < inner; i++) {
-        const q = (<usize>i) << 2;
-        store<f32>(pd + q, load<f32>(pg + q) * a + (load<f32>(px + q) - hi - lo) * b + c);
-      }
+      gradRun(g + off, x + off, inner, m);
+      const q = sums + ((<usize>(o % Q)) << 3);
+      store<f64>(sg + q, load<f64>(sg + q) + runSg);
+      store<f64>(sgx + q, load<f64>(sgx + q) + runSgx);
+    }
+    let g1: f64 = 0,
+      g2: f64 = 0;
+    for (let o = 0; o < Q; o++) {
+      const wk = param(w, s, o, P, Q, 1);
+      const q = sums + ((<usize>o) << 3);
+      g1 += wk * load<f64>(sg + q);
+      g2 += wk * load<f64>(sgx + q) * is;
+    }
+    const B = <f32>((-is * is * g2) / count),
+      C = <f32>((-is * g1) / count);
+    for (let o = 0; o < outer; o++) {
+      const off = (<usize>(o * outerStride + s * statStride)) << 2;
+      affine2Run(g + off, x + off, dx + off, inner, m, <f32>(is * param(w, s, o, P, Q, 1)), B, C);
     }
   }
 }

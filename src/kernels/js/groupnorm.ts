@@ -1,14 +1,23 @@
-// Fused GroupNorm over [N, C, ...spatial] (InstanceNorm is GroupNorm with C groups):
-// statistics per (sample, group) from the shared helper, then one per-(sample, channel)
-// affine pass that applies normalization and the channel's weight and bias together.
+// Fused GroupNorm over [N, C, ...spatial] (InstanceNorm is GroupNorm with C groups): one
+// statistic per (sample, group) whose runs are the group's channels, so the normalize passes
+// apply each channel's weight and bias in the same pass as the normalization.
 import { type KernelSpec, registerKernel } from '../registry.js';
 import { type Tensor, empty } from '../../tensor/tensor.js';
-import { type NormPrimitives, rowLayout, perStat } from './stats.js';
+import { type NormPrimitives, type StatLayout, perStat } from './stats.js';
 
 function dims(x: Tensor, groups: number) {
   const [N, C] = x.shape;
   const HW = x.size / (N * C);
-  return { N, C, G: groups, Cg: C / groups, HW, M: (C / groups) * HW };
+  const Cg = C / groups;
+  // Statistic s = n·G + g reduces runs o < Cg (channel g·Cg + o) of HW elements.
+  const L: StatLayout = {
+    numStats: N * groups,
+    outer: Cg,
+    outerStride: HW,
+    statStride: Cg * HW,
+    inner: HW,
+  };
+  return { N, C, G: groups, Cg, L };
 }
 
 export function registerGroupNormKernels(
@@ -22,38 +31,29 @@ export function registerGroupNormKernels(
     backend,
     supports,
     fn: ([x, w, b], { groups, eps }: { groups: number; eps: number }) => {
-      const { N, C, G, Cg, HW, M } = dims(x, groups);
-      const m = P.moments(x.data, rowLayout(N * G, M));
-      const wv = perStat(w, C, 1),
-        bv = perStat(b, C, 0);
+      const { N, C, G, Cg, L } = dims(x, groups);
+      const y = empty(x.shape, x.dtype);
+      const m = P.normalize(x.data, y.data, L, eps, {
+        P: G,
+        Q: Cg,
+        w: perStat(w, C, 1),
+        b: perStat(b, C, 0),
+      });
       const mean = empty([N, G], x.dtype),
         invstd = empty([N, G], x.dtype),
         variance = empty([N, G], x.dtype);
-      const c = new Float64Array(N * C),
-        a = new Float64Array(N * C),
-        sh = new Float64Array(N * C);
-      for (let n = 0; n < N; n++) {
-        for (let g = 0; g < G; g++) {
-          const s = n * G + g;
-          const inv = 1 / Math.sqrt(m.m2[s] / M + eps);
-          variance.data[s] = m.m2[s] / M;
-          mean.data[s] = m.mean[s];
-          invstd.data[s] = inv;
-          for (let ch = g * Cg; ch < (g + 1) * Cg; ch++) {
-            c[n * C + ch] = m.mean[s];
-            a[n * C + ch] = inv * wv[ch];
-            sh[n * C + ch] = bv[ch];
-          }
-        }
+      for (let s = 0; s < N * G; s++) {
+        const v = m.m2[s] / m.count;
+        mean.data[s] = m.mean[s];
+        invstd.data[s] = 1 / Math.sqrt(v + eps);
+        variance.data[s] = v;
       }
-      const y = empty(x.shape, x.dtype);
-      P.affine(x.data, y.data, rowLayout(N * C, HW), c, a, sh);
       return [y, mean, invstd, variance];
     },
   });
 
   // Inputs [dy, x, mean, invstd, weight?]; outputs [dx, dweight, dbias]. With g' = dy·w[c]:
-  // dx = invstd·(g' − mean_group(g') − x̂·mean_group(g'·x̂)), one pass dx = A·dy + B·(x − mean) + C.
+  // dx = invstd·(g' − mean_group(g') − x̂·mean_group(g'·x̂)).
   registerKernel({
     name: 'GroupNormBackward',
     backend,
@@ -61,41 +61,23 @@ export function registerGroupNormKernels(
     differentiable: false,
     fn: ([dy, x, mean, invstd, w]) => {
       const G = mean.shape[1];
-      const { N, C, Cg, HW, M } = dims(x, G);
-      const wv = perStat(w, C, 1);
-      const mu = new Float64Array(N * C);
-      for (let n = 0; n < N; n++)
-        for (let ch = 0; ch < C; ch++) mu[n * C + ch] = mean.data[n * G + Math.floor(ch / Cg)];
-      const L = rowLayout(N * C, HW);
-      const { sg, sgx } = P.gradSums(dy.data, x.data, L, mu); // per (n, c): Σdy, Σdy·(x − mu)
+      const { N, C, Cg, L } = dims(x, G);
+      const mu = Float64Array.from(mean.data),
+        is = Float64Array.from(invstd.data);
+      const dx = empty(x.shape, x.dtype);
+      // Per (n, c): Σdy and Σdy·(x − mean).
+      const { sg, sgx } = P.normalizeBackward(dy.data, x.data, dx.data, L, mu, is, {
+        P: G,
+        Q: Cg,
+        w: perStat(w, C, 1),
+      });
       const dw = new Float64Array(C),
         db = new Float64Array(C);
-      const A = new Float64Array(N * C),
-        B = new Float64Array(N * C),
-        Cc = new Float64Array(N * C);
-      for (let n = 0; n < N; n++) {
-        for (let g = 0; g < G; g++) {
-          const s = n * G + g,
-            is = invstd.data[s];
-          let g1 = 0,
-            g2 = 0; // Σ g' and Σ g'·x̂ over the group
-          for (let ch = g * Cg; ch < (g + 1) * Cg; ch++) {
-            const q = n * C + ch;
-            g1 += wv[ch] * sg[q];
-            g2 += wv[ch] * sgx[q] * is;
-            dw[ch] += sgx[q] * is;
-            db[ch] += sg[q];
-          }
-          for (let ch = g * Cg; ch < (g + 1) * Cg; ch++) {
-            const q = n * C + ch;
-            A[q] = is * wv[ch];
-            B[q] = (-is * is * g2) / M;
-            Cc[q] = (-is * g1) / M;
-          }
+      for (let n = 0; n < N; n++)
+        for (let c = 0; c < C; c++) {
+          dw[c] += sgx[n * C + c] * is[n * G + Math.floor(c / Cg)];
+          db[c] += sg[n * C + c];
         }
-      }
-      const dx = empty(x.shape, x.dtype);
-      P.affine2(dy.data, x.data, dx.data, L, mu, A, B, Cc);
       const dwt = empty([C], x.dtype),
         dbt = empty([C], x.dtype);
       dwt.data.set(dw);

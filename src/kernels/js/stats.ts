@@ -79,6 +79,18 @@ export function mergeMoments(a: Moments, b: Moments): Moments {
   return { count, mean, m2 };
 }
 
+/**
+ * Per-statistic weight and bias for the normalize passes: run o of statistic s takes
+ * w[k], b[k] with k = (s mod P)·Q + (o mod Q). BatchNorm (s = channel): P = C, Q = 1;
+ * GroupNorm (s = (n, g), runs = the group's channels): P = G, Q = C/G; no affine: P = Q = 1.
+ */
+export interface StatParams {
+  P: number;
+  Q: number;
+  w: Float64Array;
+  b: Float64Array;
+}
+
 /** The per-statistic passes every norm is built from; each backend supplies them. */
 export interface NormPrimitives {
   moments(X: TypedArray, L: StatLayout): Moments;
@@ -95,32 +107,45 @@ export interface NormPrimitives {
     b: Float64Array,
     relu?: boolean,
   ): void;
-  /** Σg and Σg·(x − mu[s]) per statistic. */
-  gradSums(
-    G: TypedArray,
+  /**
+   * Training-mode normalization: per statistic the moments, inv = 1/√(M2/count + eps), then
+   * Y = (X − mean)·inv·w[k] + b[k] (then max(·, 0) when relu). Returns the moments. The
+   * WASM kernel finishes each statistic while its elements are in cache.
+   */
+  normalize(
     X: TypedArray,
+    Y: TypedArray,
     L: StatLayout,
-    mu: Float64Array,
-  ): { sg: Float64Array; sgx: Float64Array };
-  /** DX = A[s]·G + B[s]·(X − c[s]) + C[s] (centred, like affine, so large means cancel exactly). */
-  affine2(
+    eps: number,
+    p: StatParams,
+    relu?: boolean,
+  ): Moments;
+  /**
+   * Its backward given mu and inv per statistic: with g' = g·w[k] and x̂ = (x − mu)·inv,
+   * DX = inv·(g' − mean(g') − x̂·mean(g'·x̂)) per statistic. Returns Σg and Σg·(x − mu)
+   * per (s, o mod Q), shaped [numStats, Q], for dweight and dbias.
+   */
+  normalizeBackward(
     G: TypedArray,
     X: TypedArray,
     DX: TypedArray,
     L: StatLayout,
-    c: Float64Array,
-    A: Float64Array,
-    B: Float64Array,
-    C: Float64Array,
-  ): void;
+    mu: Float64Array,
+    inv: Float64Array,
+    p: Omit<StatParams, 'b'>,
+  ): { sg: Float64Array; sgx: Float64Array };
 }
 
-/** Calls fn(base, s) for each contiguous run of the layout. */
-function eachRun(L: StatLayout, fn: (base: number, s: number) => void): void {
+/** Calls fn(base, s, o) for each contiguous run of the layout. */
+function eachRun(L: StatLayout, fn: (base: number, s: number, o: number) => void): void {
   for (let o = 0; o < L.outer; o++)
-    for (let s = 0; s < L.numStats; s++) fn(o * L.outerStride + s * L.statStride, s);
+    for (let s = 0; s < L.numStats; s++) fn(o * L.outerStride + s * L.statStride, s, o);
 }
 
+const paramIndex = (p: { P: number; Q: number }, s: number, o: number) =>
+  (s % p.P) * p.Q + (o % p.Q);
+
+/** The reference: the moments, the coefficients and each pass as separate loops. */
 export const jsNormPrimitives: NormPrimitives = {
   moments,
   affine(X, Y, L, c, a, b, relu = false) {
@@ -134,30 +159,49 @@ export const jsNormPrimitives: NormPrimitives = {
       }
     });
   },
-  gradSums(G, X, L, mu) {
-    const sg = new Float64Array(L.numStats),
-      sgx = new Float64Array(L.numStats);
-    eachRun(L, (base, s) => {
-      const m = mu[s];
-      let s1 = 0,
-        s2 = 0;
+  normalize(X, Y, L, eps, p, relu = false) {
+    const m = moments(X, L);
+    const inv = m.m2.map((q) => 1 / Math.sqrt(q / m.count + eps));
+    eachRun(L, (base, s, o) => {
+      const k = paramIndex(p, s, o);
+      const c = m.mean[s],
+        a = inv[s] * p.w[k],
+        b = p.b[k];
       for (let i = base; i < base + L.inner; i++) {
-        s1 += G[i];
-        s2 += G[i] * (X[i] - m);
+        const v = (X[i] - c) * a + b;
+        Y[i] = relu && v < 0 ? 0 : v;
       }
-      sg[s] += s1;
-      sgx[s] += s2;
+    });
+    return m;
+  },
+  normalizeBackward(G, X, DX, L, mu, inv, p) {
+    const n = L.outer * L.inner;
+    const sg = new Float64Array(L.numStats * p.Q),
+      sgx = new Float64Array(L.numStats * p.Q);
+    eachRun(L, (base, s, o) => {
+      const q = s * p.Q + (o % p.Q);
+      for (let i = base; i < base + L.inner; i++) {
+        sg[q] += G[i];
+        sgx[q] += G[i] * (X[i] - mu[s]);
+      }
+    });
+    const B = new Float64Array(L.numStats),
+      C = new Float64Array(L.numStats);
+    for (let s = 0; s < L.numStats; s++) {
+      let g1 = 0,
+        g2 = 0; // Σ g' and Σ g'·x̂ over the statistic
+      for (let o = 0; o < p.Q; o++) {
+        g1 += p.w[paramIndex(p, s, o)] * sg[s * p.Q + o];
+        g2 += p.w[paramIndex(p, s, o)] * sgx[s * p.Q + o] * inv[s];
+      }
+      B[s] = (-inv[s] * inv[s] * g2) / n;
+      C[s] = (-inv[s] * g1) / n;
+    }
+    eachRun(L, (base, s, o) => {
+      const a = inv[s] * p.w[paramIndex(p, s, o)];
+      for (let i = base; i < base + L.inner; i++) DX[i] = G[i] * a + (X[i] - mu[s]) * B[s] + C[s];
     });
     return { sg, sgx };
-  },
-  affine2(G, X, DX, L, center, A, B, C) {
-    eachRun(L, (base, s) => {
-      const m = center[s],
-        a = A[s],
-        b = B[s],
-        c = C[s];
-      for (let i = base; i < base + L.inner; i++) DX[i] = G[i] * a + (X[i] - m) * b + c;
-    });
   },
 };
 

@@ -47,20 +47,25 @@ export interface WasmKernels {
     b: number,
     relu: number,
   ): void;
-  gradSums(
-    g: number,
+  normalize(
     x: number,
+    y: number,
     s0: number,
     s1: number,
     outer: number,
     outerStride: number,
     statStride: number,
     inner: number,
-    mu: number,
-    sg: number,
-    sgx: number,
+    P: number,
+    Q: number,
+    w: number,
+    b: number,
+    eps: number,
+    relu: number,
+    mean: number,
+    m2: number,
   ): void;
-  affine2(
+  normalizeBackward(
     g: number,
     x: number,
     dx: number,
@@ -70,10 +75,13 @@ export interface WasmKernels {
     outerStride: number,
     statStride: number,
     inner: number,
-    ctr: number,
-    A: number,
-    B: number,
-    C: number,
+    P: number,
+    Q: number,
+    w: number,
+    mu: number,
+    inv: number,
+    sg: number,
+    sgx: number,
   ): void;
   im2col(
     x: number,

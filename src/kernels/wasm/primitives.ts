@@ -63,23 +63,31 @@ export function wasmNormPrimitives(): NormPrimitives {
       const [pc, pa, pb] = f64Args('norm-in', c, a, b);
       overStats('affine', L, [p[0], p[1]], [pc, pa, pb, relu ? 1 : 0]);
     },
-    gradSums(G, X, L, mu) {
-      const p = ptrs(G, X);
-      if (p === null) return js.gradSums(G, X, L, mu);
-      const [pmu] = f64Args('norm-in', mu);
-      const [sg, sgx] = f64Args(
+    normalize(X, Y, L, eps, prm, relu = false) {
+      const p = ptrs(X, Y);
+      if (p === null) return js.normalize(X, Y, L, eps, prm, relu);
+      const [pw, pb] = f64Args('norm-in', prm.w, prm.b);
+      const [mean, m2] = f64Args(
         'norm-out',
         new Float64Array(L.numStats),
         new Float64Array(L.numStats),
       );
-      overStats('gradSums', L, [p[0], p[1]], [pmu, sg, sgx]);
-      return { sg: f64Read(sg, L.numStats), sgx: f64Read(sgx, L.numStats) };
+      const tail = [prm.P, prm.Q, pw, pb, eps, relu ? 1 : 0, mean, m2];
+      overStats('normalize', L, [p[0], p[1]], tail);
+      return {
+        count: L.outer * L.inner,
+        mean: f64Read(mean, L.numStats),
+        m2: f64Read(m2, L.numStats),
+      };
     },
-    affine2(G, X, DX, L, center, A, B, C) {
+    normalizeBackward(G, X, DX, L, mu, inv, prm) {
       const p = ptrs(G, X, DX);
-      if (p === null) return js.affine2(G, X, DX, L, center, A, B, C);
-      const [pm, pa, pb, pc] = f64Args('norm-in', center, A, B, C);
-      overStats('affine2', L, [p[0], p[1], p[2]], [pm, pa, pb, pc]);
+      if (p === null) return js.normalizeBackward(G, X, DX, L, mu, inv, prm);
+      const [pw, pm, pi] = f64Args('norm-in', prm.w, mu, inv);
+      const n = L.numStats * prm.Q;
+      const [sg, sgx] = f64Args('norm-out', new Float64Array(n), new Float64Array(n));
+      overStats('normalizeBackward', L, [p[0], p[1], p[2]], [prm.P, prm.Q, pw, pm, pi, sg, sgx]);
+      return { sg: f64Read(sg, n), sgx: f64Read(sgx, n) };
     },
   };
 }
