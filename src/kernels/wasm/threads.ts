@@ -115,8 +115,11 @@ export function parallelFor(
   for (let t = 1; t < threads; t++) {
     const lane = lanes[t - 1];
     const start = Date.now();
-    while (Atomics.load(lane.I, DONE) !== lane.seq) {
-      Atomics.wait(lane.I, DONE, Atomics.load(lane.I, DONE), 1000);
+    // Wait on the value just checked: had the worker finished (and notified) between a
+    // check and a second load, waiting on the new value would sleep out the whole timeout.
+    for (let done = Atomics.load(lane.I, DONE); done !== lane.seq;) {
+      Atomics.wait(lane.I, DONE, done, 1000);
+      done = Atomics.load(lane.I, DONE);
       if (Date.now() - start > 120000)
         throw new Error(`${fn}: kernel thread ${t} stopped responding`);
     }
