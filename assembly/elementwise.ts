@@ -1,4 +1,6 @@
-// Elementwise passes the CNN's hot path needs, in SIMD.
+// Elementwise passes and sums in SIMD: ReLU and its gradient, broadcasting binary operations,
+// sums over adjacent dims.
+import { lanesToF64 } from './stats';
 
 export function relu(x: usize, y: usize, n: i32): void {
   const zero = f32x4.splat(0);
@@ -22,5 +24,106 @@ export function reluGrad(dy: usize, x: usize, dx: usize, n: i32): void {
   for (; i < n; i++) {
     const q = (<usize>i) << 2;
     store<f32>(dx + q, load<f32>(x + q) > 0 ? load<f32>(dy + q) : 0);
+  }
+}
+
+/** Binary operations, by the code the TypeScript side passes (see BINARY_OPS in kernels/wasm). */
+const ADD = 0,
+  SUB = 1,
+  MUL = 2,
+  DIV = 3;
+
+function binaryRun(op: i32, pa: usize, pb: usize, py: usize, n: i32, sa: i32, sb: i32): void {
+  // An operand with stride 0 is one value broadcast along the run.
+  const av = f32x4.splat(load<f32>(pa)),
+    bv = f32x4.splat(load<f32>(pb));
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const q = (<usize>i) << 2;
+    const x = sa ? v128.load(pa + q) : av,
+      z = sb ? v128.load(pb + q) : bv;
+    let r: v128;
+    if (op == ADD) r = f32x4.add(x, z);
+    else if (op == SUB) r = f32x4.sub(x, z);
+    else if (op == MUL) r = f32x4.mul(x, z);
+    else r = f32x4.div(x, z);
+    v128.store(py + q, r);
+  }
+  for (; i < n; i++) {
+    const x = load<f32>(pa + ((<usize>(i * sa)) << 2)),
+      z = load<f32>(pb + ((<usize>(i * sb)) << 2));
+    const r: f32 = op == ADD ? x + z : op == SUB ? x - z : op == MUL ? x * z : x / z;
+    store<f32>(py + ((<usize>i) << 2), r);
+  }
+}
+
+/**
+ * y = a op b with broadcasting, the output seen as [n0, n1, n2] (contiguous) and each
+ * operand by its element strides for those dims; the innermost strides are 0 or 1.
+ */
+export function binary(
+  op: i32,
+  a: usize,
+  b: usize,
+  y: usize,
+  n0: i32,
+  n1: i32,
+  n2: i32,
+  a0: i32,
+  a1: i32,
+  a2: i32,
+  b0: i32,
+  b1: i32,
+  b2: i32,
+): void {
+  for (let i = 0; i < n0; i++)
+    for (let j = 0; j < n1; j++) {
+      const pa = a + ((<usize>(i * a0 + j * a1)) << 2),
+        pb = b + ((<usize>(i * b0 + j * b1)) << 2),
+        py = y + ((<usize>((i * n1 + j) * n2)) << 2);
+      binaryRun(op, pa, pb, py, n2, a2, b2);
+    }
+}
+
+/**
+ * Sums x seen as [n0, n1, n2] over its middle dim into y [n0, n2], in float64 and index
+ * order (every reduction over a set of adjacent dims has this form). `acc` is the caller's
+ * scratch of n2 float64s: rows stream through it, so memory is read in order.
+ */
+export function sumMiddle(x: usize, y: usize, n0: i32, n1: i32, n2: i32, acc: usize): void {
+  const rowBytes = (<usize>n2) << 2;
+  for (let i = 0; i < n0; i++) {
+    const base = x + <usize>i * <usize>n1 * rowBytes;
+    const out = y + <usize>i * rowBytes;
+    if (n2 == 1) {
+      // One contiguous run: f32x4 lanes in blocks of 64, merged in float64 (as the statistics do).
+      let t: f64 = 0;
+      let k = 0;
+      for (; k + 64 <= n1;) {
+        let v = f32x4.splat(0);
+        for (const end = k + 64; k < end; k += 4)
+          v = f32x4.add(v, v128.load(base + ((<usize>k) << 2)));
+        t += lanesToF64(v);
+      }
+      for (; k < n1; k++) t += <f64>load<f32>(base + ((<usize>k) << 2));
+      store<f32>(out, <f32>t);
+      continue;
+    }
+    memory.fill(acc, 0, (<usize>n2) << 3);
+    for (let k = 0; k < n1; k++) {
+      const row = base + <usize>k * rowBytes;
+      let j = 0;
+      for (; j + 2 <= n2; j += 2) {
+        const q = acc + ((<usize>j) << 3);
+        const v = f64x2.promote_low_f32x4(v128.load64_zero(row + ((<usize>j) << 2)));
+        v128.store(q, f64x2.add(v128.load(q), v));
+      }
+      if (j < n2) {
+        const q = acc + ((<usize>j) << 3);
+        store<f64>(q, load<f64>(q) + <f64>load<f32>(row + ((<usize>j) << 2)));
+      }
+    }
+    for (let j = 0; j < n2; j++)
+      store<f32>(out + ((<usize>j) << 2), <f32>load<f64>(acc + ((<usize>j) << 3)));
   }
 }

@@ -169,6 +169,70 @@ describe('WASM kernels equal the JS reference', () => {
     );
   });
 
+  it('broadcasting binary ops (and their gradients, sums over broadcast dims), odd sizes', () => {
+    const pairs: [number[], number[]][] = [
+      [
+        [3, 37],
+        [3, 37],
+      ],
+      [
+        [2, 5, 7, 9],
+        [5, 1, 1],
+      ],
+      [[4, 13], [13]],
+      [
+        [6, 1, 11],
+        [1, 7, 1],
+      ],
+      [[], [3, 5]],
+      [
+        [2, 3, 4, 5],
+        [2, 1, 4, 1],
+      ], // four levels: stays on the JS kernel
+    ];
+    for (const [sa, sb] of pairs) {
+      const a = nk.randn(sa),
+        b = nk.randn(sb).add(3);
+      for (const [name, f] of Object.entries({
+        add: nk.add,
+        sub: nk.sub,
+        mul: nk.mul,
+        div: nk.div,
+      })) {
+        const [js, wasm] = both(() => forwardBackward((x, y) => f(x, y), [a, b]));
+        js.forEach((v, i) =>
+          assertClose(wasm[i], v, {
+            rtol: 1e-5,
+            atol: 1e-5,
+            what: `${name} [${sa}] [${sb}] part ${i}`,
+          }),
+        );
+      }
+    }
+  });
+
+  it('sums over adjacent dims (rows, columns, middles, everything), odd sizes', () => {
+    const cases: [number[], number[], boolean][] = [
+      [[3, 4, 5, 6], [1, 2], false],
+      [[3, 4, 5, 6], [0], true],
+      [[3, 4, 5, 6], [3], false],
+      [[3, 4, 5, 6], [0, 1, 2, 3], false],
+      [[3, 4, 5, 6], [0, 2], true], // not adjacent: stays on the JS kernel
+      [[2, 301], [1], false],
+      [[131, 3], [0], false],
+    ];
+    for (const [shape, dims, keepDim] of cases) {
+      const x = nk.randn(shape, { mean: 1 });
+      const [js, wasm] = both(() => nk.sum(x, dims, keepDim));
+      assert.deepEqual(wasm.shape, js.shape);
+      assertClose(wasm.toArray(), js.toArray(), {
+        rtol: 1e-6,
+        atol: 1e-5,
+        what: `sum [${shape}] over [${dims}]`,
+      });
+    }
+  });
+
   it('relu and its gradient, odd sizes', () => {
     const x = nk.randn([3, 37]);
     const [js, wasm] = both(() => forwardBackward((p) => nk.relu(p), [x]));

@@ -10,6 +10,7 @@ import { registerLayerNormKernels, registerRmsNormKernels } from '../js/layernor
 import { registerMatMul } from '../js/matmul.js';
 import { registerRowNormKernels } from '../js/rownorm.js';
 import { registerKernel } from '../registry.js';
+import { registerWasmElementwise } from './elementwise.js';
 import { type PoolAttrs, poolOutSize } from '../js/pool.js';
 import type { AdamAttrs, SgdAttrs } from '../js/optim.js';
 import { onWasmReady } from './loader.js';
@@ -32,6 +33,7 @@ onWasmReady(() => {
   const column = wasmColumnPrimitives();
   registerLayerNormKernels('wasm', column, float32);
   registerRmsNormKernels('wasm', column, float32);
+  registerWasmElementwise();
   registerKernel({
     name: 'Relu',
     backend: 'wasm',

@@ -47,6 +47,22 @@ export interface WasmKernels {
     b: number,
     relu: number,
   ): void;
+  binary(
+    op: number,
+    a: number,
+    b: number,
+    y: number,
+    n0: number,
+    n1: number,
+    n2: number,
+    a0: number,
+    a1: number,
+    a2: number,
+    b0: number,
+    b1: number,
+    b2: number,
+  ): void;
+  sumMiddle(x: number, y: number, n0: number, n1: number, n2: number, acc: number): void;
   normalize(
     x: number,
     y: number,

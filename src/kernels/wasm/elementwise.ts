@@ -1,0 +1,141 @@
+// The WASM broadcasting binary operations and sums. Both describe their operands by element
+// strides over the output's dims, collapsed (size-1 dims dropped, adjacent dims merged where
+// every operand allows) to the three-level loops the SIMD kernels take; anything that does
+// not collapse that far stays on the JS kernels.
+import { registerKernel } from '../registry.js';
+import { broadcastShapes, broadcastStrides, stridesOf } from '../../tensor/shape.js';
+import { type Tensor, empty } from '../../tensor/tensor.js';
+import { workspaceBytes } from '../workspace.js';
+import { heapPtr } from './memory.js';
+import { GRAIN_ELEMENTS } from './primitives.js';
+import { parallelFor } from './threads.js';
+
+/** Op codes of assembly/elementwise.ts's binary(). */
+const BINARY_OPS = { Add: 0, Sub: 1, Mul: 2, Div: 3 } as const;
+
+interface Collapsed {
+  dims: number[];
+  strides: number[][];
+}
+
+/** Drops size-1 dims and merges dim d into the one before when every operand's strides allow. */
+export function collapseDims(out: readonly number[], strides: number[][]): Collapsed {
+  const dims: number[] = [];
+  const st: number[][] = strides.map(() => []);
+  for (let d = 0; d < out.length; d++) {
+    if (out[d] === 1) continue;
+    const last = dims.length - 1;
+    if (last >= 0 && strides.every((s, k) => st[k][last] === s[d] * out[d])) {
+      dims[last] *= out[d];
+      strides.forEach((s, k) => (st[k][last] = s[d]));
+    } else {
+      dims.push(out[d]);
+      strides.forEach((s, k) => st[k].push(s[d]));
+    }
+  }
+  return { dims, strides: st };
+}
+
+/** [n0, n1, n2] and each operand's strides for them, or null when more levels are needed. */
+function threeLevels(c: Collapsed): Collapsed | null {
+  if (c.dims.length > 3) return null;
+  const pad = 3 - c.dims.length;
+  const dims = [...Array<number>(pad).fill(1), ...c.dims];
+  const strides = c.strides.map((s) => [...Array<number>(pad).fill(0), ...s]);
+  return strides.every((s) => s[2] === 0 || s[2] === 1) ? { dims, strides } : null;
+}
+
+function binaryPlan(a: Tensor, b: Tensor): Collapsed | null {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32') return null;
+  if (heapPtr(a.data) === null || heapPtr(b.data) === null) return null;
+  const out = broadcastShapes('binary', a.shape, b.shape);
+  if (out.some((d) => d === 0)) return null;
+  const c = collapseDims(out, [broadcastStrides(a.shape, out), broadcastStrides(b.shape, out)]);
+  return threeLevels(c);
+}
+
+/** Splits the first level with more than one index across threads. */
+function splitLevels(
+  fn: string,
+  dims: number[],
+  ptrs: { base: number; strides: number[] }[],
+  rest: (n: number[], p: number[]) => number[],
+): void {
+  const lvl = dims[0] > 1 ? 0 : dims[1] > 1 ? 1 : 2;
+  const per = dims.slice(lvl + 1).reduce((p, d) => p * d, 1);
+  parallelFor(fn, dims[lvl], Math.ceil(GRAIN_ELEMENTS / per), (lo, hi) => {
+    const n = dims.map((d, i) => (i === lvl ? hi - lo : d));
+    return rest(
+      n,
+      ptrs.map((q) => q.base + lo * q.strides[lvl] * 4),
+    );
+  });
+}
+
+export function registerWasmElementwise(): void {
+  for (const [name, op] of Object.entries(BINARY_OPS)) {
+    registerKernel({
+      name,
+      backend: 'wasm',
+      supports: ([a, b]: Tensor[]) => binaryPlan(a, b) !== null,
+      fn: ([a, b]) => {
+        const { dims, strides } = binaryPlan(a, b)!;
+        const y = empty(broadcastShapes(name, a.shape, b.shape), a.dtype);
+        const ys = [dims[1] * dims[2], dims[2], 1];
+        const ptrs = [
+          { base: heapPtr(a.data)!, strides: strides[0] },
+          { base: heapPtr(b.data)!, strides: strides[1] },
+          { base: heapPtr(y.data)!, strides: ys },
+        ];
+        splitLevels('binary', dims, ptrs, (n, [pa, pb, py]) => [
+          op,
+          pa,
+          pb,
+          py,
+          ...n,
+          ...strides[0],
+          ...strides[1],
+        ]);
+        return y;
+      },
+    });
+  }
+
+  // Sums over dims that collapse to one block: x as [n0, n1, n2] summed over n1.
+  const sumPlan = (x: Tensor, dims: number[]) => {
+    if (x.dtype !== 'float32' || heapPtr(x.data) === null || x.size === 0) return null;
+    // A reduced dim gets output stride 0; merging then keeps reduced and kept blocks apart.
+    const own = stridesOf(x.shape);
+    const ostr = stridesOf(x.shape.map((d, i) => (dims.includes(i) ? 1 : d)));
+    const c = collapseDims(x.shape, [own, x.shape.map((_, i) => (dims.includes(i) ? 0 : ostr[i]))]);
+    const kinds = c.strides[1].map((s) => (s === 0 ? 'r' : 'k')).join('');
+    if (!/^k?r?k?$/.test(kinds)) return null;
+    const at = kinds.indexOf('r');
+    if (at < 0) return null;
+    const n0 = c.dims.slice(0, at).reduce((p, d) => p * d, 1);
+    const n2 = c.dims.slice(at + 1).reduce((p, d) => p * d, 1);
+    return { n0, n1: c.dims[at], n2 };
+  };
+  registerKernel({
+    name: 'Sum',
+    backend: 'wasm',
+    supports: ([x]: Tensor[], a: { dims: number[] }) => sumPlan(x, a.dims) !== null,
+    fn: ([x], { dims, keepDim }: { dims: number[]; keepDim: boolean }) => {
+      const { n0, n1, n2 } = sumPlan(x, dims)!;
+      const shape = keepDim
+        ? x.shape.map((d, i) => (dims.includes(i) ? 1 : d))
+        : x.shape.filter((_, i) => !dims.includes(i));
+      const y = empty(shape, x.dtype);
+      const [px, py] = [heapPtr(x.data)!, heapPtr(y.data)!];
+      parallelFor('sumMiddle', n0, Math.ceil(GRAIN_ELEMENTS / (n1 * n2)), (lo, hi, t) => [
+        px + lo * n1 * n2 * 4,
+        py + lo * n2 * 4,
+        hi - lo,
+        n1,
+        n2,
+        workspaceBytes(`sum-${t}`, n2 * 8),
+      ]);
+      return y;
+    },
+  });
+}
