@@ -255,6 +255,28 @@ describe('WASM kernels equal the JS reference', () => {
     }
   });
 
+  it('avgPool2d (padding, ceil mode, divisors) and adaptiveAvgPool2d forward/backward', () => {
+    const x = nk.randn([2, 3, 9, 7]);
+    const cases: [number | [number, number], nk.ops.Pool2dOptions][] = [
+      [2, {}],
+      [3, { stride: 2, padding: 1 }],
+      [3, { stride: 2, padding: 1, countIncludePad: false }],
+      [[2, 3], { ceilMode: true, padding: 1 }],
+    ];
+    for (const [k, opts] of cases) {
+      const [js, wasm] = both(() => forwardBackward((p) => nk.avgPool2d(p, k, opts), [x]));
+      js.forEach((v, i) =>
+        assertClose(wasm[i], v, { rtol: 1e-6, atol: 1e-6, what: `avgPool2d ${k} part ${i}` }),
+      );
+    }
+    for (const size of [1, 4, [5, 3]] as (number | [number, number])[]) {
+      const [js, wasm] = both(() => forwardBackward((p) => nk.adaptiveAvgPool2d(p, size), [x]));
+      js.forEach((v, i) =>
+        assertClose(wasm[i], v, { rtol: 1e-6, atol: 1e-6, what: `adaptive ${size} part ${i}` }),
+      );
+    }
+  });
+
   it('SGD and Adam/AdamW updates', () => {
     const makers = [
       (ps: nk.Tensor[]) =>

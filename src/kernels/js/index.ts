@@ -4,7 +4,6 @@
 import './elementwise.js';
 import './layout.js';
 import './optim.js';
-import './pool.js';
 import './reduce.js';
 import './softmax.js';
 import { registerBatchNormKernels } from './batchnorm.js';
@@ -16,6 +15,7 @@ import {
   registerRmsNormKernels,
 } from './layernorm.js';
 import { registerMatMul } from './matmul.js';
+import { jsWindowPrimitives, registerAvgPoolKernels } from './pool.js';
 import { registerRowNormKernels } from './rownorm.js';
 import { jsNormPrimitives } from './stats.js';
 
@@ -26,3 +26,4 @@ registerRowNormKernels('js', jsNormPrimitives);
 registerGroupNormKernels('js', jsNormPrimitives);
 registerLayerNormKernels('js', jsColumnPrimitives);
 registerRmsNormKernels('js', jsColumnPrimitives);
+registerAvgPoolKernels('js', jsWindowPrimitives);

@@ -1,5 +1,7 @@
-// 2-D pooling over [N, C, H, W], each (n, c) plane independently.
-import { registerKernel } from '../registry.js';
+// 2-D pooling over [N, C, H, W], each (n, c) plane independently. Max pooling here; average
+// pooling as a family over window primitives (registerAvgPoolKernels) each backend supplies.
+import { type KernelSpec, registerKernel } from '../registry.js';
+import type { TypedArray } from '../../tensor/dtype.js';
 import { empty } from '../../tensor/tensor.js';
 
 export interface PoolAttrs {
@@ -87,136 +89,163 @@ registerKernel({
   },
 });
 
-/** Visits every (output, input) pair of average pooling with the divisor PyTorch uses. */
-function avgWindows(
-  shape: readonly number[],
-  a: PoolAttrs,
-  visit: (
-    plane: number,
-    out: number,
-    inStart: number,
-    ya: number,
-    yb: number,
-    xa: number,
-    xb: number,
-    div: number,
-  ) => void,
-): [number, number] {
-  const [N, C, H, W] = shape;
-  const [kh, kw] = a.kernel,
-    [sh, sw] = a.stride,
-    [ph, pw] = a.padding;
-  const oh = poolOutSize(H, kh, sh, ph, a.ceilMode),
-    ow = poolOutSize(W, kw, sw, pw, a.ceilMode);
-  for (let p = 0; p < N * C; p++) {
-    for (let oy = 0; oy < oh; oy++) {
-      const y0 = oy * sh - ph;
-      const yEnd = Math.min(y0 + kh, H + ph);
-      const ya = Math.max(y0, 0),
-        yb = Math.min(y0 + kh, H);
-      for (let ox = 0; ox < ow; ox++) {
-        const x0 = ox * sw - pw;
-        const xEnd = Math.min(x0 + kw, W + pw);
-        const xa = Math.max(x0, 0),
-          xb = Math.min(x0 + kw, W);
-        const div = a.countIncludePad === false ? (yb - ya) * (xb - xa) : (yEnd - y0) * (xEnd - x0);
-        visit(p, (p * oh + oy) * ow + ox, p * H * W, ya, yb, xa, xb, div);
-      }
-    }
+/**
+ * Average pooling is separable: output (oy, ox) averages input rows rows[3oy]..rows[3oy+1]
+ * (exclusive) × columns cols[3ox]..cols[3ox+1] and divides by rows[3oy+2]·cols[3ox+2].
+ * AvgPool2d (PyTorch's padding and ceil-mode divisors) and AdaptiveAvgPool2d only differ in
+ * these per-axis tables; each backend supplies the two passes over them.
+ */
+export interface WindowPrimitives {
+  windowAvg(
+    X: TypedArray,
+    Y: TypedArray,
+    planes: number,
+    H: number,
+    W: number,
+    rows: Int32Array,
+    cols: Int32Array,
+  ): void;
+  windowAvgGrad(
+    G: TypedArray,
+    DX: TypedArray,
+    planes: number,
+    H: number,
+    W: number,
+    rows: Int32Array,
+    cols: Int32Array,
+  ): void;
+}
+
+/** AvgPool2d's windows along one axis. */
+export function avgPoolAxis(
+  size: number,
+  k: number,
+  s: number,
+  p: number,
+  ceil = false,
+  includePad = true,
+): Int32Array {
+  const out = poolOutSize(size, k, s, p, ceil);
+  const t = new Int32Array(3 * out);
+  for (let i = 0; i < out; i++) {
+    const start = i * s - p;
+    const a = Math.max(start, 0),
+      b = Math.min(start + k, size);
+    t.set([a, b, includePad ? Math.min(start + k, size + p) - start : b - a], 3 * i);
   }
-  return [oh, ow];
+  return t;
 }
 
-registerKernel({
-  name: 'AvgPool2d',
-  backend: 'js',
-  fn: ([x], a: PoolAttrs) => {
-    const [N, C, H, W] = x.shape;
-    const oh = poolOutSize(H, a.kernel[0], a.stride[0], a.padding[0], a.ceilMode);
-    const ow = poolOutSize(W, a.kernel[1], a.stride[1], a.padding[1], a.ceilMode);
-    const y = empty([N, C, oh, ow], x.dtype);
-    const X = x.data,
-      Y = y.data;
-    avgWindows(x.shape, a, (_p, o, base, ya, yb, xa, xb, div) => {
-      let s = 0;
-      for (let yy = ya; yy < yb; yy++) for (let xx = xa; xx < xb; xx++) s += X[base + yy * W + xx];
-      Y[o] = s / div;
-    });
-    return y;
-  },
-});
+/** AdaptiveAvgPool2d's windows along one axis (PyTorch: [floor(i·in/out), ceil((i+1)·in/out))). */
+export function adaptiveAxis(inSize: number, outSize: number): Int32Array {
+  const t = new Int32Array(3 * outSize);
+  for (let i = 0; i < outSize; i++) {
+    const a = Math.floor((i * inSize) / outSize),
+      b = Math.ceil(((i + 1) * inSize) / outSize);
+    t.set([a, b, b - a], 3 * i);
+  }
+  return t;
+}
 
-registerKernel({
-  name: 'AvgPool2dGrad',
-  backend: 'js',
-  differentiable: false,
-  fn: ([dy], a: PoolAttrs & { inputShape: number[] }) => {
-    const W = a.inputShape[3];
-    const dx = empty(a.inputShape, dy.dtype);
-    const DX = dx.data,
-      DY = dy.data;
+export const jsWindowPrimitives: WindowPrimitives = {
+  windowAvg(X, Y, planes, H, W, rows, cols) {
+    const oh = rows.length / 3,
+      ow = cols.length / 3;
+    let o = 0;
+    for (let p = 0; p < planes; p++)
+      for (let oy = 0; oy < oh; oy++)
+        for (let ox = 0; ox < ow; ox++) {
+          let s = 0;
+          for (let yy = rows[3 * oy]; yy < rows[3 * oy + 1]; yy++)
+            for (let xx = cols[3 * ox]; xx < cols[3 * ox + 1]; xx++) s += X[(p * H + yy) * W + xx];
+          Y[o++] = s / (rows[3 * oy + 2] * cols[3 * ox + 2]);
+        }
+  },
+  windowAvgGrad(G, DX, planes, H, W, rows, cols) {
+    const oh = rows.length / 3,
+      ow = cols.length / 3;
     DX.fill(0);
-    avgWindows(a.inputShape, a, (_p, o, base, ya, yb, xa, xb, div) => {
-      const g = DY[o] / div;
-      for (let yy = ya; yy < yb; yy++) for (let xx = xa; xx < xb; xx++) DX[base + yy * W + xx] += g;
-    });
-    return dx;
+    let o = 0;
+    for (let p = 0; p < planes; p++)
+      for (let oy = 0; oy < oh; oy++)
+        for (let ox = 0; ox < ow; ox++) {
+          const g = G[o++] / (rows[3 * oy + 2] * cols[3 * ox + 2]);
+          for (let yy = rows[3 * oy]; yy < rows[3 * oy + 1]; yy++)
+            for (let xx = cols[3 * ox]; xx < cols[3 * ox + 1]; xx++) DX[(p * H + yy) * W + xx] += g;
+        }
   },
-});
+};
 
-/** PyTorch's adaptive windows: [floor(i*in/out), ceil((i+1)*in/out)). */
-function adaptiveRange(i: number, inSize: number, outSize: number): [number, number] {
-  return [Math.floor((i * inSize) / outSize), Math.ceil(((i + 1) * inSize) / outSize)];
-}
-
-function adaptiveWindows(
-  shape: readonly number[],
-  [oh, ow]: number[],
-  visit: (out: number, base: number, ya: number, yb: number, xa: number, xb: number) => void,
+export function registerAvgPoolKernels(
+  backend: string,
+  P: WindowPrimitives,
+  supports?: KernelSpec['supports'],
 ): void {
-  const [N, C, H, W] = shape;
-  for (let p = 0; p < N * C; p++) {
-    for (let oy = 0; oy < oh; oy++) {
-      const [ya, yb] = adaptiveRange(oy, H, oh);
-      for (let ox = 0; ox < ow; ox++) {
-        const [xa, xb] = adaptiveRange(ox, W, ow);
-        visit((p * oh + oy) * ow + ox, p * H * W, ya, yb, xa, xb);
-      }
-    }
-  }
+  const axes = (shape: readonly number[], a: PoolAttrs) => [
+    avgPoolAxis(
+      shape[2],
+      a.kernel[0],
+      a.stride[0],
+      a.padding[0],
+      a.ceilMode,
+      a.countIncludePad !== false,
+    ),
+    avgPoolAxis(
+      shape[3],
+      a.kernel[1],
+      a.stride[1],
+      a.padding[1],
+      a.ceilMode,
+      a.countIncludePad !== false,
+    ),
+  ];
+  registerKernel({
+    name: 'AvgPool2d',
+    backend,
+    supports,
+    fn: ([x], a: PoolAttrs) => {
+      const [N, C, H, W] = x.shape;
+      const [rows, cols] = axes(x.shape, a);
+      const y = empty([N, C, rows.length / 3, cols.length / 3], x.dtype);
+      P.windowAvg(x.data, y.data, N * C, H, W, rows, cols);
+      return y;
+    },
+  });
+  registerKernel({
+    name: 'AvgPool2dGrad',
+    backend,
+    supports,
+    differentiable: false,
+    fn: ([dy], a: PoolAttrs & { inputShape: number[] }) => {
+      const [N, C, H, W] = a.inputShape;
+      const [rows, cols] = axes(a.inputShape, a);
+      const dx = empty(a.inputShape, dy.dtype);
+      P.windowAvgGrad(dy.data, dx.data, N * C, H, W, rows, cols);
+      return dx;
+    },
+  });
+  registerKernel({
+    name: 'AdaptiveAvgPool2d',
+    backend,
+    supports,
+    fn: ([x], { outputSize: [oh, ow] }: { outputSize: [number, number] }) => {
+      const [N, C, H, W] = x.shape;
+      const y = empty([N, C, oh, ow], x.dtype);
+      P.windowAvg(x.data, y.data, N * C, H, W, adaptiveAxis(H, oh), adaptiveAxis(W, ow));
+      return y;
+    },
+  });
+  registerKernel({
+    name: 'AdaptiveAvgPool2dGrad',
+    backend,
+    supports,
+    differentiable: false,
+    fn: ([dy], { inputShape }: { inputShape: number[] }) => {
+      const [N, C, H, W] = inputShape;
+      const [oh, ow] = dy.shape.slice(2);
+      const dx = empty(inputShape, dy.dtype);
+      P.windowAvgGrad(dy.data, dx.data, N * C, H, W, adaptiveAxis(H, oh), adaptiveAxis(W, ow));
+      return dx;
+    },
+  });
 }
-
-registerKernel({
-  name: 'AdaptiveAvgPool2d',
-  backend: 'js',
-  fn: ([x], { outputSize }: { outputSize: [number, number] }) => {
-    const [N, C, , W] = x.shape;
-    const y = empty([N, C, ...outputSize], x.dtype);
-    const X = x.data,
-      Y = y.data;
-    adaptiveWindows(x.shape, outputSize, (o, base, ya, yb, xa, xb) => {
-      let s = 0;
-      for (let yy = ya; yy < yb; yy++) for (let xx = xa; xx < xb; xx++) s += X[base + yy * W + xx];
-      Y[o] = s / ((yb - ya) * (xb - xa));
-    });
-    return y;
-  },
-});
-
-registerKernel({
-  name: 'AdaptiveAvgPool2dGrad',
-  backend: 'js',
-  differentiable: false,
-  fn: ([dy], { inputShape }: { inputShape: number[] }) => {
-    const W = inputShape[3];
-    const dx = empty(inputShape, dy.dtype);
-    const DX = dx.data,
-      DY = dy.data;
-    DX.fill(0);
-    adaptiveWindows(inputShape, dy.shape.slice(2), (o, base, ya, yb, xa, xb) => {
-      const g = DY[o] / ((yb - ya) * (xb - xa));
-      for (let yy = ya; yy < yb; yy++) for (let xx = xa; xx < xb; xx++) DX[base + yy * W + xx] += g;
-    });
-    return dx;
-  },
-});

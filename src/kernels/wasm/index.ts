@@ -11,13 +11,18 @@ import { registerMatMul } from '../js/matmul.js';
 import { registerRowNormKernels } from '../js/rownorm.js';
 import { registerKernel } from '../registry.js';
 import { registerWasmElementwise } from './elementwise.js';
-import { type PoolAttrs, poolOutSize } from '../js/pool.js';
+import { type PoolAttrs, poolOutSize, registerAvgPoolKernels } from '../js/pool.js';
 import type { AdamAttrs, SgdAttrs } from '../js/optim.js';
 import { onWasmReady } from './loader.js';
 import { heapPtr } from './memory.js';
 import { parallelFor } from './threads.js';
 import { GRAIN_ELEMENTS } from './primitives.js';
-import { wasmColumnPrimitives, wasmConvPrimitives, wasmNormPrimitives } from './primitives.js';
+import {
+  wasmColumnPrimitives,
+  wasmConvPrimitives,
+  wasmNormPrimitives,
+  wasmWindowPrimitives,
+} from './primitives.js';
 
 const float32 = (inputs: Tensor[]) => inputs.every((t) => t === undefined || t.dtype === 'float32');
 const ptr = (t: Tensor): number => heapPtr(t.data)!;
@@ -33,6 +38,7 @@ onWasmReady(() => {
   const column = wasmColumnPrimitives();
   registerLayerNormKernels('wasm', column, float32);
   registerRmsNormKernels('wasm', column, float32);
+  registerAvgPoolKernels('wasm', wasmWindowPrimitives(), float32);
   registerWasmElementwise();
   registerKernel({
     name: 'Relu',

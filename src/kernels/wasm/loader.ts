@@ -62,6 +62,28 @@ export interface WasmKernels {
     b1: number,
     b2: number,
   ): void;
+  windowAvg(
+    x: number,
+    y: number,
+    planes: number,
+    H: number,
+    W: number,
+    oh: number,
+    ow: number,
+    rw: number,
+    cw: number,
+  ): void;
+  windowAvgGrad(
+    g: number,
+    dx: number,
+    planes: number,
+    H: number,
+    W: number,
+    oh: number,
+    ow: number,
+    rw: number,
+    cw: number,
+  ): void;
   sumMiddle(x: number, y: number, n0: number, n1: number, n2: number, acc: number): void;
   normalize(
     x: number,

@@ -5,9 +5,11 @@
 import type { TypedArray } from '../../tensor/dtype.js';
 import { type ConvPrimitives, type Geometry, jsConvPrimitives } from '../js/conv.js';
 import { type ColumnPrimitives, jsColumnPrimitives } from '../js/layernorm.js';
+import { type WindowPrimitives, jsWindowPrimitives } from '../js/pool.js';
 import { type NormPrimitives, type StatLayout, jsNormPrimitives } from '../js/stats.js';
 import { gemmWorkspace, makeWasmGemm } from './gemm.js';
 import { f64Args, f64Read, heapPtr } from './memory.js';
+import { heap } from '../../memory/allocator.js';
 import { parallelFor } from './threads.js';
 import { workspaceBytes } from '../workspace.js';
 
@@ -257,6 +259,48 @@ export function wasmConvPrimitives(): ConvPrimitives {
         p[1] + (off + c0 * plane) * 4,
         ...geom(g, c1 - c0),
       ]);
+    },
+  };
+}
+
+/** Copies the window tables into a scratch area (rows, then columns); returns their pointers. */
+function windowTables(rows: Int32Array, cols: Int32Array): [number, number] {
+  const base = workspaceBytes('windows', (rows.length + cols.length) * 4);
+  new Int32Array(heap.buffer, base, rows.length).set(rows);
+  new Int32Array(heap.buffer, base + rows.length * 4, cols.length).set(cols);
+  return [base, base + rows.length * 4];
+}
+
+export function wasmWindowPrimitives(): WindowPrimitives {
+  const js = jsWindowPrimitives;
+  // Threads take whole planes: the first array advances by aPer floats a plane, the second by bPer.
+  const overPlanes = (
+    fn: string,
+    [pa, pb]: number[],
+    [aPer, bPer]: number[],
+    planes: number,
+    rest: number[],
+  ) =>
+    parallelFor(fn, planes, Math.ceil(GRAIN_ELEMENTS / Math.max(1, aPer + bPer)), (p0, p1) => [
+      pa + p0 * aPer * 4,
+      pb + p0 * bPer * 4,
+      p1 - p0,
+      ...rest,
+    ]);
+  return {
+    windowAvg(X, Y, planes, H, W, rows, cols) {
+      const p = ptrs(X, Y);
+      if (p === null) return js.windowAvg(X, Y, planes, H, W, rows, cols);
+      const [oh, ow] = [rows.length / 3, cols.length / 3];
+      const rest = [H, W, oh, ow, ...windowTables(rows, cols)];
+      overPlanes('windowAvg', p, [H * W, oh * ow], planes, rest);
+    },
+    windowAvgGrad(G, DX, planes, H, W, rows, cols) {
+      const p = ptrs(G, DX);
+      if (p === null) return js.windowAvgGrad(G, DX, planes, H, W, rows, cols);
+      const [oh, ow] = [rows.length / 3, cols.length / 3];
+      const rest = [H, W, oh, ow, ...windowTables(rows, cols)];
+      overPlanes('windowAvgGrad', p, [oh * ow, H * W], planes, rest);
     },
   };
 }
