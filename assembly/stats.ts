@@ -179,7 +179,27 @@ function affineRun(px: usize, py: usize, n: i32, m: f64, a: f32, b: f32, relu: i
     av = f32x4.splat(a),
     bv = f32x4.splat(b),
     zero = f32x4.splat(0);
-  let i = 0;
+  // Eight floats a step through stepping pointers, the ReLU test outside the loop: 0.25 →
+  // 0.19 ns per element in cache, as V8 neither unswitches loops nor strength-reduces p + 4i
+  // (and its f32x4.max, NaN-exact, costs several instructions: not worth it when off).
+  const end = n & ~7;
+  const stop = px + ((<usize>end) << 2);
+  if (relu) {
+    for (let p = px, q = py; p < stop; p += 32, q += 32) {
+      const d0 = f32x4.sub(f32x4.sub(v128.load(p), hv), lv);
+      const d1 = f32x4.sub(f32x4.sub(v128.load(p, 16), hv), lv);
+      v128.store(q, f32x4.max(f32x4.add(f32x4.mul(d0, av), bv), zero));
+      v128.store(q, f32x4.max(f32x4.add(f32x4.mul(d1, av), bv), zero), 16);
+    }
+  } else {
+    for (let p = px, q = py; p < stop; p += 32, q += 32) {
+      const d0 = f32x4.sub(f32x4.sub(v128.load(p), hv), lv);
+      const d1 = f32x4.sub(f32x4.sub(v128.load(p, 16), hv), lv);
+      v128.store(q, f32x4.add(f32x4.mul(d0, av), bv));
+      v128.store(q, f32x4.add(f32x4.mul(d1, av), bv), 16);
+    }
+  }
+  let i = end;
   for (; i + 4 <= n; i += 4) {
     const d = f32x4.sub(f32x4.sub(v128.load(px + ((<usize>i) << 2)), hv), lv);
     let v = f32x4.add(f32x4.mul(d, av), bv);
