@@ -22,7 +22,7 @@ export interface ColumnPrimitives {
     center: boolean,
   ): { mean: Float64Array; inv: Float64Array };
   /** dx into DX; dweight[j] = Σ_r g·(x − mu[r])·inv[r] into DW and, when DB is given,
-   * dbias[j] = Σ_r g into DB. */
+   * dbias[j] = Σ_r g into DB. mu is not read when center is false. */
   rowNormBackward(
     G: TypedArray,
     X: TypedArray,
@@ -155,6 +155,7 @@ export function registerRmsNormKernels(
       const dx = empty(x.shape, x.dtype),
         dw = empty(w.shape, x.dtype);
       const r = Float64Array.from(invrms.data);
+      // No centring: the mean argument is not read.
       P.rowNormBackward(dy.data, x.data, dx.data, rows, r, r, w.data, dw.data, null, false);
       return [dx, dw];
     },

@@ -99,7 +99,7 @@ export function wasmNormPrimitives(): NormPrimitives {
  * sums of dweight and dbias have one order whatever the thread count; about four groups
  * (threads take whole groups), at most 64 rows (the float32 partial sums' limit).
  */
-export const groupRowsFor = (rows: number) => Math.min(64, Math.ceil(rows / 4));
+const groupRowsFor = (rows: number) => Math.min(64, Math.ceil(rows / 4));
 
 export function wasmColumnPrimitives(): ColumnPrimitives {
   const js = jsColumnPrimitives;
