@@ -11,6 +11,14 @@
  * that the passes run at memory speed rather than at float64-conversion speed. */
 export const BLOCK = 64;
 
+/** The four f32 lanes of v as two float64 pair sums (lanes 0 + 2, 1 + 3). */
+function lanesToF64x2(v: v128): v128 {
+  return f64x2.add(
+    f64x2.promote_low_f32x4(v),
+    f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1)),
+  );
+}
+
 export function lanesToF64(v: v128): f64 {
   return (
     <f64>f32x4.extract_lane(v, 0) +
@@ -91,20 +99,20 @@ function sqDevRun(p: usize, n: i32, m: f64): f64 {
 let sumD: f64 = 0;
 let sumD2: f64 = 0;
 
-/** Σ (x − c) and Σ (x − c)² over a run in one pass (into sumD, sumD2), blocks as in sumRun. */
+/** Σ (x − c) and Σ (x − c)² over a run in one pass (into sumD, sumD2), blocks as in sumRun,
+ * each block's lanes added into float64x2 accumulators (the four lanes summed at the end). */
 function shiftedSums(p: usize, n: i32, c: f32): void {
   const cv = f32x4.splat(c);
   const blockEnd = n & ~(BLOCK - 1);
-  let t1: f64 = 0,
-    t2: f64 = 0;
-  let i = 0;
-  for (; i < blockEnd;) {
+  let s1 = f64x2.splat(0),
+    s2 = f64x2.splat(0);
+  const stop = p + ((<usize>blockEnd) << 2);
+  for (let q = p; q < stop;) {
     let a0 = f32x4.splat(0),
       a1 = f32x4.splat(0),
       b0 = f32x4.splat(0),
       b1 = f32x4.splat(0);
-    for (const end = i + BLOCK; i < end; i += 8) {
-      const q = p + ((<usize>i) << 2);
+    for (const end = q + (BLOCK << 2); q < end; q += 32) {
       const d0 = f32x4.sub(v128.load(q), cv);
       const d1 = f32x4.sub(v128.load(q, 16), cv);
       a0 = f32x4.add(a0, d0);
@@ -112,10 +120,14 @@ function shiftedSums(p: usize, n: i32, c: f32): void {
       b0 = f32x4.add(b0, f32x4.mul(d0, d0));
       b1 = f32x4.add(b1, f32x4.mul(d1, d1));
     }
-    t1 += lanesToF64(f32x4.add(a0, a1));
-    t2 += lanesToF64(f32x4.add(b0, b1));
+    const a = f32x4.add(a0, a1),
+      b = f32x4.add(b0, b1);
+    s1 = f64x2.add(s1, lanesToF64x2(a));
+    s2 = f64x2.add(s2, lanesToF64x2(b));
   }
-  for (; i < n; i++) {
+  let t1 = f64x2.extract_lane(s1, 0) + f64x2.extract_lane(s1, 1),
+    t2 = f64x2.extract_lane(s2, 0) + f64x2.extract_lane(s2, 1);
+  for (let i = blockEnd; i < n; i++) {
     const d = load<f32>(p + ((<usize>i) << 2)) - c;
     t1 += <f64>d;
     t2 += <f64>(d * d);
