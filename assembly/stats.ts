@@ -289,7 +289,8 @@ export function normalize(
     const at = (<usize>s) << 3;
     const mu = load<f64>(mean + at);
     const inv = 1 / Math.sqrt(load<f64>(m2 + at) / count + eps);
-    for (let o = 0; o < outer; o++) {
+    // Runs in reverse: the last ones the statistics read are still in L2.
+    for (let o = outer - 1; o >= 0; o--) {
       const off = (<usize>(o * outerStride + s * statStride)) << 2;
       const a = <f32>(inv * param(w, s, o, P, Q, 1)),
         sh = <f32>param(b, s, o, P, Q, 0);
@@ -425,7 +426,8 @@ export function normalizeBackward(
     }
     const B = <f32>((-is * is * g2) / count),
       C = <f32>((-is * g1) / count);
-    for (let o = 0; o < outer; o++) {
+    // Runs in reverse: the last ones the sums read are still in L2.
+    for (let o = outer - 1; o >= 0; o--) {
       const off = (<usize>(o * outerStride + s * statStride)) << 2;
       affine2Run(g + off, x + off, dx + off, inner, m, <f32>(is * param(w, s, o, P, Q, 1)), B, C);
     }
