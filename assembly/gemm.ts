@@ -15,6 +15,21 @@ export function gemmWorkspaceBytes(): i32 {
   return (KC * NC + MC * KC + MR * NR) * 4;
 }
 
+/**
+ * Stores the 4x4 transpose of rows v0..v3 as four vectors at out, out + step, ... (bytes):
+ * vector t holds lane t of each row. The packers use it where the source runs along k.
+ */
+function storeTransposed4(v0: v128, v1: v128, v2: v128, v3: v128, out: usize, step: usize): void {
+  const lo01 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5),
+    lo23 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5),
+    hi01 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7),
+    hi23 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
+  v128.store(out, v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5));
+  v128.store(out + step, v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7));
+  v128.store(out + 2 * step, v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5));
+  v128.store(out + 3 * step, v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7));
+}
+
 // Packs B[pc:pc+kc, jc:jc+nc] into panels of NR columns: panel q, element (k, c) at q*kc*NR + k*NR + c.
 function packB(b: usize, rsB: i32, csB: i32, pc: i32, jc: i32, kc: i32, nc: i32, dst: usize): void {
   const panels = (nc + NR - 1) / NR;
@@ -22,7 +37,23 @@ function packB(b: usize, rsB: i32, csB: i32, pc: i32, jc: i32, kc: i32, nc: i32,
     const base = dst + ((<usize>(q * kc * NR)) << 2);
     const j0 = jc + q * NR;
     const cols = min(NR, nc - q * NR);
-    for (let k = 0; k < kc; k++) {
+    let k0 = 0;
+    if (cols == NR && rsB == 1 && csB != 1) {
+      // B transposed (runs along k): 4x4 transposes, four k by four columns at a time.
+      for (; k0 + 4 <= kc; k0 += 4) {
+        const out = base + ((<usize>(k0 * NR)) << 2);
+        for (let c = 0; c < NR; c += 4) {
+          const col = b + ((<usize>(pc + k0 + (j0 + c) * csB)) << 2);
+          const cs = (<usize>csB) << 2;
+          const v0 = v128.load(col),
+            v1 = v128.load(col + cs),
+            v2 = v128.load(col + 2 * cs),
+            v3 = v128.load(col + 3 * cs);
+          storeTransposed4(v0, v1, v2, v3, out + ((<usize>c) << 2), NR << 2);
+        }
+      }
+    }
+    for (let k = k0; k < kc; k++) {
       const row = b + ((<usize>((pc + k) * rsB)) << 2);
       const out = base + ((<usize>(k * NR)) << 2);
       if (cols == NR && csB == 1) {
@@ -45,6 +76,27 @@ function packA(a: usize, rsA: i32, csA: i32, ic: i32, pc: i32, mc: i32, kc: i32,
   const panels = (mc + MR - 1) / MR;
   for (let p = 0; p < panels; p++) {
     const base = dst + ((<usize>(p * kc * MR)) << 2);
+    if (csA == 1 && (p + 1) * MR <= mc) {
+      // Rows run along k: 4x4 transposes (MR = 4), four k at a time.
+      const r0 = a + ((<usize>((ic + p * MR) * rsA + pc)) << 2);
+      const rs = (<usize>rsA) << 2;
+      let k = 0;
+      for (; k + 4 <= kc; k += 4) {
+        const q = r0 + ((<usize>k) << 2);
+        const v0 = v128.load(q),
+          v1 = v128.load(q + rs),
+          v2 = v128.load(q + 2 * rs),
+          v3 = v128.load(q + 3 * rs);
+        storeTransposed4(v0, v1, v2, v3, base + ((<usize>(k * MR)) << 2), MR << 2);
+      }
+      for (; k < kc; k++)
+        for (let r = 0; r < MR; r++)
+          store<f32>(
+            base + ((<usize>(k * MR + r)) << 2),
+            load<f32>(r0 + <usize>r * rs + ((<usize>k) << 2)),
+          );
+      continue;
+    }
     for (let r = 0; r < MR; r++) {
       const i = p * MR + r;
       if (i < mc) {
