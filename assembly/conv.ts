@@ -203,8 +203,8 @@ export function convBackwardInput(
 }
 
 /**
- * dW[:, rows of input channels [c0, c1)] = Σ_n dy[n] · im2col(x[n])ᵀ over all N images in
- * order, so each element's sum has one order whatever the thread split.
+ * dW[output channels [o0, o1), rows of input channels [c0, c1)] = Σ_n dy[n] · im2col(x[n])ᵀ
+ * over all N images in order, so each element's sum has one order whatever the split.
  */
 export function convBackwardWeight(
   dy: usize,
@@ -212,6 +212,8 @@ export function convBackwardWeight(
   dwt: usize,
   c0: i32,
   c1: i32,
+  o0: i32,
+  o1: i32,
   N: i32,
   Cin: i32,
   H: i32,
@@ -235,11 +237,12 @@ export function convBackwardWeight(
     k2 = kh * kw;
   const rows = (c1 - c0) * k2;
   const direct = isPointwise(kh, kw, sh, sw, ph, pw);
-  const out = dwt + ((<usize>(c0 * k2)) << 2);
+  const out = dwt + ((<usize>(o0 * Kd + c0 * k2)) << 2);
   for (let n = 0; n < N; n++) {
-    const dyn = dy + ((<usize>(n * Cout * HWo)) << 2);
+    const dyn = dy + ((<usize>((n * Cout + o0) * HWo)) << 2);
     const xc = x + ((<usize>((n * Cin + c0) * H * W)) << 2);
     if (!direct) im2col(xc, c1 - c0, H, W, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw, cols);
-    sgemm(Cout, rows, HWo, dyn, HWo, 1, direct ? xc : cols, 1, HWo, out, Kd, n > 0 ? 1 : 0, work);
+    const b = direct ? xc : cols;
+    sgemm(o1 - o0, rows, HWo, dyn, HWo, 1, b, 1, HWo, out, Kd, n > 0 ? 1 : 0, work);
   }
 }

@@ -1,6 +1,6 @@
 // Elementwise passes and sums in SIMD: ReLU and its gradient, broadcasting binary operations,
 // sums over adjacent dims.
-import { lanesToF64 } from './stats';
+import { sumRun } from './stats';
 
 export function relu(x: usize, y: usize, n: i32): void {
   const zero = f32x4.splat(0);
@@ -96,17 +96,7 @@ export function sumMiddle(x: usize, y: usize, n0: i32, n1: i32, n2: i32, acc: us
     const base = x + <usize>i * <usize>n1 * rowBytes;
     const out = y + <usize>i * rowBytes;
     if (n2 == 1) {
-      // One contiguous run: f32x4 lanes in blocks of 64, merged in float64 (as the statistics do).
-      let t: f64 = 0;
-      let k = 0;
-      for (; k + 64 <= n1;) {
-        let v = f32x4.splat(0);
-        for (const end = k + 64; k < end; k += 4)
-          v = f32x4.add(v, v128.load(base + ((<usize>k) << 2)));
-        t += lanesToF64(v);
-      }
-      for (; k < n1; k++) t += <f64>load<f32>(base + ((<usize>k) << 2));
-      store<f32>(out, <f32>t);
+      store<f32>(out, <f32>sumRun(base, n1, 0)); // one contiguous run
       continue;
     }
     memory.fill(acc, 0, (<usize>n2) << 3);
@@ -125,5 +115,26 @@ export function sumMiddle(x: usize, y: usize, n0: i32, n1: i32, n2: i32, acc: us
     }
     for (let j = 0; j < n2; j++)
       store<f32>(out + ((<usize>j) << 2), <f32>load<f64>(acc + ((<usize>j) << 3)));
+  }
+}
+
+/**
+ * Sums x seen as [n0, n1, n2] over its first and last dims into y [n1] for j in [j0, j1)
+ * (per-channel sums of [N, C, H·W], as a convolution's bias gradient needs), in float64 and
+ * index order.
+ */
+export function sumOuterInner(
+  x: usize,
+  y: usize,
+  j0: i32,
+  j1: i32,
+  n0: i32,
+  n1: i32,
+  n2: i32,
+): void {
+  for (let j = j0; j < j1; j++) {
+    let t: f64 = 0;
+    for (let i = 0; i < n0; i++) t += sumRun(x + ((<usize>(i * n1 + j) * <usize>n2) << 2), n2, 0);
+    store<f32>(y + ((<usize>j) << 2), <f32>t);
   }
 }

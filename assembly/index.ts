@@ -3,7 +3,7 @@
 export { gemmWorkspaceBytes, sgemm } from './gemm';
 export { affine, moments, normalize, normalizeBackward } from './stats';
 export { col2im, convBackwardInput, convBackwardWeight, convForward, im2col } from './conv';
-export { binary, relu, reluGrad, sumMiddle } from './elementwise';
+export { binary, relu, reluGrad, sumMiddle, sumOuterInner } from './elementwise';
 export { maxPool2d, maxPool2dGrad, windowAvg, windowAvgGrad } from './pool';
 export { adamUpdate, sgdUpdate } from './optim';
 export { groupColSums, rowNormBackward, rowNormForward } from './layernorm';

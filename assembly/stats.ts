@@ -30,7 +30,7 @@ export function lanesToF64(v: v128): f64 {
 
 /** Σ (x − c) over a run. With c an element of the run, x − c is exact for values near it.
  * Four independent accumulators: one would make the loop wait on add latency. */
-function sumRun(p: usize, n: i32, c: f32): f64 {
+export function sumRun(p: usize, n: i32, c: f32): f64 {
   const cv = f32x4.splat(c);
   const blockEnd = n & ~(BLOCK - 1);
   let total: f64 = 0;

@@ -211,13 +211,15 @@ describe('WASM kernels equal the JS reference', () => {
     }
   });
 
-  it('sums over adjacent dims (rows, columns, middles, everything), odd sizes', () => {
+  it('sums over adjacent dims and per-channel sums, odd sizes', () => {
     const cases: [number[], number[], boolean][] = [
       [[3, 4, 5, 6], [1, 2], false],
       [[3, 4, 5, 6], [0], true],
       [[3, 4, 5, 6], [3], false],
       [[3, 4, 5, 6], [0, 1, 2, 3], false],
-      [[3, 4, 5, 6], [0, 2], true], // not adjacent: stays on the JS kernel
+      [[3, 4, 5, 6], [0, 2, 3], true], // per-channel sums (outer and inner)
+      [[3, 5, 67], [0, 2], false],
+      [[3, 4, 5, 6], [0, 2], true], // 'rkrk': stays on the JS kernel
       [[2, 301], [1], false],
       [[131, 3], [0], false],
     ];

@@ -101,40 +101,53 @@ export function registerWasmElementwise(): void {
     });
   }
 
-  // Sums over dims that collapse to one block: x as [n0, n1, n2] summed over n1.
+  // Sums whose reduced and kept dims collapse to x as [n0, n1, n2] summed over n1 (one
+  // reduced block: 'k?r?k?') or over n0 and n2 (a kept block between two reduced: 'rkr').
   const sumPlan = (x: Tensor, dims: number[]) => {
     if (x.dtype !== 'float32' || heapPtr(x.data) === null || x.size === 0) return null;
     // A reduced dim gets output stride 0; merging then keeps reduced and kept blocks apart.
     const own = stridesOf(x.shape);
     const ostr = stridesOf(x.shape.map((d, i) => (dims.includes(i) ? 1 : d)));
     const c = collapseDims(x.shape, [own, x.shape.map((_, i) => (dims.includes(i) ? 0 : ostr[i]))]);
-    const kinds = c.strides[1].map((s) => (s === 0 ? 'r' : 'k')).join('');
-    if (!/^k?r?k?$/.test(kinds)) return null;
+    const kinds = c.strides[1].map((st) => (st === 0 ? 'r' : 'k')).join('');
+    const prod = (ds: number[]) => ds.reduce((p, d) => p * d, 1);
+    if (kinds === 'rkr') return { outerInner: true, n0: c.dims[0], n1: c.dims[1], n2: c.dims[2] };
     const at = kinds.indexOf('r');
-    if (at < 0) return null;
-    const n0 = c.dims.slice(0, at).reduce((p, d) => p * d, 1);
-    const n2 = c.dims.slice(at + 1).reduce((p, d) => p * d, 1);
-    return { n0, n1: c.dims[at], n2 };
+    if (!/^k?r?k?$/.test(kinds) || at < 0) return null;
+    const [n0, n1, n2] = [prod(c.dims.slice(0, at)), c.dims[at], prod(c.dims.slice(at + 1))];
+    return { outerInner: false, n0, n1, n2 };
   };
   registerKernel({
     name: 'Sum',
     backend: 'wasm',
     supports: ([x]: Tensor[], a: { dims: number[] }) => sumPlan(x, a.dims) !== null,
     fn: ([x], { dims, keepDim }: { dims: number[]; keepDim: boolean }) => {
-      const { n0, n1, n2 } = sumPlan(x, dims)!;
+      const { outerInner, n0, n1, n2 } = sumPlan(x, dims)!;
       const shape = keepDim
         ? x.shape.map((d, i) => (dims.includes(i) ? 1 : d))
         : x.shape.filter((_, i) => !dims.includes(i));
       const y = empty(shape, x.dtype);
       const [px, py] = [heapPtr(x.data)!, heapPtr(y.data)!];
-      parallelFor('sumMiddle', n0, Math.ceil(GRAIN_ELEMENTS / (n1 * n2)), (lo, hi, t) => [
-        px + lo * n1 * n2 * 4,
-        py + lo * n2 * 4,
-        hi - lo,
-        n1,
-        n2,
-        workspaceBytes(`sum-${t}`, n2 * 8),
-      ]);
+      if (outerInner) {
+        parallelFor('sumOuterInner', n1, Math.ceil(GRAIN_ELEMENTS / (n0 * n2)), (j0, j1) => [
+          px,
+          py,
+          j0,
+          j1,
+          n0,
+          n1,
+          n2,
+        ]);
+      } else {
+        parallelFor('sumMiddle', n0, Math.ceil(GRAIN_ELEMENTS / (n1 * n2)), (lo, hi, t) => [
+          px + lo * n1 * n2 * 4,
+          py + lo * n2 * 4,
+          hi - lo,
+          n1,
+          n2,
+          workspaceBytes(`sum-${t}`, n2 * 8),
+        ]);
+      }
       return y;
     },
   });

@@ -85,6 +85,15 @@ export interface WasmKernels {
     cw: number,
   ): void;
   sumMiddle(x: number, y: number, n0: number, n1: number, n2: number, acc: number): void;
+  sumOuterInner(
+    x: number,
+    y: number,
+    j0: number,
+    j1: number,
+    n0: number,
+    n1: number,
+    n2: number,
+  ): void;
   normalize(
     x: number,
     y: number,

@@ -230,7 +230,24 @@ export function wasmConvPrimitives(): ConvPrimitives {
     backwardWeight(dy, x, dw, g) {
       const p = ptrs(dy.data, x.data, dw.data);
       if (p === null) return false;
-      run('convBackwardWeight', p, g.C, g, dw.shape[0], [x.shape[0]], (c0, c1) => c1 - c0);
+      const [N, Cout] = [x.shape[0], dw.shape[0]];
+      // Split over input channels, each thread building only its channels' im2col rows; a
+      // layer with few input channels (a network's first) splits over output channels.
+      // Either split gives the same bits: each weight sums the same images in one order.
+      if (g.C >= 4) {
+        run('convBackwardWeight', p, g.C, g, Cout, [0, Cout, N], (c0, c1) => c1 - c0);
+      } else {
+        parallelFor('convBackwardWeight', Cout, 1, (o0, o1, t) => [
+          ...p,
+          0,
+          g.C,
+          o0,
+          o1,
+          N,
+          ...convGeom(g, Cout),
+          ...convScratch(t, g, g.C),
+        ]);
+      }
       return true;
     },
   };
