@@ -98,59 +98,70 @@ function maxPool2x2(
   y: usize,
   idx: usize,
 ): void {
-  let q: usize = 0;
-  const lanes = i32x4(0, 2, 4, 6);
   for (let p = 0; p < planes; p++) {
     const base = x + ((<usize>(p * H * W)) << 2);
     for (let oy = 0; oy < oh; oy++) {
-      const r0 = 2 * oy * W,
-        r1 = r0 + W;
-      let ox = 0;
-      for (; ox + 4 <= ow; ox += 4) {
-        const a = base + ((<usize>(r0 + 2 * ox)) << 2),
-          b = base + ((<usize>(r1 + 2 * ox)) << 2);
-        const a0 = v128.load(a),
-          a1 = v128.load(a, 16),
-          b0 = v128.load(b),
-          b1 = v128.load(b, 16);
-        const i0 = i32x4.add(i32x4.splat(r0 + 2 * ox), lanes);
-        let best = v128.shuffle<f32>(a0, a1, 0, 2, 4, 6);
-        let bi = i0;
-        const v1 = v128.shuffle<f32>(a0, a1, 1, 3, 5, 7);
-        const t1 = v128.or(f32x4.gt(v1, best), f32x4.ne(v1, v1));
-        best = v128.bitselect(v1, best, t1);
-        bi = v128.bitselect(i32x4.add(i0, i32x4.splat(1)), bi, t1);
-        const v2 = v128.shuffle<f32>(b0, b1, 0, 2, 4, 6);
-        const t2 = v128.or(f32x4.gt(v2, best), f32x4.ne(v2, v2));
-        best = v128.bitselect(v2, best, t2);
-        bi = v128.bitselect(i32x4.add(i0, i32x4.splat(W)), bi, t2);
-        const v3 = v128.shuffle<f32>(b0, b1, 1, 3, 5, 7);
-        const t3 = v128.or(f32x4.gt(v3, best), f32x4.ne(v3, v3));
-        best = v128.bitselect(v3, best, t3);
-        bi = v128.bitselect(i32x4.add(i0, i32x4.splat(W + 1)), bi, t3);
-        v128.store(y + q, best);
-        v128.store(idx + q, f32x4.convert_i32x4_s(bi));
-        q += 16;
+      const r0 = 2 * oy * W;
+      const row = (<usize>((p * oh + oy) * ow)) << 2;
+      if (ow < 4) {
+        for (let ox = 0; ox < ow; ox++) maxPool2x2One(base, r0, W, ox, y + row, idx + row);
+        continue;
       }
-      for (; ox < ow; ox++) {
-        const c0 = r0 + 2 * ox,
-          c2 = r1 + 2 * ox;
-        let best = load<f32>(base + ((<usize>c0) << 2));
-        let bi = c0;
-        for (let k = 1; k < 4; k++) {
-          const c = k == 1 ? c0 + 1 : k == 2 ? c2 : c2 + 1;
-          const v = load<f32>(base + ((<usize>c) << 2));
-          if (v > best || v != v) {
-            best = v;
-            bi = c;
-          }
-        }
-        store<f32>(y + q, best);
-        store<f32>(idx + q, <f32>bi);
-        q += 4;
+      // Four outputs a step; a ragged end redoes the row's last four (same values again).
+      for (let ox = 0; ox < ow; ox += 4) {
+        const o = min(ox, ow - 4);
+        maxPool2x2Four(base, r0, W, o, y + row + ((<usize>o) << 2), idx + row + ((<usize>o) << 2));
       }
     }
   }
+}
+
+/** Outputs ox..ox+3 of the output row whose window starts at input row offset r0. */
+function maxPool2x2Four(base: usize, r0: i32, W: i32, ox: i32, y: usize, idx: usize): void {
+  const lanes = i32x4(0, 2, 4, 6);
+  const r1 = r0 + W;
+  const a = base + ((<usize>(r0 + 2 * ox)) << 2),
+    b = base + ((<usize>(r1 + 2 * ox)) << 2);
+  const a0 = v128.load(a),
+    a1 = v128.load(a, 16),
+    b0 = v128.load(b),
+    b1 = v128.load(b, 16);
+  const i0 = i32x4.add(i32x4.splat(r0 + 2 * ox), lanes);
+  // A value wins if greater or NaN, in window order (PyTorch's rule), branch-free.
+  let best = v128.shuffle<f32>(a0, a1, 0, 2, 4, 6);
+  let bi = i0;
+  const v1 = v128.shuffle<f32>(a0, a1, 1, 3, 5, 7);
+  const t1 = v128.or(f32x4.gt(v1, best), f32x4.ne(v1, v1));
+  best = v128.bitselect(v1, best, t1);
+  bi = v128.bitselect(i32x4.add(i0, i32x4.splat(1)), bi, t1);
+  const v2 = v128.shuffle<f32>(b0, b1, 0, 2, 4, 6);
+  const t2 = v128.or(f32x4.gt(v2, best), f32x4.ne(v2, v2));
+  best = v128.bitselect(v2, best, t2);
+  bi = v128.bitselect(i32x4.add(i0, i32x4.splat(W)), bi, t2);
+  const v3 = v128.shuffle<f32>(b0, b1, 1, 3, 5, 7);
+  const t3 = v128.or(f32x4.gt(v3, best), f32x4.ne(v3, v3));
+  best = v128.bitselect(v3, best, t3);
+  bi = v128.bitselect(i32x4.add(i0, i32x4.splat(W + 1)), bi, t3);
+  v128.store(y, best);
+  v128.store(idx, f32x4.convert_i32x4_s(bi));
+}
+
+/** Output ox alone (rows narrower than four outputs). */
+function maxPool2x2One(base: usize, r0: i32, W: i32, ox: i32, y: usize, idx: usize): void {
+  const c0 = r0 + 2 * ox,
+    c2 = c0 + W;
+  let best = load<f32>(base + ((<usize>c0) << 2));
+  let bi = c0;
+  for (let k = 1; k < 4; k++) {
+    const c = k == 1 ? c0 + 1 : k == 2 ? c2 : c2 + 1;
+    const v = load<f32>(base + ((<usize>c) << 2));
+    if (v > best || v != v) {
+      best = v;
+      bi = c;
+    }
+  }
+  store<f32>(y + ((<usize>ox) << 2), best);
+  store<f32>(idx + ((<usize>ox) << 2), <f32>bi);
 }
 
 /**

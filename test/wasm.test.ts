@@ -255,6 +255,21 @@ describe('WASM kernels equal the JS reference', () => {
         assertClose(wasm[i], v, { rtol: 0, atol: 0, what: `maxPool2d ${k} part ${i}` }),
       );
     }
+    // The SIMD 2x2 path: output rows of 4, 15 (a ragged end) and 7 windows, with ties and NaN.
+    for (const shape of [
+      [2, 3, 8, 8],
+      [2, 3, 6, 30],
+      [1, 2, 14, 14],
+    ]) {
+      const v = nk.randn(shape).toArray() as Float32Array;
+      for (let i = 0; i < v.length; i += 37) v[i] = v[i + 1] ?? 0; // ties
+      v[5] = NaN;
+      const t = nk.tensor(v, shape);
+      const [js, wasm] = both(() => forwardBackward((p) => nk.maxPool2d(p, 2), [t]));
+      js.forEach((r, i) =>
+        assertClose(wasm[i], r, { rtol: 0, atol: 0, what: `maxPool2d [${shape}] part ${i}` }),
+      );
+    }
   });
 
   it('avgPool2d (padding, ceil mode, divisors) and adaptiveAvgPool2d forward/backward', () => {
