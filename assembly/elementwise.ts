@@ -33,23 +33,32 @@ const ADD = 0,
   MUL = 2,
   DIV = 3;
 
+function apply(op: i32, x: v128, z: v128): v128 {
+  if (op == ADD) return f32x4.add(x, z);
+  if (op == SUB) return f32x4.sub(x, z);
+  if (op == MUL) return f32x4.mul(x, z);
+  return f32x4.div(x, z);
+}
+
 function binaryRun(op: i32, pa: usize, pb: usize, py: usize, n: i32, sa: i32, sb: i32): void {
-  // An operand with stride 0 is one value broadcast along the run.
+  // An operand with stride 0 is one value broadcast along the run; each stride case gets its
+  // own loop (V8 does not unswitch loops).
   const av = f32x4.splat(load<f32>(pa)),
     bv = f32x4.splat(load<f32>(pb));
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const q = (<usize>i) << 2;
-    const x = sa ? v128.load(pa + q) : av,
-      z = sb ? v128.load(pb + q) : bv;
-    let r: v128;
-    if (op == ADD) r = f32x4.add(x, z);
-    else if (op == SUB) r = f32x4.sub(x, z);
-    else if (op == MUL) r = f32x4.mul(x, z);
-    else r = f32x4.div(x, z);
-    v128.store(py + q, r);
+  const end = n & ~3;
+  const stop = py + ((<usize>end) << 2);
+  if (sa && sb) {
+    for (let y = py, a = pa, b = pb; y < stop; y += 16, a += 16, b += 16)
+      v128.store(y, apply(op, v128.load(a), v128.load(b)));
+  } else if (sa) {
+    for (let y = py, a = pa; y < stop; y += 16, a += 16) v128.store(y, apply(op, v128.load(a), bv));
+  } else if (sb) {
+    for (let y = py, b = pb; y < stop; y += 16, b += 16) v128.store(y, apply(op, av, v128.load(b)));
+  } else {
+    const v = apply(op, av, bv);
+    for (let y = py; y < stop; y += 16) v128.store(y, v);
   }
-  for (; i < n; i++) {
+  for (let i = end; i < n; i++) {
     const x = load<f32>(pa + ((<usize>(i * sa)) << 2)),
       z = load<f32>(pb + ((<usize>(i * sb)) << 2));
     const r: f32 = op == ADD ? x + z : op == SUB ? x - z : op == MUL ? x * z : x / z;
