@@ -4,6 +4,6 @@ export { gemmWorkspaceBytes, sgemm } from './gemm';
 export { affine, moments, normalize, normalizeBackward } from './stats';
 export { col2im, convBackwardInput, convBackwardWeight, convForward, im2col } from './conv';
 export { binary, relu, reluGrad, sumMiddle, sumOuterInner } from './elementwise';
-export { maxPool2d, maxPool2dGrad, windowAvg, windowAvgGrad } from './pool';
+export { maxPool2d, maxPool2dGrad, windowAvg } from './pool';
 export { adamUpdate, sgdUpdate } from './optim';
 export { groupColSums, rowNormBackward, rowNormForward } from './layernorm';

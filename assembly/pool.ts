@@ -168,11 +168,13 @@ function maxPool2x2One(base: usize, r0: i32, W: i32, ox: i32, y: usize, idx: usi
  * Average pooling of `planes` planes [H, W] into [oh, ow] through separable windows: output
  * (oy, ox) averages rows [rw[3oy], rw[3oy+1]) × columns [cw[3ox], cw[3ox+1]) and divides by
  * rw[3oy+2]·cw[3ox+2] (i32 tables the caller fills: AvgPool2d's padding rules and
- * AdaptiveAvgPool2d's windows are both of this form). Sums in float64.
+ * AdaptiveAvgPool2d's windows are both of this form). Forward: src = x, dst = y, sums in
+ * float64. With grad: src = dy [planes, oh, ow], dst = dx (zeroed here), each dy / divisor
+ * added over its window.
  */
 export function windowAvg(
-  x: usize,
-  y: usize,
+  src: usize,
+  dst: usize,
   planes: i32,
   H: i32,
   W: i32,
@@ -180,9 +182,12 @@ export function windowAvg(
   ow: i32,
   rw: usize,
   cw: usize,
+  grad: i32,
 ): void {
+  const plane = <usize>H * <usize>W;
+  if (grad) memory.fill(dst, 0, (<usize>planes * plane) << 2);
   for (let p = 0; p < planes; p++) {
-    const base = x + ((<usize>p * <usize>H * <usize>W) << 2);
+    const base = (grad ? dst : src) + ((<usize>p * plane) << 2);
     for (let oy = 0; oy < oh; oy++) {
       const r = rw + <usize>(oy * 12);
       const ya = load<i32>(r),
@@ -192,53 +197,25 @@ export function windowAvg(
         const c = cw + <usize>(ox * 12);
         const xa = load<i32>(c),
           xb = load<i32>(c, 4),
-          dx = load<i32>(c, 8);
+          div = <f64>dy * <f64>load<i32>(c, 8);
+        const q = (<usize>p * <usize>oh * <usize>ow + <usize>(oy * ow + ox)) << 2;
+        if (grad) {
+          const v = <f32>(<f64>load<f32>(src + q) / div);
+          for (let yy = ya; yy < yb; yy++) {
+            const row = base + ((<usize>(yy * W)) << 2);
+            for (let xx = xa; xx < xb; xx++) {
+              const at = row + ((<usize>xx) << 2);
+              store<f32>(at, load<f32>(at) + v);
+            }
+          }
+          continue;
+        }
         let s: f64 = 0;
         for (let yy = ya; yy < yb; yy++) {
           const row = base + ((<usize>(yy * W)) << 2);
           for (let xx = xa; xx < xb; xx++) s += <f64>load<f32>(row + ((<usize>xx) << 2));
         }
-        const q = (<usize>p * <usize>oh * <usize>ow + <usize>(oy * ow + ox)) << 2;
-        store<f32>(y + q, <f32>(s / (<f64>dy * <f64>dx)));
-      }
-    }
-  }
-}
-
-/** The gradient of windowAvg: each output's gradient / divisor added over its window. */
-export function windowAvgGrad(
-  g: usize,
-  dx: usize,
-  planes: i32,
-  H: i32,
-  W: i32,
-  oh: i32,
-  ow: i32,
-  rw: usize,
-  cw: usize,
-): void {
-  memory.fill(dx, 0, (<usize>planes * <usize>H * <usize>W) << 2);
-  for (let p = 0; p < planes; p++) {
-    const base = dx + ((<usize>p * <usize>H * <usize>W) << 2);
-    for (let oy = 0; oy < oh; oy++) {
-      const r = rw + <usize>(oy * 12);
-      const ya = load<i32>(r),
-        yb = load<i32>(r, 4),
-        dy = load<i32>(r, 8);
-      for (let ox = 0; ox < ow; ox++) {
-        const c = cw + <usize>(ox * 12);
-        const xa = load<i32>(c),
-          xb = load<i32>(c, 4),
-          dv = load<i32>(c, 8);
-        const q = (<usize>p * <usize>oh * <usize>ow + <usize>(oy * ow + ox)) << 2;
-        const v = <f32>(<f64>load<f32>(g + q) / (<f64>dy * <f64>dv));
-        for (let yy = ya; yy < yb; yy++) {
-          const row = base + ((<usize>(yy * W)) << 2);
-          for (let xx = xa; xx < xb; xx++) {
-            const a = row + ((<usize>xx) << 2);
-            store<f32>(a, load<f32>(a) + v);
-          }
-        }
+        store<f32>(dst + q, <f32>(s / div));
       }
     }
   }

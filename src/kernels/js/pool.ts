@@ -93,26 +93,22 @@ registerKernel({
  * Average pooling is separable: output (oy, ox) averages input rows rows[3oy]..rows[3oy+1]
  * (exclusive) × columns cols[3ox]..cols[3ox+1] and divides by rows[3oy+2]·cols[3ox+2].
  * AvgPool2d (PyTorch's padding and ceil-mode divisors) and AdaptiveAvgPool2d only differ in
- * these per-axis tables; each backend supplies the two passes over them.
+ * these per-axis tables; each backend supplies the pass over them.
  */
 export interface WindowPrimitives {
+  /**
+   * Forward: src = x [planes, H, W] → dst = y [planes, oh, ow]. With grad: src = dy
+   * [planes, oh, ow] → dst = dx [planes, H, W], each dy / divisor added over its window.
+   */
   windowAvg(
-    X: TypedArray,
-    Y: TypedArray,
+    src: TypedArray,
+    dst: TypedArray,
     planes: number,
     H: number,
     W: number,
     rows: Int32Array,
     cols: Int32Array,
-  ): void;
-  windowAvgGrad(
-    G: TypedArray,
-    DX: TypedArray,
-    planes: number,
-    H: number,
-    W: number,
-    rows: Int32Array,
-    cols: Int32Array,
+    grad: boolean,
   ): void;
 }
 
@@ -148,104 +144,87 @@ export function adaptiveAxis(inSize: number, outSize: number): Int32Array {
 }
 
 export const jsWindowPrimitives: WindowPrimitives = {
-  windowAvg(X, Y, planes, H, W, rows, cols) {
+  windowAvg(src, dst, planes, H, W, rows, cols, grad) {
     const oh = rows.length / 3,
       ow = cols.length / 3;
+    if (grad) dst.fill(0);
     let o = 0;
     for (let p = 0; p < planes; p++)
       for (let oy = 0; oy < oh; oy++)
-        for (let ox = 0; ox < ow; ox++) {
+        for (let ox = 0; ox < ow; ox++, o++) {
+          const div = rows[3 * oy + 2] * cols[3 * ox + 2];
           let s = 0;
+          const g = grad ? src[o] / div : 0;
           for (let yy = rows[3 * oy]; yy < rows[3 * oy + 1]; yy++)
-            for (let xx = cols[3 * ox]; xx < cols[3 * ox + 1]; xx++) s += X[(p * H + yy) * W + xx];
-          Y[o++] = s / (rows[3 * oy + 2] * cols[3 * ox + 2]);
-        }
-  },
-  windowAvgGrad(G, DX, planes, H, W, rows, cols) {
-    const oh = rows.length / 3,
-      ow = cols.length / 3;
-    DX.fill(0);
-    let o = 0;
-    for (let p = 0; p < planes; p++)
-      for (let oy = 0; oy < oh; oy++)
-        for (let ox = 0; ox < ow; ox++) {
-          const g = G[o++] / (rows[3 * oy + 2] * cols[3 * ox + 2]);
-          for (let yy = rows[3 * oy]; yy < rows[3 * oy + 1]; yy++)
-            for (let xx = cols[3 * ox]; xx < cols[3 * ox + 1]; xx++) DX[(p * H + yy) * W + xx] += g;
+            for (let xx = cols[3 * ox]; xx < cols[3 * ox + 1]; xx++) {
+              const i = (p * H + yy) * W + xx;
+              if (grad) dst[i] += g;
+              else s += src[i];
+            }
+          if (!grad) dst[o] = s / div;
         }
   },
 };
+
+/** Registers `name` and `name`Grad over the window tables that `tables` builds. */
+function registerWindowPair(
+  name: string,
+  backend: string,
+  P: WindowPrimitives,
+  supports: KernelSpec['supports'] | undefined,
+  // The input shape, the attributes, and for the gradient the output's [oh, ow].
+  tables: (shape: readonly number[], a: any, out?: number[]) => Int32Array[],
+): void {
+  registerKernel({
+    name,
+    backend,
+    supports,
+    fn: ([x], a) => {
+      const [N, C, H, W] = x.shape;
+      const [rows, cols] = tables(x.shape, a);
+      const y = empty([N, C, rows.length / 3, cols.length / 3], x.dtype);
+      P.windowAvg(x.data, y.data, N * C, H, W, rows, cols, false);
+      return y;
+    },
+  });
+  registerKernel({
+    name: `${name}Grad`,
+    backend,
+    supports,
+    differentiable: false,
+    fn: ([dy], a: { inputShape: number[] }) => {
+      const [N, C, H, W] = a.inputShape;
+      const [rows, cols] = tables(a.inputShape, a, dy.shape.slice(2));
+      const dx = empty(a.inputShape, dy.dtype);
+      P.windowAvg(dy.data, dx.data, N * C, H, W, rows, cols, true);
+      return dx;
+    },
+  });
+}
 
 export function registerAvgPoolKernels(
   backend: string,
   P: WindowPrimitives,
   supports?: KernelSpec['supports'],
 ): void {
-  const axes = (shape: readonly number[], a: PoolAttrs) => [
-    avgPoolAxis(
-      shape[2],
-      a.kernel[0],
-      a.stride[0],
-      a.padding[0],
-      a.ceilMode,
-      a.countIncludePad !== false,
+  registerWindowPair('AvgPool2d', backend, P, supports, (shape, a: PoolAttrs) =>
+    [0, 1].map((i) =>
+      avgPoolAxis(
+        shape[2 + i],
+        a.kernel[i],
+        a.stride[i],
+        a.padding[i],
+        a.ceilMode,
+        a.countIncludePad !== false,
+      ),
     ),
-    avgPoolAxis(
-      shape[3],
-      a.kernel[1],
-      a.stride[1],
-      a.padding[1],
-      a.ceilMode,
-      a.countIncludePad !== false,
-    ),
-  ];
-  registerKernel({
-    name: 'AvgPool2d',
+  );
+  registerWindowPair(
+    'AdaptiveAvgPool2d',
     backend,
+    P,
     supports,
-    fn: ([x], a: PoolAttrs) => {
-      const [N, C, H, W] = x.shape;
-      const [rows, cols] = axes(x.shape, a);
-      const y = empty([N, C, rows.length / 3, cols.length / 3], x.dtype);
-      P.windowAvg(x.data, y.data, N * C, H, W, rows, cols);
-      return y;
-    },
-  });
-  registerKernel({
-    name: 'AvgPool2dGrad',
-    backend,
-    supports,
-    differentiable: false,
-    fn: ([dy], a: PoolAttrs & { inputShape: number[] }) => {
-      const [N, C, H, W] = a.inputShape;
-      const [rows, cols] = axes(a.inputShape, a);
-      const dx = empty(a.inputShape, dy.dtype);
-      P.windowAvgGrad(dy.data, dx.data, N * C, H, W, rows, cols);
-      return dx;
-    },
-  });
-  registerKernel({
-    name: 'AdaptiveAvgPool2d',
-    backend,
-    supports,
-    fn: ([x], { outputSize: [oh, ow] }: { outputSize: [number, number] }) => {
-      const [N, C, H, W] = x.shape;
-      const y = empty([N, C, oh, ow], x.dtype);
-      P.windowAvg(x.data, y.data, N * C, H, W, adaptiveAxis(H, oh), adaptiveAxis(W, ow));
-      return y;
-    },
-  });
-  registerKernel({
-    name: 'AdaptiveAvgPool2dGrad',
-    backend,
-    supports,
-    differentiable: false,
-    fn: ([dy], { inputShape }: { inputShape: number[] }) => {
-      const [N, C, H, W] = inputShape;
-      const [oh, ow] = dy.shape.slice(2);
-      const dx = empty(inputShape, dy.dtype);
-      P.windowAvgGrad(dy.data, dx.data, N * C, H, W, adaptiveAxis(H, oh), adaptiveAxis(W, ow));
-      return dx;
-    },
-  });
+    (shape, a: { outputSize: number[] }, out = a.outputSize) =>
+      [0, 1].map((i) => adaptiveAxis(shape[2 + i], out[i])),
+  );
 }

@@ -19,7 +19,7 @@ interface Collapsed {
 }
 
 /** Drops size-1 dims and merges dim d into the one before when every operand's strides allow. */
-export function collapseDims(out: readonly number[], strides: number[][]): Collapsed {
+function collapseDims(out: readonly number[], strides: number[][]): Collapsed {
   const dims: number[] = [];
   const st: number[][] = strides.map(() => []);
   for (let d = 0; d < out.length; d++) {

@@ -63,8 +63,8 @@ export interface WasmKernels {
     b2: number,
   ): void;
   windowAvg(
-    x: number,
-    y: number,
+    src: number,
+    dst: number,
     planes: number,
     H: number,
     W: number,
@@ -72,17 +72,7 @@ export interface WasmKernels {
     ow: number,
     rw: number,
     cw: number,
-  ): void;
-  windowAvgGrad(
-    g: number,
-    dx: number,
-    planes: number,
-    H: number,
-    W: number,
-    oh: number,
-    ow: number,
-    rw: number,
-    cw: number,
+    grad: number,
   ): void;
   sumMiddle(x: number, y: number, n0: number, n1: number, n2: number, acc: number): void;
   sumOuterInner(

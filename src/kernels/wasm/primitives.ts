@@ -290,34 +290,26 @@ function windowTables(rows: Int32Array, cols: Int32Array): [number, number] {
 
 export function wasmWindowPrimitives(): WindowPrimitives {
   const js = jsWindowPrimitives;
-  // Threads take whole planes: the first array advances by aPer floats a plane, the second by bPer.
-  const overPlanes = (
-    fn: string,
-    [pa, pb]: number[],
-    [aPer, bPer]: number[],
-    planes: number,
-    rest: number[],
-  ) =>
-    parallelFor(fn, planes, Math.ceil(GRAIN_ELEMENTS / Math.max(1, aPer + bPer)), (p0, p1) => [
-      pa + p0 * aPer * 4,
-      pb + p0 * bPer * 4,
-      p1 - p0,
-      ...rest,
-    ]);
   return {
-    windowAvg(X, Y, planes, H, W, rows, cols) {
-      const p = ptrs(X, Y);
-      if (p === null) return js.windowAvg(X, Y, planes, H, W, rows, cols);
+    windowAvg(src, dst, planes, H, W, rows, cols, grad) {
+      const p = ptrs(src, dst);
+      if (p === null) return js.windowAvg(src, dst, planes, H, W, rows, cols, grad);
       const [oh, ow] = [rows.length / 3, cols.length / 3];
-      const rest = [H, W, oh, ow, ...windowTables(rows, cols)];
-      overPlanes('windowAvg', p, [H * W, oh * ow], planes, rest);
-    },
-    windowAvgGrad(G, DX, planes, H, W, rows, cols) {
-      const p = ptrs(G, DX);
-      if (p === null) return js.windowAvgGrad(G, DX, planes, H, W, rows, cols);
-      const [oh, ow] = [rows.length / 3, cols.length / 3];
-      const rest = [H, W, oh, ow, ...windowTables(rows, cols)];
-      overPlanes('windowAvgGrad', p, [oh * ow, H * W], planes, rest);
+      const [srcPer, dstPer] = grad ? [oh * ow, H * W] : [H * W, oh * ow];
+      const tables = windowTables(rows, cols);
+      // Threads take whole planes.
+      const grain = Math.ceil(GRAIN_ELEMENTS / Math.max(1, srcPer + dstPer));
+      parallelFor('windowAvg', planes, grain, (p0, p1) => [
+        p[0] + p0 * srcPer * 4,
+        p[1] + p0 * dstPer * 4,
+        p1 - p0,
+        H,
+        W,
+        oh,
+        ow,
+        ...tables,
+        grad ? 1 : 0,
+      ]);
     },
   };
 }
