@@ -174,7 +174,9 @@ export function rowNormForward(
   const n = <f64>cols;
   for (let r = 0; r < rows; r++) {
     const at = (<usize>r) << 3;
-    moments(x, r, r + 1, 1, 0, cols, cols, mean, inv); // m2 parked in inv[r]
+    // An even row is read as two runs of half its length: two streams for moments to read.
+    const runs = 2 - (cols & 1);
+    moments(x, r, r + 1, runs, cols / runs, cols, cols / runs, mean, inv); // m2 parked in inv[r]
     const mu = load<f64>(mean + at),
       q = load<f64>(inv + at) / n;
     const s = 1 / Math.sqrt(center ? q + eps : q + mu * mu + eps);

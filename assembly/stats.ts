@@ -96,44 +96,139 @@ function sqDevRun(p: usize, n: i32, m: f64): f64 {
   return total;
 }
 
+// Every pass below walks the runs of its statistics two at a time, each run with its own
+// accumulators and constants, so a run's arithmetic is the same whichever run it is paired
+// with (and an odd run out is paired with itself): two streams in flight keep more memory
+// requests waiting than one. Reading a BatchNorm channel's runs in pairs took its statistics
+// pass from 0.27 to 0.17 ns per float from DRAM (bench/passes.ts). Run j of the statistics
+// from sa is run o = j mod outer of statistic sa + j / outer.
+
+/** Byte offset of run j of the statistics from sa. */
+function runOffset(j: i32, sa: i32, outer: i32, outerStride: i32, statStride: i32): usize {
+  const s = sa + j / outer,
+    o = j % outer;
+  return (<usize>(o * outerStride + s * statStride)) << 2;
+}
+
+/** Floats per chunk of statistics whose two passes run back to back: the chunk's elements
+ * are still in L2 for the second pass. A chunk has at least one statistic and two runs. */
+const CHUNK = 32768;
+
+function chunkEnd(sa: i32, s1: i32, outer: i32, inner: i32): i32 {
+  const per = max(1, outer * inner);
+  const k = max((CHUNK + per - 1) / per, outer == 1 ? 2 : 1);
+  return min(s1, sa + k);
+}
+
 let sumD: f64 = 0;
 let sumD2: f64 = 0;
+let sumDB: f64 = 0;
+let sumD2B: f64 = 0;
 
-/** Σ (x − c) and Σ (x − c)² over a run in one pass (into sumD, sumD2), blocks as in sumRun,
- * each block's lanes added into float64x2 accumulators (the four lanes summed at the end). */
-function shiftedSums(p: usize, n: i32, c: f32): void {
-  const cv = f32x4.splat(c);
+/** Σ (x − c) and Σ (x − c)² over run p (into sumD, sumD2) and Σ (x − e), Σ (x − e)² over run
+ * r (into sumDB, sumD2B), n floats each, blocks as in sumRun, each block's lanes added into
+ * float64x2 accumulators (the four lanes summed at the end). */
+function shiftedSums2(p: usize, c: f32, r: usize, e: f32, n: i32): void {
+  const cv = f32x4.splat(c),
+    ev = f32x4.splat(e);
   const blockEnd = n & ~(BLOCK - 1);
   let s1 = f64x2.splat(0),
-    s2 = f64x2.splat(0);
+    s2 = f64x2.splat(0),
+    t1 = f64x2.splat(0),
+    t2 = f64x2.splat(0);
   const stop = p + ((<usize>blockEnd) << 2);
+  const dr = r - p;
   for (let q = p; q < stop;) {
     let a0 = f32x4.splat(0),
       a1 = f32x4.splat(0),
       b0 = f32x4.splat(0),
-      b1 = f32x4.splat(0);
+      b1 = f32x4.splat(0),
+      c0 = f32x4.splat(0),
+      c1 = f32x4.splat(0),
+      d0 = f32x4.splat(0),
+      d1 = f32x4.splat(0);
     for (const end = q + (BLOCK << 2); q < end; q += 32) {
-      const d0 = f32x4.sub(v128.load(q), cv);
-      const d1 = f32x4.sub(v128.load(q, 16), cv);
-      a0 = f32x4.add(a0, d0);
-      a1 = f32x4.add(a1, d1);
-      b0 = f32x4.add(b0, f32x4.mul(d0, d0));
-      b1 = f32x4.add(b1, f32x4.mul(d1, d1));
+      const u0 = f32x4.sub(v128.load(q), cv);
+      const u1 = f32x4.sub(v128.load(q, 16), cv);
+      const v0 = f32x4.sub(v128.load(q + dr), ev);
+      const v1 = f32x4.sub(v128.load(q + dr, 16), ev);
+      a0 = f32x4.add(a0, u0);
+      a1 = f32x4.add(a1, u1);
+      b0 = f32x4.add(b0, f32x4.mul(u0, u0));
+      b1 = f32x4.add(b1, f32x4.mul(u1, u1));
+      c0 = f32x4.add(c0, v0);
+      c1 = f32x4.add(c1, v1);
+      d0 = f32x4.add(d0, f32x4.mul(v0, v0));
+      d1 = f32x4.add(d1, f32x4.mul(v1, v1));
     }
-    const a = f32x4.add(a0, a1),
-      b = f32x4.add(b0, b1);
-    s1 = f64x2.add(s1, lanesToF64x2(a));
-    s2 = f64x2.add(s2, lanesToF64x2(b));
+    s1 = f64x2.add(s1, lanesToF64x2(f32x4.add(a0, a1)));
+    s2 = f64x2.add(s2, lanesToF64x2(f32x4.add(b0, b1)));
+    t1 = f64x2.add(t1, lanesToF64x2(f32x4.add(c0, c1)));
+    t2 = f64x2.add(t2, lanesToF64x2(f32x4.add(d0, d1)));
   }
-  let t1 = f64x2.extract_lane(s1, 0) + f64x2.extract_lane(s1, 1),
-    t2 = f64x2.extract_lane(s2, 0) + f64x2.extract_lane(s2, 1);
+  let x1 = f64x2.extract_lane(s1, 0) + f64x2.extract_lane(s1, 1),
+    x2 = f64x2.extract_lane(s2, 0) + f64x2.extract_lane(s2, 1),
+    y1 = f64x2.extract_lane(t1, 0) + f64x2.extract_lane(t1, 1),
+    y2 = f64x2.extract_lane(t2, 0) + f64x2.extract_lane(t2, 1);
   for (let i = blockEnd; i < n; i++) {
     const d = load<f32>(p + ((<usize>i) << 2)) - c;
-    t1 += <f64>d;
-    t2 += <f64>(d * d);
+    x1 += <f64>d;
+    x2 += <f64>(d * d);
+    const f = load<f32>(r + ((<usize>i) << 2)) - e;
+    y1 += <f64>f;
+    y2 += <f64>(f * f);
   }
-  sumD = t1;
-  sumD2 = t2;
+  sumD = x1;
+  sumD2 = x2;
+  sumDB = y1;
+  sumD2B = y2;
+}
+
+let accN: f64 = 0;
+let accMu: f64 = 0;
+let accQ: f64 = 0;
+
+/**
+ * Merges run o of statistic s (at p, n floats; sd, sd2: its sums shifted by its first
+ * element) into the statistic's count, mean and m2 (Chan's formula); run 0 restarts them and
+ * the last run stores mean[s], m2[s]. Σd² − (Σd)²/n loses accuracy in proportion to
+ * 1 + ((mean − pivot)/σ)², so when the pivot lies more than ~4σ from the mean (or the run is
+ * constant) the run is redone two-pass.
+ */
+function mergeRun(
+  p: usize,
+  n: i32,
+  o: i32,
+  outer: i32,
+  s: i32,
+  sd: f64,
+  sd2: f64,
+  mean: usize,
+  m2: usize,
+): void {
+  const pivot = load<f32>(p);
+  const nf = <f64>n;
+  const md = sd / nf;
+  let bm = <f64>pivot + md;
+  let bq = sd2 - sd * md;
+  if (!(16 * bq > nf * md * md)) {
+    bm = <f64>pivot + sumRun(p, n, pivot) / nf;
+    bq = sqDevRun(p, n, bm);
+  }
+  if (o == 0) {
+    accN = 0;
+    accMu = 0;
+    accQ = 0;
+  }
+  const tot = accN + nf;
+  const delta = bm - accMu;
+  accMu += (delta * nf) / tot;
+  accQ += bq + ((delta * delta * accN) / tot) * nf;
+  accN = tot;
+  if (o == outer - 1) {
+    store<f64>(mean + ((<usize>s) << 3), accMu);
+    store<f64>(m2 + ((<usize>s) << 3), accQ);
+  }
 }
 
 /** mean[s] and m2[s] (sum of squared deviations), float64, for statistics [s0, s1). */
@@ -148,80 +243,79 @@ export function moments(
   mean: usize,
   m2: usize,
 ): void {
-  for (let s = s0; s < s1; s++) {
-    let n: f64 = 0,
-      mu: f64 = 0,
-      q: f64 = 0;
-    for (let o = 0; o < outer; o++) {
-      const p = x + ((<usize>(o * outerStride + s * statStride)) << 2);
-      // One pass of shifted sums about the run's first element; Σd² − (Σd)²/n loses
-      // accuracy in proportion to 1 + ((mean − pivot)/σ)², so when the pivot lies more than
-      // ~4σ from the mean (or the run is constant) the run is redone two-pass.
-      const pivot = load<f32>(p);
-      shiftedSums(p, inner, pivot);
-      const nf = <f64>inner;
-      const md = sumD / nf;
-      let bm = <f64>pivot + md;
-      let bq = sumD2 - sumD * md;
-      if (!(16 * bq > nf * md * md)) {
-        bm = <f64>pivot + sumRun(p, inner, pivot) / nf;
-        bq = sqDevRun(p, inner, bm);
-      }
-      const tot = n + <f64>inner;
-      const delta = bm - mu;
-      mu += (delta * <f64>inner) / tot;
-      q += bq + ((delta * delta * n) / tot) * <f64>inner;
-      n = tot;
-    }
-    store<f64>(mean + ((<usize>s) << 3), mu);
-    store<f64>(m2 + ((<usize>s) << 3), q);
+  const runs = (s1 - s0) * outer;
+  for (let j = 0; j < runs; j += 2) {
+    const k = min(j + 1, runs - 1);
+    const pa = x + runOffset(j, s0, outer, outerStride, statStride),
+      pb = x + runOffset(k, s0, outer, outerStride, statStride);
+    shiftedSums2(pa, load<f32>(pa), pb, load<f32>(pb), inner);
+    mergeRun(pa, inner, j % outer, outer, s0 + j / outer, sumD, sumD2, mean, m2);
+    if (k > j) mergeRun(pb, inner, k % outer, outer, s0 + k / outer, sumDB, sumD2B, mean, m2);
   }
 }
 
 /**
- * y = (x − m)·a + b over a run of n floats, then max(y, 0) when relu. Centring first keeps a
- * constant channel exact; the centre goes in two f32 parts: x − hi is exact for x near the
- * centre (Sterbenz), so a mean of 1e6 costs no accuracy though f32 cannot hold it exactly.
+ * y = (x − m)·a + b over run oa of x and y, and the same with its own constants over run ob,
+ * n floats each, then max(y, 0) when relu. Centring first keeps a constant channel exact; the
+ * centre goes in two f32 parts: x − hi is exact for x near the centre (Sterbenz), so a mean
+ * of 1e6 costs no accuracy though f32 cannot hold it exactly. Each step loads before it
+ * stores, so y may be x and ob may be oa.
  */
-function affineRun(px: usize, py: usize, n: i32, m: f64, a: f32, b: f32, relu: i32): void {
-  const hi = <f32>m,
-    lo = <f32>(m - <f64>hi);
-  const hv = f32x4.splat(hi),
-    lv = f32x4.splat(lo),
-    av = f32x4.splat(a),
-    bv = f32x4.splat(b),
+function affineRun2(
+  x: usize,
+  y: usize,
+  n: i32,
+  relu: i32,
+  oa: usize,
+  ma: f64,
+  aa: f32,
+  ba: f32,
+  ob: usize,
+  mb: f64,
+  ab: f32,
+  bb: f32,
+): void {
+  const ha = <f32>ma,
+    hb = <f32>mb;
+  const sa = <f32>(<f64>ba - (ma - <f64>ha) * <f64>aa),
+    sb = <f32>(<f64>bb - (mb - <f64>hb) * <f64>ab);
+  const hav = f32x4.splat(ha),
+    aav = f32x4.splat(aa),
+    sav = f32x4.splat(sa),
+    hbv = f32x4.splat(hb),
+    abv = f32x4.splat(ab),
+    sbv = f32x4.splat(sb),
     zero = f32x4.splat(0);
-  // Eight floats a step through stepping pointers, the ReLU test outside the loop: 0.25 →
-  // 0.19 ns per element in cache, as V8 neither unswitches loops nor strength-reduces p + 4i
-  // (and its f32x4.max, NaN-exact, costs several instructions: not worth it when off).
-  const end = n & ~7;
-  const stop = px + ((<usize>end) << 2);
+  // Stepping pointers and the ReLU test outside the loop: V8 neither unswitches loops nor
+  // strength-reduces p + 4i (and its f32x4.max, NaN-exact, costs several instructions).
+  const end = n & ~3;
+  const px = x + oa,
+    stop = px + ((<usize>end) << 2),
+    dy = y - x,
+    d = ob - oa;
   if (relu) {
-    for (let p = px, q = py; p < stop; p += 32, q += 32) {
-      const d0 = f32x4.sub(f32x4.sub(v128.load(p), hv), lv);
-      const d1 = f32x4.sub(f32x4.sub(v128.load(p, 16), hv), lv);
-      v128.store(q, f32x4.max(f32x4.add(f32x4.mul(d0, av), bv), zero));
-      v128.store(q, f32x4.max(f32x4.add(f32x4.mul(d1, av), bv), zero), 16);
+    for (let p = px; p < stop; p += 16) {
+      const u = f32x4.sub(v128.load(p), hav);
+      const v = f32x4.sub(v128.load(p + d), hbv);
+      v128.store(p + dy, f32x4.max(f32x4.add(f32x4.mul(u, aav), sav), zero));
+      v128.store(p + dy + d, f32x4.max(f32x4.add(f32x4.mul(v, abv), sbv), zero));
     }
   } else {
-    for (let p = px, q = py; p < stop; p += 32, q += 32) {
-      const d0 = f32x4.sub(f32x4.sub(v128.load(p), hv), lv);
-      const d1 = f32x4.sub(f32x4.sub(v128.load(p, 16), hv), lv);
-      v128.store(q, f32x4.add(f32x4.mul(d0, av), bv));
-      v128.store(q, f32x4.add(f32x4.mul(d1, av), bv), 16);
+    for (let p = px; p < stop; p += 16) {
+      const u = f32x4.sub(v128.load(p), hav);
+      const v = f32x4.sub(v128.load(p + d), hbv);
+      v128.store(p + dy, f32x4.add(f32x4.mul(u, aav), sav));
+      v128.store(p + dy + d, f32x4.add(f32x4.mul(v, abv), sbv));
     }
   }
-  let i = end;
-  for (; i + 4 <= n; i += 4) {
-    const d = f32x4.sub(f32x4.sub(v128.load(px + ((<usize>i) << 2)), hv), lv);
-    let v = f32x4.add(f32x4.mul(d, av), bv);
-    if (relu) v = f32x4.max(v, zero);
-    v128.store(py + ((<usize>i) << 2), v);
-  }
-  for (; i < n; i++) {
-    let v = (load<f32>(px + ((<usize>i) << 2)) - hi - lo) * a + b;
+  for (let i = end; i < n; i++) {
+    const q = (<usize>i) << 2;
+    let u = (load<f32>(x + oa + q) - ha) * aa + sa;
+    let v = (load<f32>(x + ob + q) - hb) * ab + sb;
+    if (relu && u < 0) u = 0;
     if (relu && v < 0) v = 0;
-    store<f32>(py + ((<usize>i) << 2), v);
+    store<f32>(y + oa + q, u);
+    store<f32>(y + ob + q, v);
   }
 }
 
@@ -243,14 +337,25 @@ export function affine(
   b: usize,
   relu: i32,
 ): void {
-  for (let s = s0; s < s1; s++) {
-    const at = (<usize>s) << 3;
-    const as = <f32>load<f64>(a + at),
-      bs = <f32>load<f64>(b + at);
-    for (let o = 0; o < outer; o++) {
-      const off = (<usize>(o * outerStride + s * statStride)) << 2;
-      affineRun(x + off, y + off, inner, load<f64>(c + at), as, bs, relu);
-    }
+  const runs = (s1 - s0) * outer;
+  for (let j = 0; j < runs; j += 2) {
+    const k = min(j + 1, runs - 1);
+    const sa = (<usize>(s0 + j / outer)) << 3,
+      sb = (<usize>(s0 + k / outer)) << 3;
+    affineRun2(
+      x,
+      y,
+      inner,
+      relu,
+      runOffset(j, s0, outer, outerStride, statStride),
+      load<f64>(c + sa),
+      <f32>load<f64>(a + sa),
+      <f32>load<f64>(b + sa),
+      runOffset(k, s0, outer, outerStride, statStride),
+      load<f64>(c + sb),
+      <f32>load<f64>(a + sb),
+      <f32>load<f64>(b + sb),
+    );
   }
 }
 
@@ -260,7 +365,7 @@ function param(p: usize, s: i32, o: i32, P: i32, Q: i32, none: f64): f64 {
 }
 
 /**
- * Training-mode normalization, statistic by statistic while its elements are in cache:
+ * Training-mode normalization, chunk by chunk of statistics while its elements are in cache:
  * mean[s] and m2[s] (the helper above), inv = 1/√(m2/count + eps), then each run o of s
  * gets y = (x − mean)·inv·w[k] + b[k] (see param; w, b float64 or 0 for none), ReLU'd when
  * relu. BatchNorm: P = C, Q = 1; GroupNorm: s = (n, g), P = G, Q = channels per group.
@@ -284,100 +389,210 @@ export function normalize(
   m2: usize,
 ): void {
   const count = <f64>outer * <f64>inner;
-  for (let s = s0; s < s1; s++) {
-    moments(x, s, s + 1, outer, outerStride, statStride, inner, mean, m2);
-    const at = (<usize>s) << 3;
-    const mu = load<f64>(mean + at);
-    const inv = 1 / Math.sqrt(load<f64>(m2 + at) / count + eps);
+  for (let sa = s0; sa < s1;) {
+    const sb = chunkEnd(sa, s1, outer, inner);
+    moments(x, sa, sb, outer, outerStride, statStride, inner, mean, m2);
     // Runs in reverse: the last ones the statistics read are still in L2.
-    for (let o = outer - 1; o >= 0; o--) {
-      const off = (<usize>(o * outerStride + s * statStride)) << 2;
-      const a = <f32>(inv * param(w, s, o, P, Q, 1)),
-        sh = <f32>param(b, s, o, P, Q, 0);
-      affineRun(x + off, y + off, inner, mu, a, sh, relu);
+    for (let j = (sb - sa) * outer - 1; j >= 0; j -= 2) {
+      const k = max(j - 1, 0);
+      const s = sa + j / outer,
+        o = j % outer,
+        t = sa + k / outer,
+        r = k % outer;
+      const ms = load<f64>(mean + ((<usize>s) << 3)),
+        mt = load<f64>(mean + ((<usize>t) << 3));
+      const is = 1 / Math.sqrt(load<f64>(m2 + ((<usize>s) << 3)) / count + eps),
+        it = 1 / Math.sqrt(load<f64>(m2 + ((<usize>t) << 3)) / count + eps);
+      affineRun2(
+        x,
+        y,
+        inner,
+        relu,
+        runOffset(j, sa, outer, outerStride, statStride),
+        ms,
+        <f32>(is * param(w, s, o, P, Q, 1)),
+        <f32>param(b, s, o, P, Q, 0),
+        runOffset(k, sa, outer, outerStride, statStride),
+        mt,
+        <f32>(it * param(w, t, r, P, Q, 1)),
+        <f32>param(b, t, r, P, Q, 0),
+      );
     }
+    sa = sb;
   }
 }
 
-/** The two sums gradRun returns (AssemblyScript has no tuples). */
+/** The sums gradRun2 returns (AssemblyScript has no tuples). */
 let runSg: f64 = 0;
 let runSgx: f64 = 0;
+let runSgB: f64 = 0;
+let runSgxB: f64 = 0;
 
-/** runSg = Σ g and runSgx = Σ g·(x − m) over a run of n floats, float64. */
-function gradRun(pg: usize, px: usize, n: i32, m: f64): void {
-  const hi = <f32>m,
-    lo = <f32>(m - <f64>hi);
-  const hv = f32x4.splat(hi),
-    lv = f32x4.splat(lo);
+/** runSg = Σ g and runSgx = Σ g·(x − ma) over run oa of g and x, float64, and runSgB,
+ * runSgxB the same about mb over run ob; n floats each. */
+function gradRun2(g: usize, x: usize, n: i32, oa: usize, ma: f64, ob: usize, mb: f64): void {
+  // Σ g·(x − m) = Σ g·(x − hi) − lo·Σ g with m = hi + lo split as in affineRun2: one
+  // constant per run in the loop, where sixteen SIMD registers are all there is.
+  const ha = <f32>ma,
+    hb = <f32>mb;
+  const hav = f32x4.splat(ha),
+    hbv = f32x4.splat(hb);
   const blockEnd = n & ~(BLOCK - 1);
   let tg: f64 = 0,
-    th: f64 = 0;
-  let i = 0;
+    th: f64 = 0,
+    ug: f64 = 0,
+    uh: f64 = 0;
+  const dg = g - x,
+    d = ob - oa;
+  let p = x + oa;
   // BLOCK floats in f32x4 lanes, then float64 (see sumRun); two accumulators per sum.
-  for (; i < blockEnd;) {
+  for (const stop = p + ((<usize>blockEnd) << 2); p < stop;) {
     let g0 = f32x4.splat(0),
       g1 = f32x4.splat(0),
       h0 = f32x4.splat(0),
-      h1 = f32x4.splat(0);
-    for (const end = i + BLOCK; i < end; i += 8) {
-      const q = (<usize>i) << 2;
-      const ga = v128.load(pg + q),
-        gb = v128.load(pg + q, 16);
-      const da = f32x4.sub(f32x4.sub(v128.load(px + q), hv), lv);
-      const db = f32x4.sub(f32x4.sub(v128.load(px + q, 16), hv), lv);
+      h1 = f32x4.splat(0),
+      e0 = f32x4.splat(0),
+      e1 = f32x4.splat(0),
+      f0 = f32x4.splat(0),
+      f1 = f32x4.splat(0);
+    for (const end = p + (BLOCK << 2); p < end; p += 32) {
+      const ga = v128.load(p + dg),
+        gb = v128.load(p + dg, 16);
       g0 = f32x4.add(g0, ga);
       g1 = f32x4.add(g1, gb);
-      h0 = f32x4.add(h0, f32x4.mul(ga, da));
-      h1 = f32x4.add(h1, f32x4.mul(gb, db));
+      h0 = f32x4.add(h0, f32x4.mul(ga, f32x4.sub(v128.load(p), hav)));
+      h1 = f32x4.add(h1, f32x4.mul(gb, f32x4.sub(v128.load(p, 16), hav)));
+      const gc = v128.load(p + dg + d),
+        gd = v128.load(p + dg + d, 16);
+      e0 = f32x4.add(e0, gc);
+      e1 = f32x4.add(e1, gd);
+      f0 = f32x4.add(f0, f32x4.mul(gc, f32x4.sub(v128.load(p + d), hbv)));
+      f1 = f32x4.add(f1, f32x4.mul(gd, f32x4.sub(v128.load(p + d, 16), hbv)));
     }
     tg += lanesToF64(f32x4.add(g0, g1));
     th += lanesToF64(f32x4.add(h0, h1));
+    ug += lanesToF64(f32x4.add(e0, e1));
+    uh += lanesToF64(f32x4.add(f0, f1));
   }
   let ag = f32x4.splat(0),
-    ah = f32x4.splat(0);
-  for (; i + 4 <= n; i += 4) {
-    const gv = v128.load(pg + ((<usize>i) << 2));
-    const d = f32x4.sub(f32x4.sub(v128.load(px + ((<usize>i) << 2)), hv), lv);
-    ag = f32x4.add(ag, gv);
-    ah = f32x4.add(ah, f32x4.mul(gv, d));
+    ah = f32x4.splat(0),
+    bg = f32x4.splat(0),
+    bh = f32x4.splat(0);
+  let i = blockEnd;
+  for (; i + 4 <= n; i += 4, p += 16) {
+    const ga = v128.load(p + dg),
+      gc = v128.load(p + dg + d);
+    ag = f32x4.add(ag, ga);
+    ah = f32x4.add(ah, f32x4.mul(ga, f32x4.sub(v128.load(p), hav)));
+    bg = f32x4.add(bg, gc);
+    bh = f32x4.add(bh, f32x4.mul(gc, f32x4.sub(v128.load(p + d), hbv)));
   }
   tg += lanesToF64(ag);
   th += lanesToF64(ah);
-  for (; i < n; i++) {
-    const gi = load<f32>(pg + ((<usize>i) << 2));
-    tg += <f64>gi;
-    th += <f64>(gi * (load<f32>(px + ((<usize>i) << 2)) - hi - lo));
+  ug += lanesToF64(bg);
+  uh += lanesToF64(bh);
+  for (; i < n; i++, p += 4) {
+    const ga = load<f32>(p + dg),
+      gc = load<f32>(p + dg + d);
+    tg += <f64>ga;
+    th += <f64>(ga * (load<f32>(p) - ha));
+    ug += <f64>gc;
+    uh += <f64>(gc * (load<f32>(p + d) - hb));
   }
   runSg = tg;
-  runSgx = th;
+  runSgx = th - (ma - <f64>ha) * tg;
+  runSgB = ug;
+  runSgxB = uh - (mb - <f64>hb) * ug;
 }
 
-/** dx = a·g + b·(x − m) + c over a run of n floats (every norm's input gradient). */
-function affine2Run(pg: usize, px: usize, pd: usize, n: i32, m: f64, a: f32, b: f32, c: f32): void {
-  const hi = <f32>m,
-    lo = <f32>(m - <f64>hi);
-  const hv = f32x4.splat(hi),
-    lv = f32x4.splat(lo);
-  const av = f32x4.splat(a),
-    bv = f32x4.splat(b),
-    cv = f32x4.splat(c);
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const q = (<usize>i) << 2;
-    const d = f32x4.sub(f32x4.sub(v128.load(px + q), hv), lv);
-    v128.store(
-      pd + q,
-      f32x4.add(f32x4.add(f32x4.mul(v128.load(pg + q), av), f32x4.mul(d, bv)), cv),
-    );
+/** dx = a·g + b·(x − m) + c over run oa of g, x and dx (every norm's input gradient), and the
+ * same with its own constants over run ob; n floats each. Loads precede stores (ob may be oa). */
+function affine2Run2(
+  g: usize,
+  x: usize,
+  dx: usize,
+  n: i32,
+  oa: usize,
+  ma: f64,
+  aa: f32,
+  ba: f32,
+  ca: f32,
+  ob: usize,
+  mb: f64,
+  ab: f32,
+  bb: f32,
+  cb: f32,
+): void {
+  // b·(x − m) + c = b·(x − hi) + (c − b·lo), as in affineRun2.
+  const ha = <f32>ma,
+    hb = <f32>mb;
+  const ka = <f32>(<f64>ca - (ma - <f64>ha) * <f64>ba),
+    kb = <f32>(<f64>cb - (mb - <f64>hb) * <f64>bb);
+  const hav = f32x4.splat(ha),
+    aav = f32x4.splat(aa),
+    bav = f32x4.splat(ba),
+    kav = f32x4.splat(ka),
+    hbv = f32x4.splat(hb),
+    abv = f32x4.splat(ab),
+    bbv = f32x4.splat(bb),
+    kbv = f32x4.splat(kb);
+  const end = n & ~3;
+  const px = x + oa,
+    stop = px + ((<usize>end) << 2),
+    dg = g - x,
+    dd = dx - x,
+    d = ob - oa;
+  for (let p = px; p < stop; p += 16) {
+    const u = f32x4.sub(v128.load(p), hav);
+    const v = f32x4.sub(v128.load(p + d), hbv);
+    const gu = v128.load(p + dg),
+      gv = v128.load(p + dg + d);
+    v128.store(p + dd, f32x4.add(f32x4.add(f32x4.mul(gu, aav), f32x4.mul(u, bav)), kav));
+    v128.store(p + dd + d, f32x4.add(f32x4.add(f32x4.mul(gv, abv), f32x4.mul(v, bbv)), kbv));
   }
-  for (; i < n; i++) {
+  for (let i = end; i < n; i++) {
     const q = (<usize>i) << 2;
-    store<f32>(pd + q, load<f32>(pg + q) * a + (load<f32>(px + q) - hi - lo) * b + c);
+    const u = load<f32>(g + oa + q) * aa + (load<f32>(x + oa + q) - ha) * ba + ka;
+    const v = load<f32>(g + ob + q) * ab + (load<f32>(x + ob + q) - hb) * bb + kb;
+    store<f32>(dx + oa + q, u);
+    store<f32>(dx + ob + q, v);
   }
+}
+
+/** The input-gradient coefficients of statistic s (gradCoefficients), cached for the runs
+ * that follow it. */
+let coefS: i32 = -1;
+let coefB: f32 = 0;
+let coefC: f32 = 0;
+
+/** B = −inv²·mean(g'·x̂) and C = −inv·mean(g') of statistic s from its sums (see below). */
+function gradCoefficients(
+  s: i32,
+  P: i32,
+  Q: i32,
+  w: usize,
+  is: f64,
+  count: f64,
+  sg: usize,
+  sgx: usize,
+): void {
+  if (s == coefS) return;
+  const sums = (<usize>s * <usize>Q) << 3;
+  let g1: f64 = 0,
+    g2: f64 = 0;
+  for (let o = 0; o < Q; o++) {
+    const wk = param(w, s, o, P, Q, 1);
+    const q = sums + ((<usize>o) << 3);
+    g1 += wk * load<f64>(sg + q);
+    g2 += wk * load<f64>(sgx + q) * is;
+  }
+  coefB = <f32>((-is * is * g2) / count);
+  coefC = <f32>((-is * g1) / count);
+  coefS = s;
 }
 
 /**
- * The backward of normalize, statistic by statistic while its elements are in cache: per
+ * The backward of normalize, chunk by chunk of statistics while its elements are in cache: per
  * run the sums Σ g and Σ g·(x − mu[s]) into sg/sgx[s·Q + o mod Q] (float64; the caller
  * turns them into dweight and dbias), then with g' = g·w[k] and x̂ = (x − mu)·inv,
  * dx = inv·(g' − mean(g') − x̂·mean(g'·x̂)) over the statistic's runs, i.e. per run
@@ -402,34 +617,64 @@ export function normalizeBackward(
   sgx: usize,
 ): void {
   const count = <f64>outer * <f64>inner;
-  for (let s = s0; s < s1; s++) {
-    const at = (<usize>s) << 3;
-    const m = load<f64>(mu + at),
-      is = load<f64>(inv + at);
-    const sums = (<usize>s * <usize>Q) << 3;
-    memory.fill(sg + sums, 0, (<usize>Q) << 3);
-    memory.fill(sgx + sums, 0, (<usize>Q) << 3);
-    for (let o = 0; o < outer; o++) {
-      const off = (<usize>(o * outerStride + s * statStride)) << 2;
-      gradRun(g + off, x + off, inner, m);
-      const q = sums + ((<usize>(o % Q)) << 3);
-      store<f64>(sg + q, load<f64>(sg + q) + runSg);
-      store<f64>(sgx + q, load<f64>(sgx + q) + runSgx);
+  for (let sa = s0; sa < s1;) {
+    const sb = chunkEnd(sa, s1, outer, inner);
+    const first = (<usize>sa * <usize>Q) << 3,
+      bytes = (<usize>(sb - sa) * <usize>Q) << 3;
+    memory.fill(sg + first, 0, bytes);
+    memory.fill(sgx + first, 0, bytes);
+    const runs = (sb - sa) * outer;
+    for (let j = 0; j < runs; j += 2) {
+      const k = min(j + 1, runs - 1);
+      const s = sa + j / outer,
+        t = sa + k / outer;
+      gradRun2(
+        g,
+        x,
+        inner,
+        runOffset(j, sa, outer, outerStride, statStride),
+        load<f64>(mu + ((<usize>s) << 3)),
+        runOffset(k, sa, outer, outerStride, statStride),
+        load<f64>(mu + ((<usize>t) << 3)),
+      );
+      const qa = (<usize>(s * Q + ((j % outer) % Q))) << 3;
+      store<f64>(sg + qa, load<f64>(sg + qa) + runSg);
+      store<f64>(sgx + qa, load<f64>(sgx + qa) + runSgx);
+      if (k > j) {
+        const qb = (<usize>(t * Q + ((k % outer) % Q))) << 3;
+        store<f64>(sg + qb, load<f64>(sg + qb) + runSgB);
+        store<f64>(sgx + qb, load<f64>(sgx + qb) + runSgxB);
+      }
     }
-    let g1: f64 = 0,
-      g2: f64 = 0;
-    for (let o = 0; o < Q; o++) {
-      const wk = param(w, s, o, P, Q, 1);
-      const q = sums + ((<usize>o) << 3);
-      g1 += wk * load<f64>(sg + q);
-      g2 += wk * load<f64>(sgx + q) * is;
-    }
-    const B = <f32>((-is * is * g2) / count),
-      C = <f32>((-is * g1) / count);
     // Runs in reverse: the last ones the sums read are still in L2.
-    for (let o = outer - 1; o >= 0; o--) {
-      const off = (<usize>(o * outerStride + s * statStride)) << 2;
-      affine2Run(g + off, x + off, dx + off, inner, m, <f32>(is * param(w, s, o, P, Q, 1)), B, C);
+    coefS = -1;
+    for (let j = runs - 1; j >= 0; j -= 2) {
+      const k = max(j - 1, 0);
+      const s = sa + j / outer,
+        t = sa + k / outer;
+      const is = load<f64>(inv + ((<usize>s) << 3)),
+        it = load<f64>(inv + ((<usize>t) << 3));
+      gradCoefficients(s, P, Q, w, is, count, sg, sgx);
+      const Bs = coefB,
+        Cs = coefC;
+      gradCoefficients(t, P, Q, w, it, count, sg, sgx);
+      affine2Run2(
+        g,
+        x,
+        dx,
+        inner,
+        runOffset(j, sa, outer, outerStride, statStride),
+        load<f64>(mu + ((<usize>s) << 3)),
+        <f32>(is * param(w, s, j % outer, P, Q, 1)),
+        Bs,
+        Cs,
+        runOffset(k, sa, outer, outerStride, statStride),
+        load<f64>(mu + ((<usize>t) << 3)),
+        <f32>(it * param(w, t, k % outer, P, Q, 1)),
+        coefB,
+        coefC,
+      );
     }
+    sa = sb;
   }
 }

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import * as nk from '../src/index.js';
 import { assertClose } from './helpers.js';
+import { channelLayout, jsNormPrimitives, rowLayout } from '../src/kernels/js/stats.js';
+import { wasmNormPrimitives } from '../src/kernels/wasm/primitives.js';
 
 /** Runs fn on the JS kernels and on the WASM kernels and returns both results. */
 function both<T>(fn: () => T): [T, T] {
@@ -117,6 +119,47 @@ describe('WASM kernels equal the JS reference', () => {
       nk.batchNorm(x, null, null, null, null, { training: true }).toArray(),
     );
     assertClose(wasm, js, { rtol: 0, atol: 2e-5 });
+  });
+
+  it('normalize passes over several chunks of statistics, runs paired across statistics', () => {
+    // The SIMD passes take statistics in chunks of ≥ 32768 floats and runs two at a time:
+    // 69 instance statistics of 1023 floats are chunks of 33, 33 and 3 (odd: a run paired
+    // with itself); GroupNorm(3) on 12 channels pairs runs whose weights differ (Q = 4). A
+    // mean of 1e4 with σ 0.5 checks the centre split in two floats (hi in the loop, lo folded
+    // into the shift).
+    const cases: [string, number[], (p: nk.Tensor, q: nk.Tensor, r: nk.Tensor) => nk.Tensor][] = [
+      ['instanceNorm', [3, 23, 33, 31], (p, q, r) => nk.instanceNorm(p, q, r)],
+      ['groupNorm', [3, 12, 41, 40], (p, q, r) => nk.groupNorm(p, 3, q, r)],
+    ];
+    for (const [name, shape, f] of cases) {
+      const C = shape[1];
+      const x = nk.randn(shape, { mean: 1e4, std: 0.5 }),
+        w = nk.randn([C]),
+        b = nk.randn([C]);
+      const [js, wasm] = both(() => forwardBackward(f, [x, w, b]));
+      js.forEach((v, i) =>
+        assertClose(wasm[i], v, { rtol: 1e-5, atol: 1e-5, what: `${name} ${shape} part ${i}` }),
+      );
+    }
+  });
+
+  it('normalize backward with float64 centres that float32 cannot hold', () => {
+    // The ops pass float32 means; the primitives take float64 ones, split hi + lo in SIMD.
+    const shape = [3, 23, 33, 31];
+    const X = nk.randn(shape, { mean: 1e4, std: 0.5 }).data as Float32Array;
+    const G = nk.randn(shape).data as Float32Array;
+    for (const L of [channelLayout(shape), rowLayout(3 * 23, 33 * 31)]) {
+      const m = jsNormPrimitives.moments(X, L);
+      const inv = m.m2.map((q) => 1 / Math.sqrt(q / m.count + 1e-5));
+      const prm = { P: L.numStats, Q: 1, w: inv.map((_, i) => 1 + i / 10), b: inv.map(() => 0) };
+      const out = [0, 1].map(() => nk.zeros(shape).data as Float32Array);
+      const sums = [jsNormPrimitives, wasmNormPrimitives()].map((K, i) =>
+        K.normalizeBackward(G, X, out[i], L, m.mean, inv, prm),
+      );
+      assertClose(out[1], out[0], { rtol: 1e-5, atol: 1e-5, what: `dx, ${L.outer} runs` });
+      assertClose(sums[1].sgx, sums[0].sgx, { rtol: 1e-5, atol: 1e-3, what: 'Σ g·(x − mean)' });
+      assertClose(sums[1].sg, sums[0].sg, { rtol: 1e-5, atol: 1e-3, what: 'Σ g' });
+    }
   });
 
   it('row normalization (LayerNorm, GroupNorm) forward/backward, odd sizes', () => {
