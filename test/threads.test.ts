@@ -14,6 +14,9 @@ function run(threads: number): Float32Array[] {
     new nk.nn.ReLU(),
     new nk.nn.MaxPool2d(2),
     new nk.nn.GroupNorm(4, 16),
+    // 128 single-run statistics, paired across statistics: 3 threads split them 43/43/42,
+    // so runs pair differently (or with themselves) than on one thread.
+    new nk.nn.InstanceNorm2d(16, { affine: true }),
     new nk.nn.Flatten(),
     new nk.nn.LayerNorm(16 * 16 * 16),
     new nk.nn.RMSNorm(16 * 16 * 16),
