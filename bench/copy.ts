@@ -1,7 +1,8 @@
 // The machine's copy bandwidth with 1..n threads, the yardstick of the benchmark's GB/s:
 // bytes read + written per second copying 256 MiB (Float32Array.set), split over the
-// threads, each copying a buffer of its own (a copy within a SharedArrayBuffer is done with
-// relaxed atomics, slower than memcpy); the main thread copies its part and waits for the rest.
+// threads, each copying ordinary (unshared) buffers of its own; the main thread copies its
+// part and waits for the rest. The buffers themselves are private so that the copy is
+// plain memcpy whatever V8 does for shared memory.
 import { Worker } from 'node:worker_threads';
 
 const WORKER = `

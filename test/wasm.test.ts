@@ -123,10 +123,10 @@ describe('WASM kernels equal the JS reference', () => {
 
   it('normalize passes over several chunks of statistics, runs paired across statistics', () => {
     // The SIMD passes take statistics in chunks of ≥ 32768 floats and runs two at a time:
-    // 69 instance statistics of 1023 floats are chunks of 33, 33 and 3 (odd: a run paired
-    // with itself); GroupNorm(3) on 12 channels pairs runs whose weights differ (Q = 4). A
-    // mean of 1e4 with σ 0.5 checks the centre split in two floats (hi in the loop, lo folded
-    // into the shift).
+    // 69 instance statistics of 1023 floats are chunks of 33, 33 and 3 on one thread (odd: a
+    // run paired with itself); GroupNorm(3) on 12 channels pairs runs whose weights differ
+    // (Q = 4). A mean of 1e4 with σ 0.5 checks the forward's centre split in two floats (hi
+    // in the loop, lo folded into the shift); the next test checks the backward's.
     const cases: [string, number[], (p: nk.Tensor, q: nk.Tensor, r: nk.Tensor) => nk.Tensor][] = [
       ['instanceNorm', [3, 23, 33, 31], (p, q, r) => nk.instanceNorm(p, q, r)],
       ['groupNorm', [3, 12, 41, 40], (p, q, r) => nk.groupNorm(p, 3, q, r)],
