@@ -1,8 +1,7 @@
 // The machine's copy bandwidth with 1..n threads, the yardstick of the benchmark's GB/s:
-// bytes read + written per second copying 256 MiB (Float32Array.set), split over the
-// threads, each copying ordinary (unshared) buffers of its own; the main thread copies its
-// part and waits for the rest. The buffers themselves are private so that the copy is
-// plain memcpy whatever V8 does for shared memory.
+// 256 MiB copied with Float32Array.set, split over the threads, each copying ordinary
+// (unshared) buffers of its own so that the copy is plain memcpy whatever V8 does for shared
+// memory. The main thread copies its part and waits for the rest; run.ts times copy().
 import { Worker } from 'node:worker_threads';
 
 const WORKER = `
@@ -18,29 +17,35 @@ for (let gen = 1; ; gen++) {
   Atomics.notify(flag, 1);
 }`;
 
-export async function copyBandwidth(threads: number): Promise<number> {
-  const n = 64 * 1024 * 1024;
-  const size = Math.floor(n / threads);
+export interface CopyRunner {
+  /** Bytes read + written by one copy(). */
+  bytes: number;
+  copy(): void;
+  close(): Promise<void>;
+}
+
+export function copyRunner(threads: number): CopyRunner {
+  const size = Math.floor((64 * 1024 * 1024) / threads);
   const sync = new SharedArrayBuffer(8);
   const flag = new Int32Array(sync);
   const workers = Array.from(
     { length: threads - 1 },
     () => new Worker(WORKER, { eval: true, workerData: { sync, size } }),
   );
-  const mine = [new Float32Array(size).fill(1), new Float32Array(size)];
-  const ts: number[] = [];
-  for (let rep = 0; rep < 6; rep++) {
-    Atomics.store(flag, 1, 0);
-    const t0 = performance.now();
-    Atomics.add(flag, 0, 1);
-    Atomics.notify(flag, 0);
-    mine[1].set(mine[0]);
-    for (let done; (done = Atomics.load(flag, 1)) < threads - 1;) Atomics.wait(flag, 1, done);
-    if (rep > 0) ts.push(performance.now() - t0); // the first touches fresh pages
-  }
-  Atomics.store(flag, 0, -1);
-  Atomics.notify(flag, 0);
-  await Promise.all(workers.map((w) => new Promise((resolve) => w.once('exit', resolve))));
-  ts.sort((a, b) => a - b);
-  return (2 * size * threads * 4) / (ts[Math.floor(ts.length / 2)] / 1000) / 1e9;
+  const [src, dst] = [new Float32Array(size).fill(1), new Float32Array(size)];
+  return {
+    bytes: 2 * size * threads * 4,
+    copy() {
+      Atomics.store(flag, 1, 0);
+      Atomics.add(flag, 0, 1);
+      Atomics.notify(flag, 0);
+      dst.set(src);
+      for (let done; (done = Atomics.load(flag, 1)) < threads - 1;) Atomics.wait(flag, 1, done);
+    },
+    async close() {
+      Atomics.store(flag, 0, -1);
+      Atomics.notify(flag, 0);
+      await Promise.all(workers.map((w) => new Promise((resolve) => w.once('exit', resolve))));
+    },
+  };
 }

@@ -5,7 +5,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import Table from 'cli-table3';
 import { cases } from './cases.js';
-import { copyBandwidth } from './copy.js';
+import { copyRunner } from './copy.js';
 import { setNumThreads } from '../src/index.js';
 
 // Closures must not return tensors from tidy(): a kept result would leak and fresh pages would be timed.
@@ -60,7 +60,11 @@ console.log(
 );
 const threadCounts = cores >= 2 ? [1, 2] : [1];
 const bw = new Map<number, number>();
-for (const t of threadCounts) bw.set(t, await copyBandwidth(t));
+for (const t of threadCounts) {
+  const runner = copyRunner(t);
+  bw.set(t, runner.bytes / (median(runner.copy, 5, 1) / 1000) / 1e9);
+  await runner.close();
+}
 console.log(
   `measured copy bandwidth: ${threadCounts.map((t) => `${bw.get(t)!.toFixed(1)} GB/s at ${t} thread${t > 1 ? 's' : ''}`).join(', ')} (read + write, 256 MiB Float32Array.set, a slice per thread)`,
 );
