@@ -1,7 +1,8 @@
 // Browser smoke test (not part of npm test: it needs a Chromium, which CI does not install).
 // Serves the repository on 127.0.0.1 with cross-origin isolation, opens test/browser/smoke.html
 // in headless Chromium (Debian's package: apt-get install -y chromium) through playwright-core,
-// and checks that the WASM kernels load and a BatchNorm CNN trains on them and on the JS kernels.
+// and checks that the WASM kernels load and a BatchNorm CNN trains on them and on the JS kernels,
+// and that kernel threads run in a Web Worker (test/browser/worker.js) with the same results.
 // Usage: npm run build && node scripts/browser-smoke.mjs [/usr/bin/chromium]
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
@@ -60,7 +61,31 @@ try {
       'JS kernels give the same final loss',
       Math.abs(out.js?.last - out.wasm?.last) < 1e-3 * Math.max(1, out.wasm?.last),
     ],
+    [
+      "the page's main thread refuses kernel threads and says why",
+      /initThreads: .*run normkit in a Web Worker/.test(out.mainThreadInit),
+    ],
+    ['no error in the Web Worker', out.worker?.error === undefined],
+    [
+      'the Web Worker runs 1, then 2 kernel threads',
+      out.worker?.one?.threads === 1 && out.worker?.two?.threads === 2,
+    ],
+    [
+      'the same losses at 1 and 2 threads, bit for bit',
+      out.worker?.one?.losses.length === 12 &&
+        out.worker.one.losses.every((v, i) => Object.is(v, out.worker.two.losses[i])),
+    ],
+    [
+      'loss falls in the Web Worker',
+      out.worker?.two?.losses[11] < 0.5 * out.worker?.two?.losses[0],
+    ],
+    ['setNumThreads(1) lowers the count in a browser', out.worker?.afterLowering === 1],
   ];
+  if (out.worker?.one && out.worker?.two)
+    console.log(
+      `CNN step, batch 64, in a Web Worker: ${out.worker.one.msPerStep.toFixed(1)} ms at 1 thread, ` +
+        `${out.worker.two.msPerStep.toFixed(1)} ms at 2 threads`,
+    );
   for (const [what, ok] of checks) {
     console.log(`${ok ? 'ok    ' : 'FAILED'} ${what}`);
     failed ||= !ok;

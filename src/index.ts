@@ -23,7 +23,7 @@ export * as kernels from './kernels/registry.js';
 import { getBackendOrder, setBackendOrder } from './kernels/registry.js';
 import { wasmKernels } from './kernels/wasm/loader.js';
 export { initWasm, wasmLoadError } from './kernels/wasm/loader.js';
-export { getNumThreads, setNumThreads } from './kernels/wasm/threads.js';
+export { getNumThreads, initThreads, setNumThreads } from './kernels/wasm/threads.js';
 
 /** Chooses the kernels: 'wasm' (SIMD, the default when loaded) or 'js' (the reference). */
 export function setBackend(name: 'wasm' | 'js'): void {

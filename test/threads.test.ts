@@ -52,6 +52,13 @@ describe('kernel threads', () => {
     assert.throws(() => nk.setNumThreads(0), /setNumThreads: expected a positive integer, got 0/);
   });
 
+  it('initThreads starts them in Node as setNumThreads does, and checks its argument', async () => {
+    await nk.initThreads(2);
+    assert.equal(nk.getNumThreads(), 2);
+    await assert.rejects(nk.initThreads(1.5), /initThreads: expected a positive integer, got 1.5/);
+    assert.equal(nk.getNumThreads(), 2);
+  });
+
   it('gives bit-identical training results with 1, 2 and 3 threads', () => {
     setGrainScale(0); // split every kernel call, however small
     const one = run(1);

@@ -1,7 +1,7 @@
 // A kernel thread: the same WASM module instantiated on the same shared memory. It sleeps
 // on its mailbox (Atomics.wait), runs the function the main thread names with the argument
-// list it wrote, and signals completion. See threads.ts for the protocol.
-import { workerData } from 'node:worker_threads';
+// list it wrote, and signals completion. See threads.ts for the protocol. Node hands it its
+// set-up as workerData; a browser posts it as the first message and waits for a reply.
 
 interface Init {
   module: WebAssembly.Module;
@@ -11,7 +11,19 @@ interface Init {
   names: string[];
 }
 
-const { module, memory, ctrl, args, names } = workerData as Init;
+const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
+const scope = globalThis as unknown as {
+  onmessage: ((e: { data: Init }) => void) | null;
+  postMessage(message: unknown): void;
+};
+const { module, memory, ctrl, args, names } = isNode
+  ? ((await import('node:worker_threads')).workerData as Init)
+  : await new Promise<Init>((resolve) => {
+      scope.onmessage = (e) => {
+        scope.onmessage = null;
+        resolve(e.data);
+      };
+    });
 const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as Record<
   string,
   (...a: number[]) => void
@@ -23,6 +35,7 @@ const [SEQ, DONE, FN, NARGS, READY] = [0, 1, 2, 3, 4];
 
 Atomics.store(I, READY, 1);
 Atomics.notify(I, READY);
+if (!isNode) scope.postMessage('ready');
 let seq = 0;
 for (;;) {
   Atomics.wait(I, SEQ, seq);

@@ -1,26 +1,38 @@
 // The kernel thread pool. Workers instantiate the WASM module on the shared tensor memory;
-// a parallel call splits an index range into contiguous chunks, the main thread runs the
-// first chunk and workers the rest, and the main thread blocks (Atomics.wait) until all are
-// done, so ops stay synchronous. Every split is over independent outputs (channels, rows,
+// a parallel call splits an index range into contiguous chunks, the calling thread runs the
+// first chunk and workers the rest, and the calling thread blocks (Atomics.wait) until all
+// are done, so ops stay synchronous. Every split is over independent outputs (channels, rows,
 // output columns), never inside a reduction, so results are bit-identical for any thread
-// count. Node only: browsers cannot block their main thread, and there threads stay at 1.
+// count. Node: workers start synchronously (setNumThreads). Browser: only a Web Worker may
+// block, and a worker it starts runs only once it yields to its event loop, so threads start
+// with `await initThreads(n)` inside a cross-origin isolated Web Worker.
 import { heap } from '../../memory/allocator.js';
 
 const [SEQ, DONE, FN, NARGS, READY] = [0, 1, 2, 3, 4];
 const MAX_ARGS = 32;
 
+/** What Node's worker_threads.Worker and the browser's Worker have in common here. */
+interface ThreadWorker {
+  terminate(): unknown;
+  postMessage(message: unknown): void;
+}
+type WorkerCtor = new (url: URL, opts: object) => ThreadWorker;
+
 interface Lane {
-  worker: { terminate(): Promise<number>; unref(): void };
+  worker: ThreadWorker;
   I: Int32Array;
   A: Float64Array;
   seq: number;
 }
 
+const WORKER_URL = new URL('./thread-worker.js', import.meta.url);
+const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
+
 let lanes: Lane[] = [];
 let names: string[] = [];
 let exportsRef: Record<string, (...a: number[]) => void> | null = null;
 let moduleRef: WebAssembly.Module | null = null;
-let WorkerCtor: (new (url: URL, opts: object) => Lane['worker']) | null = null;
+let nodeWorker: WorkerCtor | null = null;
 let defaultThreads = 1;
 let grainScale = 1;
 
@@ -29,10 +41,10 @@ export function setGrainScale(scale: number): void {
   grainScale = scale;
 }
 
-if (typeof process !== 'undefined' && process.versions?.node !== undefined) {
+if (isNode) {
   const wt = await import('node:worker_threads');
   const os = await import('node:os');
-  WorkerCtor = wt.Worker as unknown as typeof WorkerCtor;
+  nodeWorker = wt.Worker as unknown as WorkerCtor;
   defaultThreads = wt.isMainThread ? Math.max(1, os.availableParallelism()) : 1;
 }
 
@@ -48,36 +60,113 @@ export function getNumThreads(): number {
   return lanes.length + 1;
 }
 
-/**
- * Sets how many threads the WASM kernels use (the calling thread included). Defaults to the
- * available cores in Node's main thread and to 1 elsewhere; results do not depend on it.
- */
-export function setNumThreads(n: number): void {
+function checkCount(fn: string, n: number): void {
   if (!Number.isInteger(n) || n < 1)
-    throw new Error(`setNumThreads: expected a positive integer, got ${n}`);
-  if (WorkerCtor === null || moduleRef === null) {
-    if (n !== 1) throw new Error('setNumThreads: worker threads need Node.js and the WASM kernels');
-    return;
-  }
-  while (lanes.length > n - 1) {
+    throw new Error(`${fn}: expected a positive integer, got ${n}`);
+}
+
+function dropLanes(keep: number): void {
+  while (lanes.length > keep) {
     const lane = lanes.pop()!;
     lane.I[FN] = -1;
     Atomics.add(lane.I, SEQ, 1);
     Atomics.notify(lane.I, SEQ);
     void lane.worker.terminate();
   }
+}
+
+/** A worker and its mailbox; the worker gets the module, the memory and the mailbox. */
+function newLane(Ctor: WorkerCtor, opts: object): Lane {
+  const ctrl = new SharedArrayBuffer(64),
+    args = new SharedArrayBuffer(MAX_ARGS * 8);
+  const init = { module: moduleRef, memory: heap.memory, ctrl, args, names };
+  const worker = isNode
+    ? new Ctor(WORKER_URL, { ...opts, workerData: init })
+    : new Ctor(WORKER_URL, opts);
+  if (!isNode) worker.postMessage(init);
+  return { worker, I: new Int32Array(ctrl), A: new Float64Array(args), seq: 0 };
+}
+
+/**
+ * Sets how many threads the WASM kernels use (the calling thread included). Defaults to the
+ * available cores in Node's main thread and to 1 elsewhere; results do not depend on it. In
+ * a browser it can lower the count; raising it takes `await initThreads(n)`.
+ */
+export function setNumThreads(n: number): void {
+  checkCount('setNumThreads', n);
+  if (moduleRef === null || (!isNode && n > lanes.length + 1)) {
+    if (n === 1) return;
+    throw new Error(
+      moduleRef === null
+        ? 'setNumThreads: threads need the WASM kernels (in a browser, await initWasm() first)'
+        : `setNumThreads: a browser starts threads asynchronously: await initThreads(${n}) ` +
+            `in a Web Worker (${lanes.length + 1} running)`,
+    );
+  }
+  dropLanes(n - 1);
   while (lanes.length < n - 1) {
-    const ctrl = new SharedArrayBuffer(64),
-      args = new SharedArrayBuffer(MAX_ARGS * 8);
-    const worker = new WorkerCtor(new URL('./thread-worker.js', import.meta.url), {
-      workerData: { module: moduleRef, memory: heap.memory, ctrl, args, names },
-    });
-    worker.unref(); // kernel threads never keep the process alive
-    const lane = { worker, I: new Int32Array(ctrl), A: new Float64Array(args), seq: 0 };
+    const lane = newLane(nodeWorker!, {});
+    (lane.worker as unknown as { unref(): void }).unref(); // kernel threads never keep Node alive
     Atomics.wait(lane.I, READY, 0, 10000);
     if (Atomics.load(lane.I, READY) !== 1)
       throw new Error('setNumThreads: a kernel thread did not start');
     lanes.push(lane);
+  }
+}
+
+/** Why this browser context cannot run kernel threads, or null when it can. */
+function browserThreadsBlocker(): string | null {
+  const g = globalThis as { crossOriginIsolated?: boolean; Worker?: unknown; document?: unknown };
+  if (moduleRef === null) return 'the WASM kernels are not loaded: await initWasm() first';
+  if (!heap.shared || g.crossOriginIsolated === false)
+    return 'threads need shared memory: serve the page cross-origin isolated';
+  if (g.document !== undefined)
+    return "a page's main thread cannot block on its threads: run normkit in a Web Worker";
+  if (typeof g.Worker !== 'function')
+    return 'this worker cannot start workers of its own (nested Web Workers)';
+  return null;
+}
+
+let starting: Promise<void> = Promise.resolve();
+
+/**
+ * Starts kernel threads so that `n` threads in all run the WASM kernels (default: the
+ * machine's logical cores), and resolves once they run. Node: the same as setNumThreads(n).
+ * Browser: call it in a cross-origin isolated (module) Web Worker after initWasm(); the
+ * page's main thread cannot block, so there it rejects and the kernels stay on one thread.
+ */
+export function initThreads(n?: number): Promise<void> {
+  // One start at a time: two overlapping calls would both count the same running lanes.
+  const next = starting.then(() => startThreads(n));
+  starting = next.catch(() => undefined);
+  return next;
+}
+
+async function startThreads(n?: number): Promise<void> {
+  const count = n ?? (globalThis.navigator?.hardwareConcurrency || defaultThreads);
+  checkCount('initThreads', count);
+  if (isNode || count <= lanes.length + 1) return setNumThreads(count);
+  const blocker = browserThreadsBlocker();
+  if (blocker !== null) throw new Error(`initThreads: ${blocker}`);
+  const Ctor = (globalThis as unknown as { Worker: WorkerCtor }).Worker;
+  const started = Array.from({ length: count - 1 - lanes.length }, async () => {
+    const lane = newLane(Ctor, { type: 'module', name: 'normkit kernel thread' });
+    const w = lane.worker as unknown as Worker;
+    await new Promise<void>((resolve, reject) => {
+      w.onmessage = () => resolve();
+      w.onerror = (e) => {
+        w.terminate();
+        reject(new Error(`initThreads: a kernel thread failed to start: ${e.message}`));
+      };
+    });
+    return lane;
+  });
+  const results = await Promise.allSettled(started);
+  for (const r of results) if (r.status === 'fulfilled') lanes.push(r.value);
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) {
+    dropLanes(lanes.length - results.filter((r) => r.status === 'fulfilled').length);
+    throw (failed as PromiseRejectedResult).reason;
   }
 }
 
