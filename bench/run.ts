@@ -81,6 +81,7 @@ const table = new Table({
     'PyTorch / normkit (best)',
     'GB/s',
     '% of copy bw',
+    '% by DESIGN.md count',
     'GFLOP/s',
   ],
 });
@@ -94,6 +95,7 @@ for (const c of selected) {
     const pt = typeof tt === 'string' ? undefined : tt.ms[c.name];
     const pb = typeof tt === 'string' ? undefined : tt.best[c.name];
     const gbs = c.bytes ? c.bytes / (ms / 1000) / 1e9 : undefined;
+    const designGbs = (c.designBytes ?? c.bytes ?? 0) / (ms / 1000) / 1e9;
     const gflops = c.flops ? c.flops / (ms / 1000) / 1e9 : undefined;
     results.push({
       case: c.name,
@@ -103,6 +105,7 @@ for (const c of selected) {
       torchMs: pt,
       torchBestMs: pb,
       gbPerS: gbs,
+      designGbPerS: c.bytes ? designGbs : undefined,
       gflops,
     });
     table.push([
@@ -115,6 +118,7 @@ for (const c of selected) {
         : `${(pt / ms).toFixed(2)}x (${(pb / ms).toFixed(2)}x)`,
       gbs === undefined ? '-' : gbs.toFixed(1),
       gbs === undefined ? '-' : `${((100 * gbs) / bw.get(threads)!).toFixed(0)}%`,
+      gbs === undefined ? '-' : `${((100 * designGbs) / bw.get(threads)!).toFixed(0)}%`,
       gflops === undefined ? '-' : gflops.toFixed(1),
     ]);
   }
