@@ -2,6 +2,7 @@
 // at batch 64 on one kernel thread, then on two (initThreads), and posts the losses and the
 // time per step of both back to the page.
 import * as nk from '/dist/src/index.js';
+import { trainSteps } from '/test/browser/steps.js';
 
 function cnn() {
   const { nn } = nk;
@@ -25,21 +26,7 @@ function train() {
   const opt = new nk.optim.SGD(model.parameters(), { lr: 0.005, momentum: 0.9 });
   const x = nk.keep(nk.randn([64, 1, 28, 28]));
   const labels = Uint8Array.from({ length: 64 }, (_, i) => i % 10);
-  const losses = [];
-  const times = [];
-  for (let i = 0; i < 12; i++) {
-    const t0 = performance.now();
-    losses.push(
-      nk.tidy(() => {
-        const loss = nk.crossEntropy(model.call(x), labels);
-        opt.zeroGrad();
-        loss.backward();
-        opt.step();
-        return loss.item();
-      }),
-    );
-    times.push(performance.now() - t0);
-  }
+  const { losses, times } = trainSteps(model, opt, x, labels, 12);
   x.dispose();
   times.sort((a, b) => a - b);
   return { threads: nk.getNumThreads(), losses, msPerStep: times[times.length >> 1] };
