@@ -94,9 +94,12 @@ for (const c of selected) {
     const tt = torch.get(threads)!;
     const pt = typeof tt === 'string' ? undefined : tt.ms[c.name];
     const pb = typeof tt === 'string' ? undefined : tt.best[c.name];
-    const gbs = c.bytes ? c.bytes / (ms / 1000) / 1e9 : undefined;
-    const designGbs = (c.designBytes ?? c.bytes ?? 0) / (ms / 1000) / 1e9;
-    const gflops = c.flops ? c.flops / (ms / 1000) / 1e9 : undefined;
+    const perSecond = (units?: number) => (units ? units / (ms / 1000) / 1e9 : undefined);
+    const ofCopy = (gb?: number) =>
+      gb === undefined ? '-' : `${((100 * gb) / bw.get(threads)!).toFixed(0)}%`;
+    const gbs = perSecond(c.bytes);
+    const designGbs = perSecond(c.bytes && (c.designBytes ?? c.bytes));
+    const gflops = perSecond(c.flops);
     results.push({
       case: c.name,
       what: c.what,
@@ -105,7 +108,7 @@ for (const c of selected) {
       torchMs: pt,
       torchBestMs: pb,
       gbPerS: gbs,
-      designGbPerS: c.bytes ? designGbs : undefined,
+      designGbPerS: designGbs,
       gflops,
     });
     table.push([
@@ -117,8 +120,8 @@ for (const c of selected) {
         ? '-'
         : `${(pt / ms).toFixed(2)}x (${(pb / ms).toFixed(2)}x)`,
       gbs === undefined ? '-' : gbs.toFixed(1),
-      gbs === undefined ? '-' : `${((100 * gbs) / bw.get(threads)!).toFixed(0)}%`,
-      gbs === undefined ? '-' : `${((100 * designGbs) / bw.get(threads)!).toFixed(0)}%`,
+      ofCopy(gbs),
+      ofCopy(designGbs),
       gflops === undefined ? '-' : gflops.toFixed(1),
     ]);
   }

@@ -2,6 +2,7 @@
 // tensor memory. In Node they load at import; in a browser call initWasm() first. Without
 // them every op still runs on the JavaScript reference kernels.
 import { heap } from '../../memory/allocator.js';
+import { isNode } from '../../platform.js';
 import { attachThreads } from './threads.js';
 
 export interface WasmKernels {
@@ -275,7 +276,7 @@ export async function initWasm(source: BufferSource | URL | string = WASM_URL): 
 }
 
 // Node: load synchronously at import, so ops need no async set-up.
-if (typeof process !== 'undefined' && process.versions?.node !== undefined) {
+if (isNode) {
   try {
     const { readFileSync } = await import('node:fs');
     instantiateWasm(readFileSync(WASM_URL));

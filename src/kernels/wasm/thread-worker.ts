@@ -2,6 +2,7 @@
 // on its mailbox (Atomics.wait), runs the function the main thread names with the argument
 // list it wrote, and signals completion. See threads.ts for the protocol. Node hands it its
 // set-up as workerData; a browser posts it as the first message and waits for a reply.
+import { isNode } from '../../platform.js';
 
 interface Init {
   module: WebAssembly.Module;
@@ -11,7 +12,6 @@ interface Init {
   names: string[];
 }
 
-const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
 const scope = globalThis as unknown as {
   onmessage: ((e: { data: Init }) => void) | null;
   postMessage(message: unknown): void;

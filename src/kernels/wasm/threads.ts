@@ -7,6 +7,7 @@
 // block, and a worker it starts runs only once it yields to its event loop, so threads start
 // with `await initThreads(n)` inside a cross-origin isolated Web Worker.
 import { heap } from '../../memory/allocator.js';
+import { isNode } from '../../platform.js';
 
 const [SEQ, DONE, FN, NARGS, READY] = [0, 1, 2, 3, 4];
 const MAX_ARGS = 32;
@@ -26,7 +27,6 @@ interface Lane {
 }
 
 const WORKER_URL = new URL('./thread-worker.js', import.meta.url);
-const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
 
 let lanes: Lane[] = [];
 let names: string[] = [];
@@ -161,11 +161,12 @@ async function startThreads(n?: number): Promise<void> {
     });
     return lane;
   });
+  const running = lanes.length;
   const results = await Promise.allSettled(started);
   for (const r of results) if (r.status === 'fulfilled') lanes.push(r.value);
   const failed = results.find((r) => r.status === 'rejected');
   if (failed) {
-    dropLanes(lanes.length - results.filter((r) => r.status === 'fulfilled').length);
+    dropLanes(running); // all or none: stop the ones that did start
     throw (failed as PromiseRejectedResult).reason;
   }
 }
