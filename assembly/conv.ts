@@ -1,5 +1,5 @@
 // im2col and its adjoint col2im for one image and group (see src/kernels/js/conv.ts).
-import { sgemm } from './gemm';
+import { packWholeA, sgemm, sgemmPackedA } from './gemm';
 
 // Output columns ox whose input column ox·sw + xoff lies inside [0, W) are [colsStart, colsEnd).
 function colsStart(xoff: i32, sw: i32): i32 {
@@ -136,15 +136,17 @@ export function convForward(
   Cout: i32,
   cols: usize,
   work: usize,
+  packed: usize,
 ): void {
   const Kd = Cin * kh * kw,
     HWo = oh * ow;
   const direct = isPointwise(kh, kw, sh, sw, ph, pw);
+  packWholeA(w, Kd, 1, Cout, Kd, packed); // once for all the images
   for (let n = n0; n < n1; n++) {
     const xn = x + ((<usize>(n * Cin * H * W)) << 2);
     const yn = y + ((<usize>(n * Cout * HWo)) << 2);
     if (!direct) im2col(xn, Cin, H, W, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw, cols);
-    sgemm(Cout, HWo, Kd, w, Kd, 1, direct ? xn : cols, HWo, 1, yn, HWo, 0, work);
+    sgemmPackedA(Cout, HWo, Kd, packed, direct ? xn : cols, HWo, 1, yn, HWo, 0, work);
     if (bias != 0) {
       for (let c = 0; c < Cout; c++) {
         const bv = f32x4.splat(load<f32>(bias + ((<usize>c) << 2)));
@@ -185,17 +187,19 @@ export function convBackwardInput(
   Cout: i32,
   cols: usize,
   work: usize,
+  packed: usize,
 ): void {
   const Kd = Cin * kh * kw,
     HWo = oh * ow;
   const direct = isPointwise(kh, kw, sh, sw, ph, pw);
+  packWholeA(w, 1, Kd, Kd, Cout, packed); // Wᵀ, once for all the images
   for (let n = n0; n < n1; n++) {
     const dyn = dy + ((<usize>(n * Cout * HWo)) << 2);
     const dxn = dx + ((<usize>(n * Cin * H * W)) << 2);
     if (direct) {
-      sgemm(Kd, HWo, Cout, w, 1, Kd, dyn, HWo, 1, dxn, HWo, 0, work);
+      sgemmPackedA(Kd, HWo, Cout, packed, dyn, HWo, 1, dxn, HWo, 0, work);
     } else {
-      sgemm(Kd, HWo, Cout, w, 1, Kd, dyn, HWo, 1, cols, HWo, 0, work);
+      sgemmPackedA(Kd, HWo, Cout, packed, dyn, HWo, 1, cols, HWo, 0, work);
       memory.fill(dxn, 0, (<usize>(Cin * H * W)) << 2);
       col2im(cols, dxn, Cin, H, W, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw);
     }

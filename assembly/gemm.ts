@@ -1,23 +1,25 @@
 // Single-precision GEMM with WebAssembly SIMD: C = A·B (+ C when accumulating), for strided
 // A [M, K] and B [K, N] (any transposition is a choice of strides, in elements). Blocked in
-// the GotoBLAS way: B is packed into KC x 8 column panels, A into MC x KC row panels of 4,
-// and a 4x8 micro-kernel keeps eight f32x4 accumulators in registers.
+// the GotoBLAS way: B is packed into KC x 8 column panels, A into MC x KC row panels of 5
+// with each element stored as an f32x4 splat (a plain load in the micro-kernel; V8 spends an
+// extra instruction on every load32_splat with an offset), and a 5x8 micro-kernel keeps ten
+// f32x4 accumulators in registers. K is cut into equal blocks of at most KC.
 // All pointers are byte offsets into the shared memory; `work` points at a scratch area of
 // at least gemmWorkspaceBytes() bytes.
 
-const MR: i32 = 4;
+const MR: i32 = 5;
 const NR: i32 = 8;
 const KC: i32 = 256;
-const MC: i32 = 64;
+const MC: i32 = 80;
 const NC: i32 = 512;
 
 export function gemmWorkspaceBytes(): i32 {
-  return (KC * NC + MC * KC + MR * NR) * 4;
+  return (KC * NC + MC * KC * 4 + MR * NR) * 4;
 }
 
 /**
  * Stores the 4x4 transpose of rows v0..v3 as four vectors at out, out + step, ... (bytes):
- * vector t holds lane t of each row. The packers use it where the source runs along k.
+ * vector t holds lane t of each row. packB uses it where B's source runs along k.
  */
 function storeTransposed4(v0: v128, v1: v128, v2: v128, v3: v128, out: usize, step: usize): void {
   const lo01 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5),
@@ -71,50 +73,58 @@ function packB(b: usize, rsB: i32, csB: i32, pc: i32, jc: i32, kc: i32, nc: i32,
   }
 }
 
-// Packs A[ic:ic+mc, pc:pc+kc] into panels of MR rows: panel p, element (r, k) at p*kc*MR + k*MR + r.
+// Packs A[ic:ic+mc, pc:pc+kc] into panels of MR rows, each element splat to an f32x4 so the
+// micro-kernel loads it whole: panel p, element (r, k) at (p*kc*MR + k*MR + r) * 4 floats.
+// Rows past mc are zeros.
 function packA(a: usize, rsA: i32, csA: i32, ic: i32, pc: i32, mc: i32, kc: i32, dst: usize): void {
   const panels = (mc + MR - 1) / MR;
   for (let p = 0; p < panels; p++) {
-    const base = dst + ((<usize>(p * kc * MR)) << 2);
-    if (csA == 1 && (p + 1) * MR <= mc) {
-      // Rows run along k: 4x4 transposes (MR = 4), four k at a time.
-      const r0 = a + ((<usize>((ic + p * MR) * rsA + pc)) << 2);
-      const rs = (<usize>rsA) << 2;
-      let k = 0;
-      for (; k + 4 <= kc; k += 4) {
-        const q = r0 + ((<usize>k) << 2);
-        const v0 = v128.load(q),
-          v1 = v128.load(q + rs),
-          v2 = v128.load(q + 2 * rs),
-          v3 = v128.load(q + 3 * rs);
-        storeTransposed4(v0, v1, v2, v3, base + ((<usize>(k * MR)) << 2), MR << 2);
+    const base = dst + ((<usize>(p * kc * MR)) << 4);
+    const rows = min(MR, mc - p * MR);
+    const first = a + ((<usize>((ic + p * MR) * rsA + pc * csA)) << 2);
+    if (csA == 1) {
+      // Rows run along k: per row, four k at a time (one load, four lane splats).
+      for (let r = 0; r < MR; r++) {
+        let out = base + ((<usize>r) << 4);
+        let src = first + ((<usize>(r * rsA)) << 2);
+        let k = 0;
+        if (r < rows) {
+          for (; k + 4 <= kc; k += 4) {
+            const v = v128.load(src);
+            v128.store(out, i32x4.shuffle(v, v, 0, 0, 0, 0));
+            v128.store(out + (MR << 4), i32x4.shuffle(v, v, 1, 1, 1, 1));
+            v128.store(out + (MR << 5), i32x4.shuffle(v, v, 2, 2, 2, 2));
+            v128.store(out + MR * 48, i32x4.shuffle(v, v, 3, 3, 3, 3));
+            src += 16;
+            out += MR << 6;
+          }
+        }
+        for (; k < kc; k++) {
+          v128.store(out, r < rows ? v128.load32_splat(src) : f32x4.splat(0));
+          src += 4;
+          out += MR << 4;
+        }
       }
-      for (; k < kc; k++)
-        for (let r = 0; r < MR; r++)
-          store<f32>(
-            base + ((<usize>(k * MR + r)) << 2),
-            load<f32>(r0 + <usize>r * rs + ((<usize>k) << 2)),
-          );
       continue;
     }
-    for (let r = 0; r < MR; r++) {
-      const i = p * MR + r;
-      if (i < mc) {
-        const row = a + ((<usize>((ic + i) * rsA + pc * csA)) << 2);
-        const step = (<usize>csA) << 2;
-        let src = row;
-        for (let k = 0; k < kc; k++) {
-          store<f32>(base + ((<usize>(k * MR + r)) << 2), load<f32>(src));
-          src += step;
-        }
-      } else {
-        for (let k = 0; k < kc; k++) store<f32>(base + ((<usize>(k * MR + r)) << 2), 0);
+    // Otherwise k outer: with A transposed (rsA = 1) a panel's MR values at one k are adjacent.
+    let out = base;
+    for (let k = 0; k < kc; k++) {
+      const src = first + ((<usize>(k * csA)) << 2);
+      for (let r = 0; r < MR; r++) {
+        v128.store(
+          out,
+          r < rows ? v128.load32_splat(src + ((<usize>(r * rsA)) << 2)) : f32x4.splat(0),
+        );
+        out += 16;
       }
     }
   }
 }
 
 // C tile (rows x cols, at c with row stride ldc) += or = the MR x NR product of packed panels.
+// Ten accumulators, two B vectors, one A splat and V8's product temporary fill 14 of the 15
+// SIMD registers V8 allocates on x64; the fifth row pays for the loop's own instructions.
 function micro(
   ap: usize,
   bp: usize,
@@ -134,54 +144,60 @@ function micro(
     c21 = f32x4.splat(0);
   let c30 = f32x4.splat(0),
     c31 = f32x4.splat(0);
+  let c40 = f32x4.splat(0),
+    c41 = f32x4.splat(0);
   let pa = ap,
     pb = bp;
-  for (let k = 0; k < kc; k++) {
-    const b0 = v128.load(pb);
-    const b1 = v128.load(pb, 16);
-    const a0 = v128.load32_splat(pa);
-    const a1 = v128.load32_splat(pa, 4);
-    const a2 = v128.load32_splat(pa, 8);
-    const a3 = v128.load32_splat(pa, 12);
-    c00 = f32x4.add(c00, f32x4.mul(a0, b0));
-    c01 = f32x4.add(c01, f32x4.mul(a0, b1));
-    c10 = f32x4.add(c10, f32x4.mul(a1, b0));
-    c11 = f32x4.add(c11, f32x4.mul(a1, b1));
-    c20 = f32x4.add(c20, f32x4.mul(a2, b0));
-    c21 = f32x4.add(c21, f32x4.mul(a2, b1));
-    c30 = f32x4.add(c30, f32x4.mul(a3, b0));
-    c31 = f32x4.add(c31, f32x4.mul(a3, b1));
-    pa += MR * 4;
+  let a: v128, b0: v128, b1: v128;
+  for (const end = pa + <usize>(kc * MR * 16); pa < end;) {
+    b0 = v128.load(pb, 0);
+    b1 = v128.load(pb, 16);
+    a = v128.load(pa, 0);
+    c00 = f32x4.add(c00, f32x4.mul(a, b0));
+    c01 = f32x4.add(c01, f32x4.mul(a, b1));
+    a = v128.load(pa, 16);
+    c10 = f32x4.add(c10, f32x4.mul(a, b0));
+    c11 = f32x4.add(c11, f32x4.mul(a, b1));
+    a = v128.load(pa, 32);
+    c20 = f32x4.add(c20, f32x4.mul(a, b0));
+    c21 = f32x4.add(c21, f32x4.mul(a, b1));
+    a = v128.load(pa, 48);
+    c30 = f32x4.add(c30, f32x4.mul(a, b0));
+    c31 = f32x4.add(c31, f32x4.mul(a, b1));
+    a = v128.load(pa, 64);
+    c40 = f32x4.add(c40, f32x4.mul(a, b0));
+    c41 = f32x4.add(c41, f32x4.mul(a, b1));
+    pa += MR * 16;
     pb += NR * 4;
   }
   const rs = (<usize>ldc) << 2;
   if (rows == MR && cols == NR) {
-    let r0 = c,
-      r1 = c + rs,
-      r2 = c + 2 * rs,
-      r3 = c + 3 * rs;
     if (add) {
-      c00 = f32x4.add(c00, v128.load(r0));
-      c01 = f32x4.add(c01, v128.load(r0, 16));
-      c10 = f32x4.add(c10, v128.load(r1));
-      c11 = f32x4.add(c11, v128.load(r1, 16));
-      c20 = f32x4.add(c20, v128.load(r2));
-      c21 = f32x4.add(c21, v128.load(r2, 16));
-      c30 = f32x4.add(c30, v128.load(r3));
-      c31 = f32x4.add(c31, v128.load(r3, 16));
+      c00 = f32x4.add(c00, v128.load(c + 0 * rs));
+      c01 = f32x4.add(c01, v128.load(c + 0 * rs, 16));
+      c10 = f32x4.add(c10, v128.load(c + 1 * rs));
+      c11 = f32x4.add(c11, v128.load(c + 1 * rs, 16));
+      c20 = f32x4.add(c20, v128.load(c + 2 * rs));
+      c21 = f32x4.add(c21, v128.load(c + 2 * rs, 16));
+      c30 = f32x4.add(c30, v128.load(c + 3 * rs));
+      c31 = f32x4.add(c31, v128.load(c + 3 * rs, 16));
+      c40 = f32x4.add(c40, v128.load(c + 4 * rs));
+      c41 = f32x4.add(c41, v128.load(c + 4 * rs, 16));
     }
-    v128.store(r0, c00);
-    v128.store(r0, c01, 16);
-    v128.store(r1, c10);
-    v128.store(r1, c11, 16);
-    v128.store(r2, c20);
-    v128.store(r2, c21, 16);
-    v128.store(r3, c30);
-    v128.store(r3, c31, 16);
+    v128.store(c + 0 * rs, c00);
+    v128.store(c + 0 * rs, c01, 16);
+    v128.store(c + 1 * rs, c10);
+    v128.store(c + 1 * rs, c11, 16);
+    v128.store(c + 2 * rs, c20);
+    v128.store(c + 2 * rs, c21, 16);
+    v128.store(c + 3 * rs, c30);
+    v128.store(c + 3 * rs, c31, 16);
+    v128.store(c + 4 * rs, c40);
+    v128.store(c + 4 * rs, c41, 16);
     return;
   }
   // Edge tile: spill the accumulators and write the valid part.
-  v128.store(tmp, c00);
+  v128.store(tmp, c00, 0);
   v128.store(tmp, c01, 16);
   v128.store(tmp, c10, 32);
   v128.store(tmp, c11, 48);
@@ -189,6 +205,8 @@ function micro(
   v128.store(tmp, c21, 80);
   v128.store(tmp, c30, 96);
   v128.store(tmp, c31, 112);
+  v128.store(tmp, c40, 128);
+  v128.store(tmp, c41, 144);
   for (let r = 0; r < rows; r++) {
     for (let s = 0; s < cols; s++) {
       const q = c + <usize>r * rs + ((<usize>s) << 2);
@@ -196,6 +214,35 @@ function micro(
       store<f32>(q, add ? load<f32>(q) + v : v);
     }
   }
+}
+
+/** K's block: equal blocks of at most KC (288 goes as 144 + 144, not 256 + a short 32). */
+function kStepFor(K: i32): i32 {
+  const blocks = (K + KC - 1) / KC;
+  return (K + blocks - 1) / blocks;
+}
+
+/** M rounded up to whole panels of MR rows. */
+function paddedRows(M: i32): i32 {
+  return ((M + MR - 1) / MR) * MR;
+}
+
+/** Bytes that packWholeA needs for an A of M rows and K columns. */
+export function gemmPackedABytes(M: i32, K: i32): i32 {
+  return paddedRows(M) * max(K, 1) * 16;
+}
+
+/**
+ * Packs all of A [M, K] into dst in the order sgemmPackedA reads it (K block by K block,
+ * each as packA lays out all M rows), for several products that share one A: a layer's
+ * weights against every image.
+ */
+export function packWholeA(a: usize, rsA: i32, csA: i32, M: i32, K: i32, dst: usize): void {
+  if (M <= 0 || K <= 0) return;
+  const kStep = kStepFor(K),
+    rowsPadded = paddedRows(M);
+  for (let pc = 0; pc < K; pc += kStep)
+    packA(a, rsA, csA, 0, pc, M, min(kStep, K - pc), dst + ((<usize>(pc * rowsPadded)) << 4));
 }
 
 /**
@@ -217,6 +264,42 @@ export function sgemm(
   accumulate: i32,
   work: usize,
 ): void {
+  gemm(M, N, K, a, rsA, csA, 0, b, rsB, csB, c, ldc, accumulate, work);
+}
+
+/** sgemm with A packed beforehand by packWholeA(…, M, K, packed). */
+export function sgemmPackedA(
+  M: i32,
+  N: i32,
+  K: i32,
+  packed: usize,
+  b: usize,
+  rsB: i32,
+  csB: i32,
+  c: usize,
+  ldc: i32,
+  accumulate: i32,
+  work: usize,
+): void {
+  gemm(M, N, K, 0, 0, 0, packed, b, rsB, csB, c, ldc, accumulate, work);
+}
+
+function gemm(
+  M: i32,
+  N: i32,
+  K: i32,
+  a: usize,
+  rsA: i32,
+  csA: i32,
+  packed: usize,
+  b: usize,
+  rsB: i32,
+  csB: i32,
+  c: usize,
+  ldc: i32,
+  accumulate: i32,
+  work: usize,
+): void {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (accumulate == 0) {
@@ -226,21 +309,25 @@ export function sgemm(
   }
   const bPack = work;
   const aPack = work + ((<usize>(KC * NC)) << 2);
-  const spill = aPack + ((<usize>(MC * KC)) << 2); // per-call, so threads never share it
+  const spill = aPack + ((<usize>(MC * KC)) << 4); // per-call, so threads never share it
+  const kStep = kStepFor(K),
+    rowsPadded = paddedRows(M);
   for (let jc = 0; jc < N; jc += NC) {
     const nc = min(NC, N - jc);
-    for (let pc = 0; pc < K; pc += KC) {
-      const kc = min(KC, K - pc);
+    for (let pc = 0; pc < K; pc += kStep) {
+      const kc = min(kStep, K - pc);
       const add = accumulate != 0 || pc > 0;
       packB(b, rsB, csB, pc, jc, kc, nc, bPack);
       for (let ic = 0; ic < M; ic += MC) {
         const mc = min(MC, M - ic);
-        packA(a, rsA, csA, ic, pc, mc, kc, aPack);
+        let aBlock = aPack;
+        if (packed == 0) packA(a, rsA, csA, ic, pc, mc, kc, aPack);
+        else aBlock = packed + ((<usize>(pc * rowsPadded + ic * kc)) << 4);
         for (let jr = 0; jr < nc; jr += NR) {
           const bp = bPack + ((<usize>((jr / NR) * kc * NR)) << 2);
           const cols = min(NR, nc - jr);
           for (let ir = 0; ir < mc; ir += MR) {
-            const ap = aPack + ((<usize>((ir / MR) * kc * MR)) << 2);
+            const ap = aBlock + ((<usize>((ir / MR) * kc * MR)) << 4);
             const cp = c + ((<usize>((ic + ir) * ldc + jc + jr)) << 2);
             micro(ap, bp, kc, cp, ldc, min(MR, mc - ir), cols, add, spill);
           }

@@ -44,6 +44,8 @@ describe('WASM kernels equal the JS reference', () => {
       [13, 300, 9],
       [65, 17, 130],
       [4, 257, 8],
+      [170, 520, 37], // several row blocks (MC) and equal K blocks (KC)
+      [9, 7, 530], // two column blocks (NC)
     ]) {
       const a = nk.randn([M, K]),
         b = nk.randn([K, N]);
@@ -64,6 +66,8 @@ describe('WASM kernels equal the JS reference', () => {
       [[2, 3, 9, 7], [5, 3, 3, 3], { padding: 1 }],
       [[3, 4, 11, 6], [6, 2, 3, 2], { stride: 2, padding: [1, 0], dilation: [1, 2], groups: 2 }],
       [[2, 5, 4, 3], [7, 5, 1, 1], {}],
+      // 270 = 30·3·3 columns of weights: two K blocks forward, four row blocks backward.
+      [[2, 30, 6, 5], [7, 30, 3, 3], { padding: 1 }],
     ];
     for (const [xs, ws, opts] of cases) {
       const x = nk.randn(xs),

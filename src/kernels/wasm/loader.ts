@@ -22,6 +22,8 @@ export interface WasmKernels {
     work: number,
   ): void;
   gemmWorkspaceBytes(): number;
+  /** Bytes to pack a GEMM's whole A [M, K] once (the conv passes whose A is the weights). */
+  gemmPackedABytes(M: number, K: number): number;
   // Layout passes (see assembly/stats.ts): statistics [s0, s1) of a StatLayout.
   moments(
     x: number,

@@ -8,6 +8,7 @@ import { type ColumnPrimitives, jsColumnPrimitives } from '../js/layernorm.js';
 import { type WindowPrimitives, jsWindowPrimitives } from '../js/pool.js';
 import { type NormPrimitives, type StatLayout, jsNormPrimitives } from '../js/stats.js';
 import { gemmWorkspace, makeWasmGemm } from './gemm.js';
+import { wasmKernels } from './loader.js';
 import { f64Args, f64Read, heapPtr } from './memory.js';
 import { heap } from '../../memory/allocator.js';
 import { parallelFor } from './threads.js';
@@ -178,13 +179,18 @@ const geom = (g: Geometry, C: number) => [
   g.dw,
 ];
 
-/** Per-thread scratch for the whole-layer conv passes: im2col columns and GEMM packing. */
-function convScratch(t: number, g: Geometry, channels: number): [number, number] {
+/**
+ * Per-thread scratch for the whole-layer conv passes: im2col columns and GEMM packing, and
+ * for the passes whose GEMM has the weights as A ([M, K] in packedA), room to pack A once.
+ */
+function convScratch(t: number, g: Geometry, channels: number, packedA?: [number, number]) {
   const cols = workspaceBytes(
     `conv-cols-${t}`,
     Math.max(4, channels * g.kh * g.kw * g.oh * g.ow * 4),
   );
-  return [cols, gemmWorkspace(t)];
+  if (packedA === undefined) return [cols, gemmWorkspace(t)];
+  const bytes = wasmKernels()!.gemmPackedABytes(...packedA);
+  return [cols, gemmWorkspace(t), workspaceBytes(`conv-packed-a-${t}`, bytes)];
 }
 
 /** im2col's geometry followed by the output channels: the whole-layer passes' arguments. */
@@ -204,6 +210,7 @@ export function wasmConvPrimitives(): ConvPrimitives {
     Cout: number,
     rest: number[],
     channels: (lo: number, hi: number) => number,
+    packedA?: [number, number],
   ) =>
     parallelFor(fn, total, 1, (lo, hi, t) => [
       ...lead,
@@ -211,20 +218,22 @@ export function wasmConvPrimitives(): ConvPrimitives {
       hi,
       ...rest,
       ...convGeom(g, Cout),
-      ...convScratch(t, g, channels(lo, hi)),
+      ...convScratch(t, g, channels(lo, hi), packedA),
     ]);
   const layer: ConvPrimitives['layer'] = {
     forward(x, w, bias, y, g) {
       const p = ptrs(x.data, w.data, y.data);
       const pb = bias ? heapPtr(bias.data) : 0;
       if (p === null || pb === null) return false;
-      run('convForward', [p[0], p[1], pb, p[2]], x.shape[0], g, w.shape[0], [], () => g.C);
+      const [Cout, Kd] = [w.shape[0], g.C * g.kh * g.kw];
+      run('convForward', [p[0], p[1], pb, p[2]], x.shape[0], g, Cout, [], () => g.C, [Cout, Kd]);
       return true;
     },
     backwardInput(dy, w, dx, g) {
       const p = ptrs(dy.data, w.data, dx.data);
       if (p === null) return false;
-      run('convBackwardInput', p, dx.shape[0], g, w.shape[0], [], () => g.C);
+      const [Cout, Kd] = [w.shape[0], g.C * g.kh * g.kw];
+      run('convBackwardInput', p, dx.shape[0], g, Cout, [], () => g.C, [Kd, Cout]);
       return true;
     },
     backwardWeight(dy, x, dw, g) {
