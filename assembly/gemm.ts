@@ -246,8 +246,8 @@ export function packWholeA(a: usize, rsA: i32, csA: i32, M: i32, K: i32, dst: us
 }
 
 /**
- * C[M, N] (row stride ldc, contiguous rows) = A·B, or += when accumulate is 1.
- * Rows [m0, m1) of C only, so threads can split M.
+ * C[M, N] (row stride ldc, contiguous rows) = A·B, or += when accumulate is 1. Threads split
+ * C by calling it on blocks of rows or columns, each with its own `work`.
  */
 export function sgemm(
   M: i32,
