@@ -8,9 +8,10 @@ export { Tensor, empty } from './tensor/tensor.js';
 export type { DType, TypedArray } from './tensor/dtype.js';
 export * from './tensor/create.js';
 export { tidy, keep, dispose } from './memory/scope.js';
-export { memoryStats } from './memory/allocator.js';
+export { memoryStats, setMemoryLimit, type MemoryStats } from './memory/allocator.js';
+export { setMemoryWarnings } from './memory/growth.js';
 export { noGrad, isGradEnabled } from './autograd/grad-mode.js';
-export { backward } from './autograd/engine.js';
+export { backward, type BackwardOptions } from './autograd/engine.js';
 /** Runs a registered kernel by name, recording its gradient (for custom ops). */
 export { apply as runKernel, applyMulti as runKernelMulti } from './autograd/apply.js';
 export { manualSeed, rng, Generator } from './random.js';

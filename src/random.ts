@@ -9,15 +9,22 @@ export class Generator {
     this.seed(seed);
   }
 
+  /** Seeds with an integer in [0, 2^53): every bit counts (seeds below 2^32 as before). */
   seed(seed: number): void {
+    if (!Number.isSafeInteger(seed) || seed < 0) {
+      throw new Error(`manualSeed: expected an integer in [0, 2^53), got ${seed}`);
+    }
+    const hi = Math.floor(seed / 2 ** 32);
     let x = seed >>> 0;
     for (let i = 0; i < 4; i++) {
       x = (x + 0x9e3779b9) >>> 0;
       let z = x;
       z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
       z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-      this.s[i] = (z ^ (z >>> 16)) >>> 0;
+      // The high bits (zero for 32-bit seeds, which keep their old streams) mix in here.
+      this.s[i] = (z ^ (z >>> 16) ^ Math.imul(hi, 0x9e3779b1 + 2 * i)) >>> 0;
     }
+    if (this.s.every((v) => v === 0)) this.s[0] = 1; // xoshiro's one forbidden state
     this.spare = null;
   }
 

@@ -41,19 +41,22 @@ describe('checkpoints', () => {
     const buf = readFileSync(p);
     assert.throws(
       () => decodeCheckpoint(buf.subarray(0, buf.length - 4), 'b.ckpt'),
-      /b.ckpt: truncated: expected 12 payload bytes, got 8/,
+      /b.ckpt: corrupt or truncated: the file checksum does not match/,
     );
     const flipped = Buffer.from(buf);
     flipped[flipped.length - 1] ^= 0xff;
     assert.throws(
       () => decodeCheckpoint(flipped, 'b.ckpt'),
-      /corrupt: payload checksum does not match/,
+      /corrupt or truncated: the file checksum does not match/,
     );
     assert.throws(
       () => decodeCheckpoint(Buffer.from('hello world, not a checkpoint'), 'c'),
       /not a normkit checkpoint/,
     );
-    assert.throws(() => decodeCheckpoint(buf.subarray(0, 30), 'b.ckpt'), /truncated header/);
+    assert.throws(
+      () => decodeCheckpoint(buf.subarray(0, 30), 'b.ckpt'),
+      /truncated or corrupt header/,
+    );
   });
 
   it('an interrupted write leaves the previous checkpoint intact', () => {

@@ -1,12 +1,33 @@
 // Reverse-mode autodiff over the recorded graph. Gradients are computed inside a scope so
-// every intermediate gradient is freed; only the leaves' .grad survive.
+// every intermediate gradient is freed; only the leaves' .grad survive. The whole graph is
+// checked before any gradient is written: a graph that tidy() or dispose() freed, or one
+// already used by a backward() without retainGraph, is an error, as in PyTorch.
+import { heap } from '../memory/allocator.js';
+import { noteStep } from '../memory/growth.js';
 import { keep, ownedByScope, tidy } from '../memory/scope.js';
 import { onesLike } from '../tensor/create.js';
 import { fmt, sameShape } from '../tensor/shape.js';
-import { Tensor } from '../tensor/tensor.js';
+import { type GradNode, Tensor } from '../tensor/tensor.js';
 import { add } from '../ops/arith.js';
 import { clone } from '../ops/shape-ops.js';
 import { noGrad } from './grad-mode.js';
+
+export interface BackwardOptions {
+  /** Keep the graph usable for another backward() (PyTorch's retain_graph). */
+  retainGraph?: boolean;
+}
+
+/** Stands in for a node whose graph a backward() already used (and let go of). */
+function usedNode(name: string): GradNode {
+  return {
+    name,
+    inputs: [],
+    backward() {
+      throw new Error('unreachable: checked before backward runs');
+    },
+  };
+}
+const USED = new WeakSet<GradNode>();
 
 function topoOrder(root: Tensor): Tensor[] {
   const order: Tensor[] = [];
@@ -33,7 +54,40 @@ function topoOrder(root: Tensor): Tensor[] {
   return order.reverse();
 }
 
-export function backward(root: Tensor, grad?: Tensor): void {
+const HOW =
+  'run backward() inside the tidy() that ran the forward pass: ' +
+  'tidy(() => { const loss = lossFn(model.call(x), y); opt.zeroGrad(); loss.backward(); opt.step(); })';
+
+/** Throws, before anything is written, when the graph cannot give correct gradients. */
+function checkGraph(root: Tensor, order: Tensor[]): void {
+  for (const t of order) {
+    const node = t.gradFn;
+    if (node !== null && USED.has(node)) {
+      throw new Error(
+        `backward: trying to backward through the graph a second time (${node.name} was ` +
+          `already used by a backward()); pass { retainGraph: true } to the first backward() ` +
+          `to go through it again`,
+      );
+    }
+    const what = t === root ? 'the output' : node === null ? 'a leaf' : 'an intermediate';
+    if (t.isDisposed) {
+      throw new Error(
+        `backward: the graph was freed: ${what} ${fmt(t.shape)} (id ${t.id}) was disposed, ` +
+          `by tidy() or dispose(), before backward() ran; ${HOW}`,
+      );
+    }
+    for (const s of [...(node?.inputs ?? []), ...(node?.saved ?? [])]) {
+      if (s.isDisposed) {
+        throw new Error(
+          `backward: the graph was freed: ${node!.name} needs a tensor ${fmt(s.shape)} ` +
+            `(id ${s.id}) that was disposed, by tidy() or dispose(), before backward() ran; ${HOW}`,
+        );
+      }
+    }
+  }
+}
+
+export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}): void {
   if (!root.requiresGrad) {
     throw new Error('backward: the tensor does not require grad and has no grad_fn');
   }
@@ -48,6 +102,7 @@ export function backward(root: Tensor, grad?: Tensor): void {
     );
   }
   const order = topoOrder(root);
+  checkGraph(root, order);
   noGrad(() =>
     tidy(() => {
       const grads = new Map<Tensor, Tensor>();
@@ -74,13 +129,23 @@ export function backward(root: Tensor, grad?: Tensor): void {
       }
     }),
   );
+  if (!opts.retainGraph) {
+    // As PyTorch frees saved tensors: drop the references, so a graph the user no longer
+    // holds can be collected, and remember the nodes so a second pass is refused.
+    for (const t of order) {
+      if (t.gradFn === null) continue;
+      const used = usedNode(t.gradFn.name);
+      USED.add(used);
+      t.gradFn = used;
+    }
+  }
+  noteStep(heap.stats().bytesInUse);
 }
 
 function accumulateLeaf(t: Tensor, g: Tensor): void {
   const own = ownedByScope(g) ? g : clone(g);
   const next = t.grad === null ? own : add(t.grad, own);
-  if (t.grad !== null) t.grad.dispose();
   if (next.dtype !== t.dtype)
     throw new Error(`backward: gradient dtype ${next.dtype} for a ${t.dtype} leaf`);
-  t.grad = keep(next);
+  t.grad = keep(next); // the setter frees the gradient it replaces
 }

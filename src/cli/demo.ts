@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads';
 import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
 import type { EpochRecord } from '../train/session.js';
-import { BAR_FORMAT, EpochMeter, epochLine, pct } from './progress.js';
+import { BAR_FORMAT, EpochMeter, epochLine, pct, tableStyle } from './progress.js';
 import type { TrainOptions } from './train.js';
 
 export interface DemoOptions {
@@ -108,6 +108,7 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   }
   const t = new Table({
     head: ['epoch', 'test acc, BatchNorm', 'test acc, no norm', 'time BN (s)', 'time no norm (s)'],
+    style: tableStyle(),
   });
   for (let e = 0; e < o.epochs; e++) {
     const [bn, none] = runs.map((r) => r[e]);

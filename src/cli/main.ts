@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { MODEL_KINDS, NORM_KINDS } from '../train/models.js';
 import { runDemo } from './demo.js';
@@ -6,6 +7,7 @@ import { runEval } from './eval.js';
 import { OPTIMIZERS } from './optimizer.js';
 import { runTrain } from './train.js';
 import { getNumThreads, setNumThreads } from '../index.js';
+import { maxThreads } from '../kernels/wasm/threads.js';
 
 function int(name: string, min = 1) {
   return (v: string) => {
@@ -17,9 +19,18 @@ function int(name: string, min = 1) {
 }
 
 const threadsOption = () =>
-  new Option('--threads <n>', 'kernel threads (default: the available cores)')
+  new Option('--threads <n>', `kernel threads (at most ${maxThreads()}: twice the cores)`)
     .argParser(int('--threads'))
-    .default(getNumThreads());
+    .default(getNumThreads(), `${getNumThreads()}, the available cores`);
+
+/** Sets the kernel threads, capped at maxThreads() with a note rather than a warning. */
+function useThreads(n: number): void {
+  if (n > maxThreads()) {
+    console.error(`note: --threads ${n}: using ${maxThreads()}, twice the available cores`);
+    n = maxThreads();
+  }
+  setNumThreads(n);
+}
 
 function num(name: string) {
   return (v: string) => {
@@ -30,9 +41,11 @@ function num(name: string) {
   };
 }
 
-const program = new Command('normkit').description(
-  'Train and evaluate normalized networks on Fashion-MNIST',
-);
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'));
+
+const program = new Command('normkit')
+  .description('Train and evaluate normalized networks on Fashion-MNIST')
+  .version(pkg.version, '-V, --version', 'print the version');
 
 program
   .command('train')
@@ -73,7 +86,7 @@ program
   .option('--resume', 'continue from the checkpoint if it exists', false)
   .addOption(threadsOption())
   .action((o) => {
-    setNumThreads(o.threads);
+    useThreads(o.threads);
     runTrain({ ...o, checkpoint: o.checkpoint ?? `runs/${o.model}-${o.norm}.ckpt` });
   });
 
@@ -87,7 +100,7 @@ program
   )
   .addOption(threadsOption())
   .action((o) => {
-    setNumThreads(o.threads);
+    useThreads(o.threads);
     runEval(o);
   });
 

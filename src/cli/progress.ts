@@ -18,10 +18,23 @@ export interface RunInfo {
 
 export interface Reporter {
   begin?(info: RunInfo): void;
+  /** Something the user should know about the run (a setting adjusted, a batch left out). */
+  note?(message: string): void;
   epochStart?(epoch: number, epochs: number, batches: number): void;
   step?(step: number, r: StepResult): void;
   epochEnd?(rec: EpochRecord, checkpoint: string): void;
   finish?(history: EpochRecord[]): void;
+}
+
+/** Colour only on a terminal, and never when NO_COLOR is set (no-color.org). */
+export function useColor(stream: { isTTY?: boolean } = process.stdout): boolean {
+  const no = process.env.NO_COLOR;
+  return stream.isTTY === true && (no === undefined || no === '');
+}
+
+/** cli-table3's style: its default colours on a terminal, none otherwise. */
+export function tableStyle(): { head?: string[]; border?: string[] } {
+  return useColor() ? {} : { head: [], border: [] };
 }
 
 export function pct(x: number): string {
@@ -69,6 +82,9 @@ export function consoleReporter(): Reporter {
       );
       if (i.resumedAfter > 0) console.log(`resumed after epoch ${i.resumedAfter}`);
     },
+    note(message) {
+      console.log(`note: ${message}`);
+    },
     epochStart(epoch, epochs, batches) {
       meter = new EpochMeter();
       bar = new cliProgress.SingleBar(
@@ -93,6 +109,7 @@ export function consoleReporter(): Reporter {
 export function historyTable(history: EpochRecord[]): string {
   const t = new Table({
     head: ['epoch', 'train loss', 'train acc', 'test loss', 'test acc', 'time (s)'],
+    style: tableStyle(),
   });
   for (const h of history) {
     const row = [

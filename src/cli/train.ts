@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { BatchNormBase } from '../nn/batchnorm.js';
 import { BUNDLED_DIR, loadFashionMnist } from '../data/node.js';
 import { DataLoader } from '../data/loader.js';
 import { manualSeed } from '../random.js';
@@ -31,14 +32,36 @@ export interface TrainOptions {
   reporter?: Reporter;
 }
 
+/** Fails now, not after an epoch, when the checkpoint cannot be written where asked. */
+function checkCheckpointPath(path: string): void {
+  if (existsSync(path) && statSync(path).isDirectory()) {
+    throw new Error(
+      `--checkpoint ${path} is a directory; give a file path, e.g. ${join(path, 'run.ckpt')}`,
+    );
+  }
+  const dir = dirname(path);
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    throw new Error(`--checkpoint ${path}: cannot write in ${dir} (${(e as Error).message})`);
+  }
+}
+
 export function runTrain(o: TrainOptions): EpochRecord[] {
   const report = o.reporter ?? consoleReporter();
+  checkCheckpointPath(o.checkpoint);
   manualSeed(o.seed);
   const dir = o.data ?? BUNDLED_DIR;
   const { train, test } = loadFashionMnist(dir, {
     trainLimit: o.trainLimit,
     testLimit: o.testLimit,
   });
+  if (train.count === 0 || test.count === 0) {
+    throw new Error(
+      `${dir}: ${train.count} training and ${test.count} test images; need at least one of each`,
+    );
+  }
   const lr = o.lr ?? defaultLr(o.optimizer);
   const config = {
     model: o.model,
@@ -51,7 +74,14 @@ export function runTrain(o: TrainOptions): EpochRecord[] {
     epochs: o.epochs,
     seed: o.seed,
   };
-  const model = buildModel(config);
+  let model;
+  try {
+    model = buildModel(config);
+  } catch (e) {
+    throw new Error(
+      `building the ${o.model} (width ${o.width ?? 'default'}): ${(e as Error).message}`,
+    );
+  }
   const opt = makeOptimizer(o.optimizer, model, lr, o.weightDecay);
   const sched = new CosineAnnealingLR(opt, o.epochs);
   let history: EpochRecord[] = [];
@@ -63,14 +93,29 @@ export function runTrain(o: TrainOptions): EpochRecord[] {
         `--resume: ${o.checkpoint} holds a ${c.model}/${c.norm} model (width ${c.width}), asked for ${o.model}/${o.norm} (width ${o.width})`,
       );
     }
+    if (c.optimizer !== o.optimizer) {
+      throw new Error(
+        `--resume: ${o.checkpoint} was trained with --optimizer ${c.optimizer}, asked for ` +
+          `${o.optimizer}; resume with --optimizer ${c.optimizer}, or start a new run with ` +
+          `another --checkpoint`,
+      );
+    }
     restoreRun(run, model, opt);
     history = run.meta.history;
     sched.loadStateDict({ lastEpoch: run.meta.epochsDone });
+  }
+  // BatchNorm cannot normalize a batch of one image in training: known now, so a last batch
+  // of one is left out of every epoch (PyTorch's drop_last=True) instead of failing at the end.
+  const batchNorm = model.namedModules().some(([, m]) => m instanceof BatchNormBase);
+  const dropLast = batchNorm && train.count % o.batchSize === 1;
+  if (batchNorm && train.count === 1) {
+    throw new Error('BatchNorm needs at least 2 training images per batch; the set has 1');
   }
   const loader = new DataLoader(train.images, train.labels, [1, 28, 28], {
     batchSize: o.batchSize,
     shuffle: true,
     seed: o.seed,
+    dropLast,
   });
   report.begin?.({
     model: o.model,
@@ -81,12 +126,28 @@ export function runTrain(o: TrainOptions): EpochRecord[] {
     dir,
     resumedAfter: history.length,
   });
-  mkdirSync(dirname(o.checkpoint), { recursive: true });
+  if (dropLast) {
+    report.note?.(
+      `the last batch of each epoch would hold 1 image (${train.count} images, --batch-size ` +
+        `${o.batchSize}), which BatchNorm cannot normalize in training: it is left out`,
+    );
+  }
   const last = Math.min(o.epochs, history.length + (o.stopAfter ?? Infinity));
   for (let epoch = history.length + 1; epoch <= last; epoch++) {
     const t0 = performance.now();
     report.epochStart?.(epoch, o.epochs, loader.length);
-    const tr = trainEpoch(model, opt, loader, epoch, { onStep: (s, _n, r) => report.step?.(s, r) });
+    const tr = trainEpoch(model, opt, loader, epoch, {
+      onStep: (s, _n, r) => {
+        if (!Number.isFinite(r.loss)) {
+          const kept = history.length > 0 ? `epoch ${history.length} in ${o.checkpoint}` : 'none';
+          throw new Error(
+            `epoch ${epoch}, step ${s}: the loss is ${r.loss}; training stopped (the last good ` +
+              `checkpoint: ${kept}). The learning rate (--lr ${lr}) is likely too high`,
+          );
+        }
+        report.step?.(s, r);
+      },
+    });
     const seconds = (performance.now() - t0) / 1000;
     const ev = evaluate(model, test);
     sched.step();

@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { type Split, toSplit } from './fashion-mnist.js';
-import { type IdxArray, parseIdx } from './idx.js';
+import { type IdxArray, type IdxExpectation, parseIdx } from './idx.js';
 
 export * from './index.js';
 
-/** Reads an IDX file, gzipped or not. */
-export function readIdx(path: string): IdxArray {
-  return parseIdx(readFileSync(path), path, (b) => gunzipSync(b));
+/** Reads an IDX file, gzipped or not, optionally checking the shape its header declares. */
+export function readIdx(path: string, expect?: IdxExpectation): IdxArray {
+  return parseIdx(readFileSync(path), path, gunzipSync, expect);
 }
 
 /** The bundled subset: 10,000 training images and the full 10,000-image test set. */
@@ -25,7 +25,8 @@ function find(dir: string, base: string): string {
 }
 
 export function loadSplit(dir: string, split: 'train' | 't10k', limit?: number): Split {
-  return toSplit(readIdx(find(dir, `${split}-images-idx3-ubyte`)), readIdx(find(dir, `${split}-labels-idx1-ubyte`)), limit);
+  const images = readIdx(find(dir, `${split}-images-idx3-ubyte`), { dims: [null, 28, 28] });
+  return toSplit(images, readIdx(find(dir, `${split}-labels-idx1-ubyte`), { dims: [images.shape[0]] }), limit);
 }
 
 /** Fashion-MNIST from a directory of IDX files (default: the bundled subset). */

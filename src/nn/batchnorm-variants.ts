@@ -4,11 +4,12 @@
 import { tensor } from '../tensor/create.js';
 import { fmt } from '../tensor/shape.js';
 import { type Tensor } from '../tensor/tensor.js';
-import { add, div, mul, sqrt, sub } from '../ops/arith.js';
+import { add, div, maskedFill, mul, sqrt, sub } from '../ops/arith.js';
 import { relu as reluOp } from '../ops/activation.js';
 import { batchNorm, batchNormTrain } from '../ops/batchnorm.js';
 import { sum } from '../ops/reduce.js';
-import { reshape } from '../ops/shape-ops.js';
+import { clone, reshape } from '../ops/shape-ops.js';
+import { assertInputDType } from './input-checks.js';
 import { BatchNormBase, type BatchNormOptions, LAYOUTS_1D, LAYOUTS_2D } from './batchnorm.js';
 
 export interface RenormLimits {
@@ -118,9 +119,10 @@ export class BatchRenorm2d extends BatchRenormBase {
 
 /**
  * Batch norm over [N, C, L] that ignores padded positions: mask [N, L] (1 = real, 0 = pad)
- * excludes them from the batch statistics and so from the running statistics. Every
- * position, padded or not, is normalized with those statistics; mask the output downstream
- * if padded positions must be zero. Eval uses the running statistics, as BatchNorm1d does.
+ * excludes them from the batch statistics and so from the running statistics. Padded values
+ * influence nothing, NaN and Inf included: they are read as 0 (gradient 0), so a padded
+ * position's output is the normalized 0 (β − γ·μ/σ); mask the output downstream if padded
+ * positions must be zero. Eval uses the running statistics, as BatchNorm1d does.
  */
 export class MaskedBatchNorm1d extends BatchNormBase {
   protected readonly ranks = [3];
@@ -134,7 +136,8 @@ export class MaskedBatchNorm1d extends BatchNormBase {
     }
   }
 
-  override forward(x: Tensor, mask?: Tensor): Tensor {
+  override forward(input: Tensor, mask?: Tensor): Tensor {
+    let x = input;
     const name = this.describe();
     if (x.rank !== 3 || x.shape[1] !== this.numFeatures) {
       throw new Error(`${name}: expected input [N, ${this.numFeatures}, L], got ${fmt(x.shape)}`);
@@ -146,19 +149,27 @@ export class MaskedBatchNorm1d extends BatchNormBase {
         `${name}: expected mask [${N}, ${L}] for input ${fmt(x.shape)}, got ${fmt(mask.shape)}`,
       );
     }
-    if (!this.training && this.trackRunningStats) {
-      return batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, {
-        training: false,
-        eps: this.eps,
-        name,
-      });
-    }
+    assertInputDType(name, x, this.weight ?? this.runningMean);
+    if (x.size === 0) return clone(x);
     const M = mask.data;
     let n = 0;
     for (let i = 0; i < M.length; i++) {
       if (M[i] !== 0 && M[i] !== 1)
         throw new Error(`${name}: mask values must be 0 or 1, got ${M[i]} at ${i}`);
       n += M[i];
+    }
+    const padding = tensor(
+      Array.from(M, (m) => 1 - m),
+      [N, 1, L],
+      { dtype: x.dtype },
+    );
+    x = maskedFill(x, padding, 0);
+    if (!this.training && this.trackRunningStats) {
+      return batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, {
+        training: false,
+        eps: this.eps,
+        name,
+      });
     }
     if (n <= 1 && this.settings.checkBatchOfOne) {
       throw new Error(

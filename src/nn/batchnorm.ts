@@ -5,9 +5,9 @@
 import { fmt } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { batchNorm, batchNormTrain, updateRunningStats } from '../ops/batchnorm.js';
-import { concat, permute, slice } from '../ops/shape-ops.js';
+import { clone, concat, permute, slice } from '../ops/shape-ops.js';
 import { type Convention, type ConventionDefaults, conventionDefaults } from './conventions.js';
-import { assertFinite } from './finite.js';
+import { assertFinite, assertInputDType } from './input-checks.js';
 import type { Module } from './module.js';
 import { NormBase } from './norm-base.js';
 import { ReLU } from './simple.js';
@@ -103,10 +103,18 @@ export abstract class BatchNormBase extends NormBase {
    * Ghost batches: with virtualBatchSize v, samples [g·v, (g+1)·v) form ghost batch g (the
    * last one takes the remainder); each is normalized with its own statistics.
    */
-  private ghostBatches(x: Tensor): Tensor[] {
+  private ghostBatches(x: Tensor, name: string): Tensor[] {
     const v = this.virtualBatchSize;
     const N = x.shape[0];
     if (!this.training || v === null || N <= v) return [x];
+    const last = N % v;
+    if (last === 1 && x.size / (N * this.numFeatures) === 1 && this.settings.checkBatchOfOne) {
+      throw new Error(
+        `${name}: Expected more than 1 value per channel when training: input ${fmt(x.shape)} ` +
+          `in ghost batches of virtualBatchSize ${v} leaves a last ghost batch of 1 sample ` +
+          `(use a batch size that is not 1 more than a multiple of ${v})`,
+      );
+    }
     const out: Tensor[] = [];
     for (let start = 0; start < N; start += v) out.push(slice(x, 0, start, Math.min(N, start + v)));
     return out;
@@ -158,10 +166,13 @@ export abstract class BatchNormBase extends NormBase {
     if (!this.ranks.includes(x.rank) || C !== this.numFeatures) {
       const layout = last ? this.layoutLast : this.layout;
       throw new Error(
-        `${name}: expected input ${layout.replace('C', String(this.numFeatures))}, got ${fmt(x.shape)}`,
+        `${name}: expected input ${layout.replaceAll('C', String(this.numFeatures))}, got ${fmt(x.shape)}`,
       );
     }
+    assertInputDType(name, x, this.weight ?? this.runningMean);
     if (this.checkFinite) assertFinite(name, x);
+    // An empty batch gives an empty result and moves no statistic (PyTorch returns one too).
+    if (x.size === 0) return clone(x);
     // Channels last: normalize the NCHW view, then move the channels back.
     const toFirst =
       last && x.rank > 2 ? [0, x.rank - 1, ...x.shape.slice(1, -1).map((_, i) => i + 1)] : null;
@@ -169,7 +180,9 @@ export abstract class BatchNormBase extends NormBase {
     const updating = this.training && this.trackRunningStats;
     let y: Tensor;
     if (this.training || !this.trackRunningStats) {
-      const parts = this.ghostBatches(xc).map((chunk) => this.normalizeBatch(chunk, relu, name));
+      const parts = this.ghostBatches(xc, name).map((chunk) =>
+        this.normalizeBatch(chunk, relu, name),
+      );
       y =
         parts.length === 1
           ? parts[0].y

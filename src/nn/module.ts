@@ -2,7 +2,7 @@
 // registered by name, train()/eval() recursing, and a state dict with dotted keys.
 import { keep } from '../memory/scope.js';
 import { fmt } from '../tensor/shape.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { Tensor } from '../tensor/tensor.js';
 
 export type StateDict = Record<string, Tensor>;
 
@@ -105,7 +105,8 @@ export abstract class Module {
   /**
    * Copies values into this module's tensors in place. Everything is checked before anything
    * is written: with strict (the default) missing and unexpected keys are errors; shape
-   * mismatches always are. A failed load leaves the module untouched.
+   * mismatches, values that are not live tensors (null, arrays, disposed tensors) always are.
+   * A failed load leaves the module untouched.
    */
   loadStateDict(
     sd: Record<string, Tensor>,
@@ -116,11 +117,20 @@ export abstract class Module {
     const missing = Object.keys(own).filter((k) => !(k in sd));
     const unexpected = Object.keys(sd).filter((k) => !(k in own));
     const problems: string[] = [];
+    for (const [k, v] of Object.entries(sd)) {
+      if (!(k in own)) continue;
+      if (!(v instanceof Tensor)) {
+        const got = v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
+        problems.push(`${k}: expected a Tensor, got ${got}`);
+      } else if (v.isDisposed) {
+        problems.push(`${k}: the tensor ${fmt(v.shape)} was disposed`);
+      }
+    }
     if (strict && missing.length > 0) problems.push(`missing keys: ${missing.join(', ')}`);
     if (strict && unexpected.length > 0) problems.push(`unexpected keys: ${unexpected.join(', ')}`);
     for (const [k, t] of Object.entries(own)) {
       const src = sd[k];
-      if (src !== undefined && fmt(src.shape) !== fmt(t.shape)) {
+      if (src instanceof Tensor && fmt(src.shape) !== fmt(t.shape)) {
         problems.push(`size mismatch for ${k}: expected ${fmt(t.shape)}, got ${fmt(src.shape)}`);
       }
     }

@@ -4,7 +4,8 @@ import type { Tensor } from '../tensor/tensor.js';
 import { groupNorm, groupNormStats, layerNorm, rmsNorm } from '../ops/norms.js';
 import { batchNorm, updateRunningStats } from '../ops/batchnorm.js';
 import { fmt, sizeOf } from '../tensor/shape.js';
-import { assertFinite } from './finite.js';
+import { assertFinite, assertInputDType, checkSizes } from './input-checks.js';
+import { clone } from '../ops/shape-ops.js';
 import { Module } from './module.js';
 import { NormBase } from './norm-base.js';
 
@@ -21,7 +22,8 @@ export class GroupNorm extends Module {
     opts: { eps?: number; affine?: boolean; checkFinite?: boolean } = {},
   ) {
     super();
-    if (!Number.isInteger(numGroups) || numGroups < 1 || numChannels % numGroups !== 0) {
+    checkSizes('GroupNorm', 'numGroups and numChannels', [numGroups, numChannels]);
+    if (numChannels % numGroups !== 0) {
       throw new Error(
         `GroupNorm: expected numChannels ${numChannels} to be divisible by numGroups ${numGroups}`,
       );
@@ -40,12 +42,13 @@ export class GroupNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    if (this.checkFinite) assertFinite(this.describe(), x);
     if (x.rank < 2 || x.shape[1] !== this.numChannels) {
       throw new Error(
         `${this.describe()}: expected input [N, ${this.numChannels}, ...], got ${fmt(x.shape)}`,
       );
     }
+    assertInputDType(this.describe(), x, this.weight);
+    if (this.checkFinite) assertFinite(this.describe(), x);
     return groupNorm(x, this.numGroups, this.weight, this.bias, this.eps, this.describe());
   }
 }
@@ -65,6 +68,7 @@ export class LayerNorm extends Module {
     super();
     this.normalizedShape =
       typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
+    checkSizes('LayerNorm', 'normalizedShape', this.normalizedShape);
     this.eps = opts.eps ?? 1e-5;
     this.checkFinite = opts.checkFinite ?? false;
     if (!(this.eps > 0))
@@ -82,6 +86,7 @@ export class LayerNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    assertInputDType(this.describe(), x, this.weight);
     if (this.checkFinite) assertFinite(this.describe(), x);
     return layerNorm(x, this.normalizedShape, this.weight, this.bias, this.eps, this.describe());
   }
@@ -126,7 +131,6 @@ export abstract class InstanceNormBase extends NormBase {
   }
 
   forward(x: Tensor): Tensor {
-    if (this.checkFinite) assertFinite(this.describe(), x);
     const name = this.describe();
     const rank = this.spatialDims + 2;
     if (x.rank !== rank || x.shape[1] !== this.numFeatures) {
@@ -135,6 +139,10 @@ export abstract class InstanceNormBase extends NormBase {
         `${name}: expected input [N, ${this.numFeatures}, ${dims}], got ${fmt(x.shape)}`,
       );
     }
+    assertInputDType(name, x, this.weight ?? this.runningMean);
+    if (this.checkFinite) assertFinite(name, x);
+    // An empty batch gives an empty result and moves no statistic.
+    if (x.shape[0] === 0) return clone(x);
     if (!this.training && this.trackRunningStats) {
       return batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, {
         training: false,
@@ -202,6 +210,7 @@ export class RMSNorm extends Module {
     super();
     this.normalizedShape =
       typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
+    checkSizes('RMSNorm', 'normalizedShape', this.normalizedShape);
     this.eps = opts.eps ?? 1.1920928955078125e-7;
     this.checkFinite = opts.checkFinite ?? false;
     if (!(this.eps > 0)) throw new Error(`RMSNorm: expected eps > 0, got ${this.eps}`);
@@ -216,6 +225,7 @@ export class RMSNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    assertInputDType(this.describe(), x, this.weight);
     if (this.checkFinite) assertFinite(this.describe(), x);
     return rmsNorm(x, this.normalizedShape, this.weight, this.eps, this.describe());
   }

@@ -45,6 +45,19 @@ export function clamp(x: Tensor, min = -Infinity, max = Infinity): Tensor {
   return apply('Clamp', [x], { min, max });
 }
 
+/**
+ * x with `value` wherever mask is non-zero (PyTorch's masked_fill); mask broadcasts to x.
+ * Unlike x·(1 − mask) + value·mask, a NaN or Inf under the mask does not get through.
+ */
+export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
+  expectTensor('maskedFill', 'x', x);
+  expectTensor('maskedFill', 'mask', mask);
+  if (!sameShape(broadcastShapes('maskedFill', x.shape, mask.shape), x.shape)) {
+    throw new Error(`maskedFill: mask ${fmt(mask.shape)} does not broadcast to x ${fmt(x.shape)}`);
+  }
+  return apply('MaskedFill', [x, mask], { value });
+}
+
 /** Broadcasts x to a shape (no copy semantics: a new tensor). */
 export function expand(x: Tensor, shape: readonly number[]): Tensor {
   expectTensor('expand', 'x', x);
@@ -104,4 +117,5 @@ registerGradient('PowScalar', (dy, { inputs: [x], attrs: { exponent } }) => [
 registerGradient('Clamp', (dy, { inputs: [x], attrs }) => [
   mul(dy, apply('ClampMask', [x], attrs)),
 ]);
+registerGradient('MaskedFill', (dy, { inputs: [, mask] }) => [maskedFill(dy, mask, 0), null]);
 registerGradient('Expand', (dy, { inputs: [x] }) => [sumTo(dy, x.shape)]);

@@ -1,5 +1,5 @@
 // Chainable methods on Tensor (x.add(y).relu().sum()), each a thin call to the op.
-import { backward } from '../autograd/engine.js';
+import { type BackwardOptions, backward } from '../autograd/engine.js';
 import type { DType } from '../tensor/dtype.js';
 import { Tensor } from '../tensor/tensor.js';
 import * as ops from './index.js';
@@ -9,7 +9,7 @@ type Dims = number | readonly number[];
 
 declare module '../tensor/tensor.js' {
   interface Tensor {
-    backward(grad?: Tensor): void;
+    backward(grad?: Tensor, opts?: BackwardOptions): void;
     detach(): Tensor;
     add(b: TensorLike): Tensor;
     sub(b: TensorLike): Tensor;
@@ -37,8 +37,8 @@ declare module '../tensor/tensor.js' {
 }
 
 const P = Tensor.prototype;
-P.backward = function (grad?: Tensor) {
-  backward(this, grad);
+P.backward = function (grad?: Tensor, opts?: BackwardOptions) {
+  backward(this, grad, opts);
 };
 /** A tensor sharing this one's storage, cut from the graph. */
 P.detach = function () {

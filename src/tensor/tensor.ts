@@ -1,6 +1,7 @@
 import { heap } from '../memory/allocator.js';
+import { unwatch, watch } from '../memory/finalize.js';
 import { track } from '../memory/scope.js';
-import { type DType, type TypedArray, bytesPer, viewOf } from './dtype.js';
+import { type DType, type TypedArray, bytesPer, checkDType, viewOf } from './dtype.js';
 import { type Shape, fmt, sizeOf } from './shape.js';
 
 /** Bytes in the shared memory, reference counted so reshaped views can share them. */
@@ -37,6 +38,8 @@ export class Storage {
 export interface GradNode {
   readonly name: string;
   readonly inputs: readonly Tensor[];
+  /** Tensors the gradient reads besides the inputs (the op's outputs). */
+  readonly saved?: readonly Tensor[];
   backward(dy: Tensor): (Tensor | null)[];
 }
 
@@ -49,12 +52,14 @@ export class Tensor {
   readonly dtype: DType;
   /** Leaf tensors with requiresGrad get `.grad` filled by backward(). */
   requiresGrad = false;
-  grad: Tensor | null = null;
   gradFn: GradNode | null = null;
   private storage: Storage | null;
+  private grad_: Tensor | null = null;
+  private readonly countedIn: number;
 
   /** Use the creation functions (tensor, zeros, empty, ...) rather than this constructor. */
   constructor(shape: Shape, dtype: DType = 'float32', storage?: Storage) {
+    checkDType('Tensor', dtype);
     this.shape = Object.freeze([...shape]);
     this.size = sizeOf(shape);
     this.dtype = dtype;
@@ -67,9 +72,31 @@ export class Tensor {
       storage.refs++;
       this.storage = storage;
     } else {
-      this.storage = new Storage(dtype, this.size);
+      try {
+        this.storage = new Storage(dtype, this.size);
+      } catch (e) {
+        if ((e as Error).name === 'OutOfMemoryError')
+          (e as Error).message = `tensor ${fmt(shape)} ${dtype}: ${(e as Error).message}`;
+        throw e;
+      }
     }
+    this.countedIn = watch(this, this.storage, this.storage.bytes);
     track(this);
+  }
+
+  /**
+   * The gradient backward() accumulated (leaves with requiresGrad). Assigning replaces it and
+   * frees the one it held, as dropping it does in PyTorch: to keep a gradient past
+   * `p.grad = null` (or zeroGrad()), take `p.grad.clone()` first.
+   */
+  get grad(): Tensor | null {
+    return this.grad_;
+  }
+
+  set grad(g: Tensor | null) {
+    const old = this.grad_;
+    this.grad_ = g;
+    if (old !== null && old !== g) old.dispose();
   }
 
   get rank(): number {
@@ -80,7 +107,12 @@ export class Tensor {
     return this.storage === null;
   }
 
-  /** Live view of the tensor's bytes in the shared memory (valid until dispose). */
+  /**
+   * A live view of the tensor's bytes in the shared memory, for kernels and quick reads.
+   * Valid only until the tensor is disposed (or freed by tidy()): the memory then goes to the
+   * next tensor allocated, and a kept view would read or write *that* tensor. Hold on to
+   * values with toArray(), which copies.
+   */
   get data(): TypedArray {
     return this.live().view();
   }
@@ -120,6 +152,7 @@ export class Tensor {
 
   dispose(): void {
     if (this.storage === null) return;
+    unwatch(this, this.storage.bytes, this.countedIn);
     this.storage.release();
     this.storage = null;
     this.gradFn = null;

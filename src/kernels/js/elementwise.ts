@@ -93,6 +93,15 @@ binaryKernel('Minimum', (a, b) => (a <= b || Number.isNaN(a) ? a : b));
 binaryKernel('GreaterEqual', (a, b) => (a >= b ? 1 : 0), undefined, false);
 binaryKernel('Greater', (a, b) => (a > b ? 1 : 0), undefined, false);
 binaryKernel('Equal', (a, b) => (a === b ? 1 : 0), undefined, false);
+registerKernel({
+  name: 'MaskedFill',
+  backend: 'js',
+  fn: ([x, mask], { value }: { value: number }) => {
+    const y = empty(x.shape, x.dtype);
+    if (y.size > 0) broadcastLoop(x, mask, y, (a, m) => (m !== 0 ? value : a));
+    return y;
+  },
+});
 // Gradient helpers: dx = dy * f'(x) as one pass (inputs: dy, x).
 binaryKernel(
   'ReluGrad',

@@ -34,6 +34,7 @@ let exportsRef: Record<string, (...a: number[]) => void> | null = null;
 let moduleRef: WebAssembly.Module | null = null;
 let nodeWorker: WorkerCtor | null = null;
 let defaultThreads = 1;
+let cores = 1;
 let grainScale = 1;
 
 /** Scales every minimum chunk size (tests set 0 to split even tiny calls across threads). */
@@ -45,7 +46,47 @@ if (isNode) {
   const wt = await import('node:worker_threads');
   const os = await import('node:os');
   nodeWorker = wt.Worker as unknown as WorkerCtor;
-  defaultThreads = wt.isMainThread ? Math.max(1, os.availableParallelism()) : 1;
+  cores = Math.max(1, os.availableParallelism());
+  defaultThreads = wt.isMainThread ? cores : 1;
+} else {
+  cores = Math.max(1, globalThis.navigator?.hardwareConcurrency || 1);
+}
+
+/** More kernel threads than this only add memory and start-up time, never speed. */
+export function maxThreads(): number {
+  return 2 * cores;
+}
+
+/** Caps a requested thread count at maxThreads(), saying so. */
+function capped(fn: string, n: number): number {
+  if (n <= maxThreads()) return n;
+  const msg =
+    `${fn}: ${n} threads asked for, ${cores} cores available; using ${maxThreads()} ` +
+    `(twice the cores: more threads only add memory and start-up time)`;
+  if (isNode) process.emitWarning(msg, { code: 'NORMKIT_THREADS_CAPPED' });
+  else console.warn(msg);
+  return maxThreads();
+}
+
+/**
+ * The parent's Node options minus those a worker cannot run with: the entry point of
+ * `node -e`, `node -p` or `node --input-type=module -e` (ERR_INPUT_TYPE_NOT_ALLOWED) and the
+ * other process-wide modes.
+ */
+export function workerExecArgv(argv: readonly string[]): string[] {
+  const withValue = new Set(['-e', '--eval', '-p', '--print', '--input-type']);
+  const alone = new Set(['-i', '--interactive', '-c', '--check', '--test', '--watch']);
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const flag = a.split('=')[0];
+    if (withValue.has(flag)) {
+      if (!a.includes('=')) i++;
+    } else if (!alone.has(flag) && !flag.startsWith('--test-') && !flag.startsWith('--watch')) {
+      out.push(a);
+    }
+  }
+  return out;
 }
 
 /** Called by the loader with the compiled module and its exports. */
@@ -81,7 +122,11 @@ function newLane(Ctor: WorkerCtor, opts: object): Lane {
     args = new SharedArrayBuffer(MAX_ARGS * 8);
   const init = { module: moduleRef, memory: heap.memory, ctrl, args, names };
   const worker = isNode
-    ? new Ctor(WORKER_URL, { ...opts, workerData: init })
+    ? new Ctor(WORKER_URL, {
+        ...opts,
+        workerData: init,
+        execArgv: workerExecArgv(process.execArgv),
+      })
     : new Ctor(WORKER_URL, opts);
   if (!isNode) worker.postMessage(init);
   return { worker, I: new Int32Array(ctrl), A: new Float64Array(args), seq: 0 };
@@ -94,6 +139,7 @@ function newLane(Ctor: WorkerCtor, opts: object): Lane {
  */
 export function setNumThreads(n: number): void {
   checkCount('setNumThreads', n);
+  n = capped('setNumThreads', n);
   if (moduleRef === null || (!isNode && n > lanes.length + 1)) {
     if (n === 1) return;
     throw new Error(
@@ -143,8 +189,9 @@ export function initThreads(n?: number): Promise<void> {
 }
 
 async function startThreads(n?: number): Promise<void> {
-  const count = n ?? (globalThis.navigator?.hardwareConcurrency || defaultThreads);
+  let count = n ?? (globalThis.navigator?.hardwareConcurrency || defaultThreads);
   checkCount('initThreads', count);
+  count = capped('initThreads', count);
   if (isNode || count <= lanes.length + 1) return setNumThreads(count);
   const blocker = browserThreadsBlocker();
   if (blocker !== null) throw new Error(`initThreads: ${blocker}`);
