@@ -58,4 +58,39 @@ describe('autograd', () => {
     y.sum().backward();
     assertClose(x.grad!.data, [1]);
   });
+
+  it('backward() on a graph that tidy() freed throws and says how to write it', () => {
+    nk.manualSeed(1);
+    const model = new nk.nn.Sequential(new nk.nn.Linear(4, 3), new nk.nn.BatchNorm1d(3));
+    const x = nk.randn([5, 4]);
+    const l = nk.tidy(() => model.call(x).sum());
+    assert.throws(
+      () => l.backward(),
+      /backward: the graph was freed: .* was disposed, by tidy\(\) or dispose\(\), before backward\(\) ran; run backward\(\) inside the tidy\(\) that ran the forward pass/,
+    );
+    for (const p of model.parameters()) assert.equal(p.grad, null);
+    // The other shape of the same mistake (a loss whose op reads a freed input).
+    const w = nk.randn([3], { requiresGrad: true });
+    const m = nk.tidy(() => w.mul(2).div(w.add(3)).sum());
+    assert.throws(() => m.backward(), /the graph was freed/);
+    assert.equal(w.grad, null);
+  });
+
+  it('a second backward() through the same graph throws unless the first retained it', () => {
+    const x = nk.tensor([1, 2, 3], [3], { requiresGrad: true });
+    const y = x.mul(x).sum();
+    y.backward();
+    assert.deepEqual(Array.from(x.grad!.data), [2, 4, 6]);
+    assert.throws(
+      () => y.backward(),
+      /backward: trying to backward through the graph a second time \(Sum was already used by a backward\(\)\); pass \{ retainGraph: true \}/,
+    );
+    assert.deepEqual(Array.from(x.grad!.data), [2, 4, 6]); // unchanged by the refused call
+    const z = x.mul(3).sum();
+    z.backward(undefined, { retainGraph: true });
+    z.backward(undefined, { retainGraph: true });
+    z.backward();
+    assert.deepEqual(Array.from(x.grad!.data), [11, 13, 15]);
+    assert.throws(() => z.backward(), /a second time/);
+  });
 });

@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const main = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const progress = fileURLToPath(new URL('../src/cli/progress.js', import.meta.url));
+const pkg = fileURLToPath(new URL('../../package.json', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'normkit-cli-'));
 
 function run(...args: string[]) {
@@ -93,5 +95,134 @@ describe('normkit CLI', () => {
     assert.match(c.stderr, /normkit: ENOENT/);
     const d = run('train', '--data', dir, '--epochs', '1');
     assert.match(d.stderr, /Fashion-MNIST: train-images-idx3-ubyte\(\.gz\) not found in/);
+  });
+
+  it('a last batch of one image is left out for BatchNorm, said up front, and the run completes', () => {
+    const ckpt = join(dir, 'last-one.ckpt');
+    const r = run(
+      'train',
+      '--model',
+      'mlp',
+      '--width',
+      '8',
+      '--epochs',
+      '1',
+      '--train-limit',
+      '199',
+      '--test-limit',
+      '50',
+      '--batch-size',
+      '99',
+      '--checkpoint',
+      ckpt,
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /note: the last batch of each epoch would hold 1 image \(199 images, --batch-size 99\), which BatchNorm cannot normalize in training: it is left out/,
+    );
+    assert.ok(existsSync(ckpt));
+  });
+
+  it('a non-finite loss stops the run with a clear message and keeps the last good checkpoint', () => {
+    const ckpt = join(dir, 'nan.ckpt');
+    const args = [
+      'train',
+      '--model',
+      'mlp',
+      '--width',
+      '8',
+      '--train-limit',
+      '256',
+      '--test-limit',
+      '50',
+      '--batch-size',
+      '32',
+      '--checkpoint',
+      ckpt,
+    ];
+    assert.equal(run(...args, '--epochs', '1').status, 0);
+    const good = readFileSync(ckpt);
+    const r = run(...args, '--epochs', '2', '--resume', '--lr', '1e308');
+    assert.notEqual(r.status, 0);
+    assert.match(
+      r.stderr,
+      /normkit: epoch 2, step \d+: the loss is (NaN|Infinity); training stopped \(the last good checkpoint: epoch 1 in .*nan\.ckpt\)\. The learning rate \(--lr 1e\+308\) is likely too high/,
+    );
+    assert.deepEqual(readFileSync(ckpt), good);
+  });
+
+  it('refuses an empty data set and sizes that cannot fit, before training', () => {
+    const empty = join(dir, 'empty');
+    mkdirSync(empty, { recursive: true });
+    const idx = (dims: number[]) => {
+      const h = Buffer.alloc(4 + 4 * dims.length);
+      h[2] = 8;
+      h[3] = dims.length;
+      dims.forEach((d, i) => h.writeUInt32BE(d, 4 + 4 * i));
+      return h;
+    };
+    for (const split of ['train', 't10k']) {
+      writeFileSync(join(empty, `${split}-images-idx3-ubyte`), idx([0, 28, 28]));
+      writeFileSync(join(empty, `${split}-labels-idx1-ubyte`), idx([0]));
+    }
+    const e = run('train', '--data', empty, '--checkpoint', join(dir, 'e.ckpt'));
+    assert.notEqual(e.status, 0);
+    assert.match(e.stderr, /empty: 0 training and 0 test images; need at least one of each/);
+    const w = run(
+      'train',
+      '--width',
+      '100000',
+      '--train-limit',
+      '10',
+      '--checkpoint',
+      join(dir, 'w.ckpt'),
+    );
+    assert.notEqual(w.status, 0);
+    assert.match(
+      w.stderr,
+      /building the cnn \(width 100000\): tensor \[200000, 100000, 3, 3\] float32: out of tensor memory: requested [\d.]+ GiB.*One tensor this large cannot fit/,
+    );
+  });
+
+  it('prints no colour codes off a terminal or with NO_COLOR; --version and --help', () => {
+    const r = run(
+      'train',
+      '--model',
+      'mlp',
+      '--width',
+      '4',
+      '--epochs',
+      '1',
+      '--train-limit',
+      '64',
+      '--test-limit',
+      '20',
+      '--checkpoint',
+      join(dir, 'c.ckpt'),
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /train loss/);
+    assert.doesNotMatch(r.stdout + r.stderr, /\x1b\[/);
+    // On a terminal cli-table3 colours its header; NO_COLOR turns that off.
+    const table = (env: Record<string, string>) =>
+      spawnSync(
+        process.execPath,
+        [
+          '-e',
+          `process.stdout.isTTY = true; import(${JSON.stringify(progress)}).then((m) => console.log(m.historyTable([{ epoch: 1, trainLoss: 1, trainAccuracy: 0.5, testLoss: 1, testAccuracy: 0.5, seconds: 1 }])))`,
+        ],
+        { encoding: 'utf8', env: { ...process.env, ...env } },
+      ).stdout;
+    assert.match(table({}), /\x1b\[/);
+    assert.doesNotMatch(table({ NO_COLOR: '1' }), /\x1b\[/);
+    const v = run('--version');
+    assert.equal(v.stdout.trim(), JSON.parse(readFileSync(pkg, 'utf8')).version);
+    const h = run('train', '--help');
+    assert.doesNotMatch(h.stdout, /\(default: the available cores\) \(default: \d+\)/);
+    assert.match(
+      h.stdout,
+      /--threads <n>\s+kernel threads \(at most \d+\) \(default: \d+, the\s+available\s+cores\)/,
+    );
   });
 });

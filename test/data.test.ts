@@ -45,6 +45,64 @@ describe('IDX reader and Fashion-MNIST', () => {
     );
     assert.equal(data.readIdx(join(data.BUNDLED_DIR, 't10k-labels-idx1-ubyte.gz')).shape[0], 10000);
   });
+
+  it('checks a gzipped header against the expected shape before inflating the rest', () => {
+    const header = (dims: number[]) => {
+      const h = Buffer.alloc(4 + 4 * dims.length);
+      h[2] = 8;
+      h[3] = dims.length;
+      dims.forEach((d, i) => h.writeUInt32BE(d, 4 + 4 * i));
+      return h;
+    };
+    // Counts how much each call may inflate: a refused file never gets a full inflate.
+    let largest = 0;
+    const spy: data.Gunzip = (b, o) => {
+      largest = Math.max(largest, o.maxOutputLength);
+      return gunzipSync(b, o);
+    };
+    const images = { dims: [null, 28, 28] };
+    // 2 images declared, 200 MB of zeros inflated: 200 KB of gzip. The trailer is forged to
+    // match the declared size, so only the inflate limit stops it.
+    const bomb = gzipSync(Buffer.concat([header([2, 28, 28]), Buffer.alloc(200e6)]), { level: 9 });
+    assert.ok(bomb.length < 300e3, `${bomb.length} bytes`);
+    assert.throws(
+      () => data.parseIdx(bomb, 'bomb.gz', spy, images),
+      /the IDX header declares 1584 bytes, the gzip trailer 200000016/,
+    );
+    bomb.writeUInt32LE(16 + 2 * 784, bomb.length - 4);
+    largest = 0;
+    assert.throws(
+      () => data.parseIdx(bomb, 'bomb.gz', spy, images),
+      /bomb.gz: inflates past the 1584 bytes its header declares/,
+    );
+    assert.equal(largest, Math.max(1584, 1032 * 1024));
+    // A header that declares more than accepted, or another shape, is refused on the peek.
+    const huge = gzipSync(Buffer.concat([header([3_000_000, 28, 28]), Buffer.alloc(1000)]));
+    largest = 0;
+    assert.throws(
+      () => data.parseIdx(huge, 'huge.gz', spy, images),
+      /huge.gz: the header declares \[3000000, 28, 28\], 2352000000 bytes, more than the 1073741824 accepted/,
+    );
+    assert.ok(largest <= 1032 * 1024);
+    const other = gzipSync(Buffer.concat([header([2, 3]), Buffer.alloc(6)]));
+    assert.throws(
+      () => data.parseIdx(other, 'o.gz', spy, images),
+      /o.gz: expected shape \[n, 28, 28\], the header declares \[2, 3\]/,
+    );
+    assert.throws(
+      () => data.parseIdx(Buffer.concat([header([2, 3]), Buffer.alloc(6)]), 'o', undefined, images),
+      /o: expected shape \[n, 28, 28\]/,
+    );
+    // A good file whose Huffman tables outgrow the first peek still reads.
+    const noisy = Buffer.concat([
+      header([40, 28, 28]),
+      Buffer.from(Array.from({ length: 40 * 784 }, (_, i) => (i * 7919) % 251)),
+    ]);
+    assert.deepEqual(
+      data.parseIdx(gzipSync(noisy), 'n.gz', gunzipSync, images).shape,
+      [40, 28, 28],
+    );
+  });
 });
 
 describe('DataLoader', () => {

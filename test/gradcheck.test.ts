@@ -16,6 +16,8 @@ describe('gradcheck (float64, central differences)', () => {
     gradcheck((a, b) => ops.pow(a, b), [pos([3, 5]), rand64([3, 5])]);
     gradcheck((a, b) => ops.maximum(a, b), [rand64([3, 7]), rand64([7])]);
     gradcheck((a, b) => ops.minimum(a, b), [rand64([3, 7]), rand64([3, 1])]);
+    const mask = nk.tensor([1, 0, 0, 1, 0, 1, 1], [1, 7], { dtype: 'float64' });
+    gradcheck((x) => ops.maskedFill(x, mask, 2.5), [rand64([3, 7])]);
   });
   it('unary math', () => {
     gradcheck((x) => ops.neg(x), [rand64([3, 5])]);

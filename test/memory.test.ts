@@ -63,4 +63,85 @@ describe('memory', () => {
     assert.equal(end.bytesInUse, afterWarmup.bytesInUse);
     assert.equal(end.bytesReserved, afterWarmup.bytesReserved);
   });
+
+  it('a failed allocation throws the out-of-memory error and changes nothing', () => {
+    const a = nk.ones([1000]);
+    const before = nk.memoryStats();
+    assert.throws(
+      () => nk.zeros([2 ** 31]),
+      (e: Error) =>
+        e.name === 'OutOfMemoryError' &&
+        /tensor \[2147483648\] float32: out of tensor memory: requested 8\.00 GiB, [\d.]+ MiB in use in \d+ tensors, [\d.]+ MiB reserved, limit 4\.00 GiB\. One tensor this large cannot fit/.test(
+          e.message,
+        ),
+    );
+    assert.deepEqual(nk.memoryStats(), before);
+    const b = nk.full([1000], 7); // the allocator still works
+    assert.equal(b.data[999], 7);
+    assert.equal(a.data[0], 1);
+    nk.dispose([a, b]);
+  });
+
+  it('freed blocks coalesce: memory filled with 64 MiB tensors and freed takes any size that fits', () => {
+    const start = nk.memoryStats();
+    nk.setMemoryLimit(start.bytesReserved + 256 * 2 ** 20);
+    try {
+      const blocks: nk.Tensor[] = [];
+      const quarter = (64 * 2 ** 20) / 4;
+      assert.throws(() => {
+        for (;;) blocks.push(nk.empty([quarter]));
+      }, /out of tensor memory: requested 64\.0 MiB, .* limit [\d.]+ MiB\. .*tidy\(/);
+      assert.ok(blocks.length >= 3, `${blocks.length} blocks of 64 MiB`);
+      const full = nk.memoryStats();
+      nk.dispose(blocks);
+      assert.equal(nk.memoryStats().bytesInUse, start.bytesInUse);
+      // Sizes that no freed block has, each fitting only in merged free space.
+      const big = nk.empty([(150 * 2 ** 20) / 4]);
+      const small = nk.empty([(30 * 2 ** 20) / 4 + 3]);
+      const odd = nk.empty([12345]);
+      assert.ok(nk.memoryStats().bytesReserved <= full.bytesReserved);
+      nk.dispose([big, small, odd]);
+      const again = nk.empty([(190 * 2 ** 20) / 4]);
+      again.dispose();
+    } finally {
+      nk.setMemoryLimit(4 * 2 ** 30);
+    }
+    assert.throws(() => nk.setMemoryLimit(NaN), /setMemoryLimit: expected a positive number/);
+  });
+
+  it('assigning .grad frees the gradient it replaces (keep a copy with clone())', () => {
+    const p = nk.randn([256, 256], { requiresGrad: true });
+    p.mul(2).sum().backward();
+    const g = p.grad!;
+    const copy = g.clone();
+    const inUse = nk.memoryStats().bytesInUse;
+    p.grad = null;
+    assert.equal(nk.memoryStats().bytesInUse, inUse - 256 * 256 * 4);
+    assert.ok(g.isDisposed);
+    assert.equal(copy.data[0], 2);
+    p.mul(3).sum().backward();
+    const second = p.grad!;
+    p.grad = second; // the same tensor again: kept
+    assert.ok(!second.isDisposed);
+    p.grad = copy; // another tensor: the old one is freed
+    assert.ok(second.isDisposed);
+    assert.equal(p.grad.data[5], 2);
+    nk.dispose([p, copy]);
+  });
+
+  it('a PyTorch-style loop that sets x.grad = null instead of disposing holds memory flat', () => {
+    const bn = new nk.nn.BatchNorm2d(8);
+    const x = nk.randn([4, 8, 16, 16], { requiresGrad: true });
+    let after10 = 0;
+    for (let step = 0; step < 60; step++) {
+      nk.tidy(() => {
+        const y = bn.call(x);
+        y.mul(y).sum().backward();
+      });
+      x.grad = null;
+      for (const p of bn.parameters()) p.grad = null;
+      if (step === 9) after10 = nk.memoryStats().bytesInUse;
+    }
+    assert.equal(nk.memoryStats().bytesInUse, after10);
+  });
 });

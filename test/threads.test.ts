@@ -3,7 +3,10 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import * as nk from '../src/index.js';
-import { setGrainScale } from '../src/kernels/wasm/threads.js';
+import { setGrainScale, workerExecArgv } from '../src/kernels/wasm/threads.js';
+import { spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 function run(threads: number): Float32Array[] {
   nk.setNumThreads(threads);
@@ -57,6 +60,41 @@ describe('kernel threads', () => {
     assert.equal(nk.getNumThreads(), 2);
     await assert.rejects(nk.initThreads(1.5), /initThreads: expected a positive integer, got 1.5/);
     assert.equal(nk.getNumThreads(), 2);
+  });
+
+  it('caps the thread count at twice the cores (at least 4), saying so', async () => {
+    const warnings: Error[] = [];
+    const on = (w: Error) => warnings.push(w);
+    process.on('warning', on);
+    nk.setNumThreads(999);
+    await new Promise((r) => setImmediate(r));
+    process.off('warning', on);
+    assert.equal(nk.getNumThreads(), Math.max(4, 2 * availableParallelism()));
+    assert.equal(warnings.length, 1);
+    assert.match(
+      warnings[0].message,
+      /setNumThreads: 999 threads asked for, \d+ cores available; using \d+/,
+    );
+    nk.setNumThreads(2);
+  });
+
+  it('kernel workers run under node -e and --input-type=module (their execArgv filtered)', () => {
+    assert.deepEqual(
+      workerExecArgv(['--input-type=module', '-e', 'code', '--max-old-space-size=512']),
+      ['--max-old-space-size=512'],
+    );
+    assert.deepEqual(workerExecArgv(['--input-type', 'module', '--eval', 'x', '-p', 'y']), []);
+    const index = fileURLToPath(new URL('../src/index.js', import.meta.url));
+    const code =
+      `import * as nk from ${JSON.stringify(pathToFileURL(index).href)};` +
+      'nk.setNumThreads(2);' +
+      'const y = nk.matmul(nk.ones([300, 200]), nk.ones([200, 300]));' +
+      'console.log(nk.getNumThreads(), y.data[0]);';
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), '2 200');
   });
 
   it('gives bit-identical training results with 1, 2 and 3 threads', () => {

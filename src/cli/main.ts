@@ -19,14 +19,14 @@ function int(name: string, min = 1) {
 }
 
 const threadsOption = () =>
-  new Option('--threads <n>', `kernel threads (at most ${maxThreads()}: twice the cores)`)
+  new Option('--threads <n>', `kernel threads (at most ${maxThreads()})`)
     .argParser(int('--threads'))
     .default(getNumThreads(), `${getNumThreads()}, the available cores`);
 
 /** Sets the kernel threads, capped at maxThreads() with a note rather than a warning. */
 function useThreads(n: number): void {
   if (n > maxThreads()) {
-    console.error(`note: --threads ${n}: using ${maxThreads()}, twice the available cores`);
+    console.error(`note: --threads ${n}: using ${maxThreads()}, twice the available cores or 4`);
     n = maxThreads();
   }
   setNumThreads(n);

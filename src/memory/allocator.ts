@@ -69,6 +69,7 @@ export class Allocator {
   /** Returns the byte offset of a fresh block of at least `bytes` bytes. */
   alloc(bytes: number): number {
     const size = blockSize(bytes);
+    if (size > this.limit) throw this.outOfMemory(size); // before any free-list housekeeping
     const offset =
       this.takeFree(size) ?? (this.coalesce() ? this.takeFree(size) : null) ?? this.bump(size);
     this.inUse += size;

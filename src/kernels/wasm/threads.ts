@@ -52,9 +52,9 @@ if (isNode) {
   cores = Math.max(1, globalThis.navigator?.hardwareConcurrency || 1);
 }
 
-/** More kernel threads than this only add memory and start-up time, never speed. */
+/** More kernel threads than this (twice the cores, at least 4) only add memory and start-up time. */
 export function maxThreads(): number {
-  return 2 * cores;
+  return Math.max(4, 2 * cores);
 }
 
 /** Caps a requested thread count at maxThreads(), saying so. */
@@ -62,7 +62,7 @@ function capped(fn: string, n: number): number {
   if (n <= maxThreads()) return n;
   const msg =
     `${fn}: ${n} threads asked for, ${cores} cores available; using ${maxThreads()} ` +
-    `(twice the cores: more threads only add memory and start-up time)`;
+    `(more threads only add memory and start-up time)`;
   if (isNode) process.emitWarning(msg, { code: 'NORMKIT_THREADS_CAPPED' });
   else console.warn(msg);
   return maxThreads();
