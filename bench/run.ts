@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import Table from 'cli-table3';
+import { tableStyle } from '../src/cli/progress.js';
 import { cases } from './cases.js';
 import { copyRunner } from './copy.js';
 import { setNumThreads } from '../src/index.js';
@@ -73,6 +74,7 @@ const skipped = torch.get(1);
 if (typeof skipped === 'string') console.log(`PyTorch side skipped: ${skipped}`);
 
 const table = new Table({
+  style: tableStyle(),
   head: [
     'case',
     'threads',

@@ -3,6 +3,7 @@
 // test accuracy per epoch and time.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { workerExecArgv } from '../kernels/wasm/threads.js';
 import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
 import type { EpochRecord } from '../train/session.js';
@@ -35,7 +36,10 @@ function trainInWorker(
   onEvent: (e: WorkerEvent) => void,
 ): Promise<EpochRecord[]> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(new URL('./demo-worker.js', import.meta.url), { workerData: opts });
+    const w = new Worker(new URL('./demo-worker.js', import.meta.url), {
+      workerData: opts,
+      execArgv: workerExecArgv(process.execArgv),
+    });
     let history: EpochRecord[] | null = null;
     w.on('message', (e: WorkerEvent) => {
       if (e.type === 'done') history = e.history;

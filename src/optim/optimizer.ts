@@ -119,8 +119,8 @@ export abstract class Optimizer<H extends GroupBase> {
     return { paramGroups, state };
   }
 
-  /** Restores hyperparameters and state; checked whole before anything changes. */
-  loadStateDict(sd: OptimizerState): void {
+  /** Throws, naming what is wrong, unless loadStateDict(sd) would succeed; changes nothing. */
+  checkStateDict(sd: OptimizerState): void {
     const name = this.constructor.name;
     const params = this.allParams();
     if (
@@ -152,6 +152,12 @@ export abstract class Optimizer<H extends GroupBase> {
         }
       }
     }
+  }
+
+  /** Restores hyperparameters and state; checked whole before anything changes. */
+  loadStateDict(sd: OptimizerState): void {
+    this.checkStateDict(sd);
+    const params = this.allParams();
     sd.paramGroups.forEach((g, i) => {
       const { params: _ignored, ...h } = g;
       Object.assign(this.paramGroups[i], h);

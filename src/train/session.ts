@@ -87,6 +87,8 @@ export function restoreRun(
           ),
         }
       : null;
+  // Both checked before either changes: a bad optimizer state must not leave a loaded model.
+  if (opt && optState) opt.checkStateDict(optState);
   model.loadStateDict(sd);
   if (opt && optState) opt.loadStateDict(optState);
   if (Array.isArray(run.meta.rng)) rng.setState(run.meta.rng.map((v) => (v === null ? NaN : v)));
