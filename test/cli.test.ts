@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { idxHeader } from './helpers.js';
 
 const main = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const progress = fileURLToPath(new URL('../src/cli/progress.js', import.meta.url));
@@ -155,16 +156,9 @@ describe('normkit CLI', () => {
   it('refuses an empty data set and sizes that cannot fit, before training', () => {
     const empty = join(dir, 'empty');
     mkdirSync(empty, { recursive: true });
-    const idx = (dims: number[]) => {
-      const h = Buffer.alloc(4 + 4 * dims.length);
-      h[2] = 8;
-      h[3] = dims.length;
-      dims.forEach((d, i) => h.writeUInt32BE(d, 4 + 4 * i));
-      return h;
-    };
     for (const split of ['train', 't10k']) {
-      writeFileSync(join(empty, `${split}-images-idx3-ubyte`), idx([0, 28, 28]));
-      writeFileSync(join(empty, `${split}-labels-idx1-ubyte`), idx([0]));
+      writeFileSync(join(empty, `${split}-images-idx3-ubyte`), idxHeader([0, 28, 28]));
+      writeFileSync(join(empty, `${split}-labels-idx1-ubyte`), idxHeader([0]));
     }
     const e = run('train', '--data', empty, '--checkpoint', join(dir, 'e.ckpt'));
     assert.notEqual(e.status, 0);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { data } from '../src/node.js';
+import { idxHeader } from './helpers.js';
 
 describe('IDX reader and Fashion-MNIST', () => {
   it('reads the bundled subset: 10,000 training and 10,000 test images', () => {
@@ -47,13 +48,7 @@ describe('IDX reader and Fashion-MNIST', () => {
   });
 
   it('checks a gzipped header against the expected shape before inflating the rest', () => {
-    const header = (dims: number[]) => {
-      const h = Buffer.alloc(4 + 4 * dims.length);
-      h[2] = 8;
-      h[3] = dims.length;
-      dims.forEach((d, i) => h.writeUInt32BE(d, 4 + 4 * i));
-      return h;
-    };
+    const header = idxHeader;
     // Counts how much each call may inflate: a refused file never gets a full inflate.
     let largest = 0;
     const spy: data.Gunzip = (b, o) => {

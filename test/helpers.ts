@@ -90,3 +90,12 @@ export function gradcheck(
 export function rand64(shape: number[], scale = 1): Tensor {
   return randn(shape, { dtype: 'float64', std: scale });
 }
+
+/** The header of an IDX file of unsigned bytes with the given dimensions (data not included). */
+export function idxHeader(dims: number[]): Buffer {
+  const h = Buffer.alloc(4 + 4 * dims.length);
+  h[2] = 8;
+  h[3] = dims.length;
+  dims.forEach((d, i) => h.writeUInt32BE(d, 4 + 4 * i));
+  return h;
+}

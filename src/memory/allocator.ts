@@ -70,6 +70,7 @@ export class Allocator {
   alloc(bytes: number): number {
     const size = blockSize(bytes);
     if (size > this.limit) throw this.outOfMemory(size); // before any free-list housekeeping
+    collectDropped(); // tensors dropped without dispose() come back after the event loop turns
     const offset =
       this.takeFree(size) ?? (this.coalesce() ? this.takeFree(size) : null) ?? this.bump(size);
     this.inUse += size;
@@ -140,7 +141,6 @@ export class Allocator {
   }
 
   private bump(size: number): number {
-    collectDropped(); // tensors dropped without dispose() come back after the event loop turns
     const offset = this.top;
     const end = offset + size;
     if (end - RESERVED > this.limit) throw this.outOfMemory(size);

@@ -3,15 +3,15 @@
 // V8 runs those callbacks only when the event loop turns, so a loop that awaits I/O (or a
 // timer) between steps stays bounded, and a synchronous loop does not (growth.ts warns).
 // Tensor bytes live outside the JS heap, where V8 cannot see them, so in Node the collector
-// is asked to run when undisposed tensors made since its last run reach COLLECT_BYTES and
-// the allocator would otherwise take new memory.
+// is asked to run whenever the tensors made since its last run and not disposed reach
+// COLLECT_BYTES (a loop that disposes or uses tidy() never gets there).
 import { isNode } from '../platform.js';
 
 interface Releasable {
   release(): void;
 }
 
-const COLLECT_BYTES = 64 * 2 ** 20;
+const COLLECT_BYTES = 128 * 2 ** 20;
 const registry = new FinalizationRegistry<Releasable>((storage) => storage.release());
 let pendingBytes = 0;
 let epoch = 0;
