@@ -198,7 +198,9 @@ describe('normkit CLI', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /train loss/);
     assert.doesNotMatch(r.stdout + r.stderr, /\x1b\[/);
-    // On a terminal cli-table3 colours its header; NO_COLOR turns that off.
+    // On a terminal cli-table3 colours its header; NO_COLOR turns that off. (Its colour
+    // library also stays plain under CI=true or TERM=dumb, so those are set for the check.)
+    const { CI: _ci, NO_COLOR: _nc, ...base } = process.env;
     const table = (env: Record<string, string>) =>
       spawnSync(
         process.execPath,
@@ -206,7 +208,7 @@ describe('normkit CLI', () => {
           '-e',
           `process.stdout.isTTY = true; import(${JSON.stringify(progress)}).then((m) => console.log(m.historyTable([{ epoch: 1, trainLoss: 1, trainAccuracy: 0.5, testLoss: 1, testAccuracy: 0.5, seconds: 1 }])))`,
         ],
-        { encoding: 'utf8', env: { ...process.env, ...env } },
+        { encoding: 'utf8', env: { ...base, TERM: 'xterm', ...env } },
       ).stdout;
     assert.match(table({}), /\x1b\[/);
     assert.doesNotMatch(table({ NO_COLOR: '1' }), /\x1b\[/);
