@@ -126,6 +126,13 @@ describe('memory', () => {
     p.grad = copy; // another tensor: the old one is freed
     assert.ok(second.isDisposed);
     assert.equal(p.grad.data[5], 2);
+    const wrong = nk.zeros([256]);
+    assert.throws(
+      () => (p.grad = wrong),
+      /grad: assigned \[256\] float32 to a \[256, 256\] float32 tensor/,
+    );
+    assert.equal(p.grad, copy); // a refused assignment changes nothing
+    wrong.dispose();
     nk.dispose([p, copy]);
   });
 

@@ -43,7 +43,9 @@ function readHeader(raw: Uint8Array, source: string, complete: boolean): Header 
     throw new Error(`${source}: not an IDX file (expected magic 0x0000, got ${got})`);
   }
   if (raw[2] !== 0x08)
-    throw new Error(`${source}: expected unsigned-byte data (type 0x08), got 0x${raw[2].toString(16)}`);
+    throw new Error(
+      `${source}: expected unsigned-byte data (type 0x08), got 0x${raw[2].toString(16)}`,
+    );
   const rank = raw[3];
   const headerBytes = 4 + 4 * rank;
   if (rank === 0 || raw.length < headerBytes) {
@@ -62,7 +64,9 @@ function checkExpected(h: Header, expect: IdxExpectation | undefined, source: st
     (dims.length === h.shape.length && dims.every((d, i) => d === null || d === h.shape[i]));
   if (!ok) {
     const want = dims!.map((d) => (d === null ? 'n' : d)).join(', ');
-    throw new Error(`${source}: expected shape [${want}], the header declares [${h.shape.join(', ')}]`);
+    throw new Error(
+      `${source}: expected shape [${want}], the header declares [${h.shape.join(', ')}]`,
+    );
   }
   const max = expect?.maxBytes ?? DEFAULT_MAX;
   if (h.dataBytes > max) {
@@ -73,12 +77,20 @@ function checkExpected(h: Header, expect: IdxExpectation | undefined, source: st
 }
 
 /** Inflates a gzipped IDX file after checking what its header declares. */
-function inflate(bytes: Uint8Array, source: string, gunzip: Gunzip, expect?: IdxExpectation): Uint8Array {
+function inflate(
+  bytes: Uint8Array,
+  source: string,
+  gunzip: Gunzip,
+  expect?: IdxExpectation,
+): Uint8Array {
   let head: Uint8Array = new Uint8Array(0);
   for (let peek = PEEK_BYTES; ; peek *= 16) {
     const part = bytes.subarray(0, peek);
     try {
-      head = gunzip(part, { maxOutputLength: DEFLATE_RATIO * part.length, finishFlush: Z_SYNC_FLUSH });
+      head = gunzip(part, {
+        maxOutputLength: DEFLATE_RATIO * part.length,
+        finishFlush: Z_SYNC_FLUSH,
+      });
     } catch (e) {
       throw new Error(`${source}: corrupt gzip stream (${(e as Error).message})`);
     }
@@ -90,9 +102,14 @@ function inflate(bytes: Uint8Array, source: string, gunzip: Gunzip, expect?: Idx
   const declared = h.headerBytes + h.dataBytes;
   // The gzip trailer holds the inflated size modulo 2^32.
   const n = bytes.length;
-  const trailer = n >= 18 ? (bytes[n - 4] | (bytes[n - 3] << 8) | (bytes[n - 2] << 16) | (bytes[n - 1] << 24)) >>> 0 : -1;
+  const trailer =
+    n >= 18
+      ? (bytes[n - 4] | (bytes[n - 3] << 8) | (bytes[n - 2] << 16) | (bytes[n - 1] << 24)) >>> 0
+      : -1;
   if (trailer !== declared % 2 ** 32) {
-    throw new Error(`${source}: corrupt gzip stream (truncated?): the IDX header declares ${declared} bytes, the gzip trailer ${trailer}`);
+    throw new Error(
+      `${source}: corrupt gzip stream (truncated?): the IDX header declares ${declared} bytes, the gzip trailer ${trailer}`,
+    );
   }
   try {
     return gunzip(bytes, { maxOutputLength: declared });
@@ -113,13 +130,18 @@ export function parseIdx(
 ): IdxArray {
   let raw = bytes;
   if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) {
-    if (gunzip === undefined) throw new Error(`${source}: gzipped; pass a gunzip function (Node: readIdx from 'normkit/node')`);
+    if (gunzip === undefined)
+      throw new Error(
+        `${source}: gzipped; pass a gunzip function (Node: readIdx from 'normkit/node')`,
+      );
     raw = inflate(raw, source, gunzip, expect);
   }
   const h = readHeader(raw, source, true);
   checkExpected(h, expect, source);
   if (raw.length - h.headerBytes !== h.dataBytes) {
-    throw new Error(`${source}: expected ${h.dataBytes} data bytes for shape [${h.shape.join(', ')}], got ${raw.length - h.headerBytes}`);
+    throw new Error(
+      `${source}: expected ${h.dataBytes} data bytes for shape [${h.shape.join(', ')}], got ${raw.length - h.headerBytes}`,
+    );
   }
   return { shape: h.shape, data: raw.subarray(h.headerBytes) };
 }

@@ -27,11 +27,15 @@ export class DataLoader {
   ) {
     this.batchSize = options.batchSize;
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) {
-      throw new Error(`DataLoader: expected batchSize to be a positive integer, got ${this.batchSize}`);
+      throw new Error(
+        `DataLoader: expected batchSize to be a positive integer, got ${this.batchSize}`,
+      );
     }
     this.itemSize = itemShape.reduce((a, b) => a * b, 1);
     if (inputs.length !== labels.length * this.itemSize) {
-      throw new Error(`DataLoader: ${labels.length} labels but ${inputs.length / this.itemSize} inputs of shape [${itemShape.join(', ')}]`);
+      throw new Error(
+        `DataLoader: ${labels.length} labels but ${inputs.length / this.itemSize} inputs of shape [${itemShape.join(', ')}]`,
+      );
     }
   }
 

@@ -26,10 +26,20 @@ function find(dir: string, base: string): string {
 
 export function loadSplit(dir: string, split: 'train' | 't10k', limit?: number): Split {
   const images = readIdx(find(dir, `${split}-images-idx3-ubyte`), { dims: [null, 28, 28] });
-  return toSplit(images, readIdx(find(dir, `${split}-labels-idx1-ubyte`), { dims: [images.shape[0]] }), limit);
+  return toSplit(
+    images,
+    readIdx(find(dir, `${split}-labels-idx1-ubyte`), { dims: [images.shape[0]] }),
+    limit,
+  );
 }
 
 /** Fashion-MNIST from a directory of IDX files (default: the bundled subset). */
-export function loadFashionMnist(dir = BUNDLED_DIR, opts: { trainLimit?: number; testLimit?: number } = {}): { train: Split; test: Split } {
-  return { train: loadSplit(dir, 'train', opts.trainLimit), test: loadSplit(dir, 't10k', opts.testLimit) };
+export function loadFashionMnist(
+  dir = BUNDLED_DIR,
+  opts: { trainLimit?: number; testLimit?: number } = {},
+): { train: Split; test: Split } {
+  return {
+    train: loadSplit(dir, 'train', opts.trainLimit),
+    test: loadSplit(dir, 't10k', opts.testLimit),
+  };
 }

@@ -1,3 +1,4 @@
+// Input checks every norm layer shares, run before any state changes.
 import { fmt } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 

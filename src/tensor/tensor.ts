@@ -94,6 +94,11 @@ export class Tensor {
   }
 
   set grad(g: Tensor | null) {
+    if (g !== null && (g.dtype !== this.dtype || fmt(g.shape) !== fmt(this.shape))) {
+      throw new Error(
+        `grad: assigned ${fmt(g.shape)} ${g.dtype} to a ${fmt(this.shape)} ${this.dtype} tensor`,
+      );
+    }
     const old = this.grad_;
     this.grad_ = g;
     if (old !== null && old !== g) old.dispose();
