@@ -12,6 +12,7 @@ export { memoryStats, setMemoryLimit, type MemoryStats } from './memory/allocato
 export { setMemoryWarnings } from './memory/growth.js';
 export { noGrad, isGradEnabled } from './autograd/grad-mode.js';
 export { backward, type BackwardOptions } from './autograd/engine.js';
+export type { GradHook, RemovableHandle } from './autograd/hooks.js';
 /** Runs a registered kernel by name, recording its gradient (for custom ops). */
 export { apply as runKernel, applyMulti as runKernelMulti } from './autograd/apply.js';
 export { manualSeed, rng, Generator } from './random.js';

@@ -11,6 +11,7 @@ import { type GradNode, Tensor } from '../tensor/tensor.js';
 import { add } from '../ops/arith.js';
 import { clone } from '../ops/shape-ops.js';
 import { noGrad } from './grad-mode.js';
+import { applyGradHooks } from './hooks.js';
 
 export interface BackwardOptions {
   /** Keep the graph usable for another backward() (PyTorch's retain_graph). */
@@ -108,8 +109,9 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
       const grads = new Map<Tensor, Tensor>();
       grads.set(root, grad ?? onesLike(root));
       for (const t of order) {
-        const g = grads.get(t);
-        if (g === undefined) continue;
+        const got = grads.get(t);
+        if (got === undefined) continue;
+        const g = applyGradHooks(t, got);
         if (t.gradFn !== null) {
           const inGrads = t.gradFn.backward(g);
           t.gradFn.inputs.forEach((input, i) => {

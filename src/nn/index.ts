@@ -8,3 +8,4 @@ export * from './module.js';
 export * from './norms.js';
 export * from './residual.js';
 export * from './simple.js';
+export type { BackwardHook, ForwardHook, ForwardPreHook } from './hooks.js';

@@ -3,6 +3,8 @@
 import { keep } from '../memory/scope.js';
 import { fmt } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
+import type { RemovableHandle } from '../autograd/hooks.js';
+import { type BackwardHook, type ForwardHook, type ForwardPreHook, ModuleHooks } from './hooks.js';
 
 export type StateDict = Record<string, Tensor>;
 
@@ -11,12 +13,38 @@ export abstract class Module {
   private readonly params = new Map<string, Tensor | null>();
   private readonly bufs = new Map<string, Tensor | null>();
   private readonly children_ = new Map<string, Module>();
+  private readonly hooks = new ModuleHooks();
 
   abstract forward(x: Tensor, ...rest: any[]): Tensor;
 
-  /** Runs forward (PyTorch's module(x)). */
+  /** Runs forward, and the hooks around it (PyTorch's module(x)). */
   call(x: Tensor, ...rest: any[]): Tensor {
-    return this.forward(x, ...rest);
+    if (!this.hooks.any) return this.forward(x, ...rest);
+    return this.hooks.call(this, [x, ...rest], (...a) => this.forward(...(a as [Tensor])));
+  }
+
+  /** True when hooks are registered on this module (Sequential then runs it unfused). */
+  get hasHooks(): boolean {
+    return this.hooks.any;
+  }
+
+  /** fn(module, inputs) runs before forward and may return replacement inputs. */
+  registerForwardPreHook(fn: ForwardPreHook): RemovableHandle {
+    return this.hooks.add(this.hooks.pre, fn);
+  }
+
+  /** fn(module, inputs, output) runs after forward and may return a replacement output. */
+  registerForwardHook(fn: ForwardHook): RemovableHandle {
+    return this.hooks.add(this.hooks.forward, fn);
+  }
+
+  /**
+   * fn(module, gradInput, gradOutput) runs during backward() once the gradients with respect
+   * to this module's inputs (those through this module; null for an input without grad) and
+   * its output are known. Calls made under noGrad() are not watched.
+   */
+  registerFullBackwardHook(fn: BackwardHook): RemovableHandle {
+    return this.hooks.add(this.hooks.backward, fn);
   }
 
   /**

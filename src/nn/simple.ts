@@ -126,7 +126,12 @@ export class Sequential extends Module {
   forward(x: Tensor): Tensor {
     const n = this.layers.length;
     for (let i = 0; i < n; i++) {
-      const fused = i + 1 < n ? this.layers[i].fuseWith(this.layers[i + 1]) : null;
+      // A hooked layer runs on its own, so its hooks see its own input and output.
+      const next = this.layers[i + 1];
+      const fused =
+        i + 1 < n && !this.layers[i].hasHooks && !next.hasHooks
+          ? this.layers[i].fuseWith(next)
+          : null;
       if (fused !== null) {
         x = fused(x);
         i++;

@@ -1,5 +1,6 @@
 // Chainable methods on Tensor (x.add(y).relu().sum()), each a thin call to the op.
 import { type BackwardOptions, backward } from '../autograd/engine.js';
+import { type GradHook, type RemovableHandle, registerGradHook } from '../autograd/hooks.js';
 import type { DType } from '../tensor/dtype.js';
 import { Tensor } from '../tensor/tensor.js';
 import * as ops from './index.js';
@@ -10,6 +11,8 @@ type Dims = number | readonly number[];
 declare module '../tensor/tensor.js' {
   interface Tensor {
     backward(grad?: Tensor, opts?: BackwardOptions): void;
+    /** Calls fn with this tensor's gradient during backward(); fn may return a replacement. */
+    registerHook(fn: GradHook): RemovableHandle;
     detach(): Tensor;
     add(b: TensorLike): Tensor;
     sub(b: TensorLike): Tensor;
@@ -39,6 +42,9 @@ declare module '../tensor/tensor.js' {
 const P = Tensor.prototype;
 P.backward = function (grad?: Tensor, opts?: BackwardOptions) {
   backward(this, grad, opts);
+};
+P.registerHook = function (fn: GradHook) {
+  return registerGradHook(this, fn);
 };
 /** A tensor sharing this one's storage, cut from the graph. */
 P.detach = function () {
