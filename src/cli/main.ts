@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { MODEL_KINDS, NORM_KINDS } from '../train/models.js';
 import { runDemo } from './demo.js';
 import { runEval } from './eval.js';
+import { labList, labReport, labRun } from './lab.js';
 import { OPTIMIZERS } from './optimizer.js';
 import { runTrain } from './train.js';
 import { getNumThreads, setNumThreads } from '../index.js';
@@ -125,6 +126,36 @@ program
   .action(async (o) => {
     await runDemo(o);
   });
+
+const lab = program
+  .command('lab')
+  .description('claims about batch normalization, measured (see docs/lab/README.md)');
+lab
+  .command('list')
+  .description('the experiments, their claims and quick-mode times')
+  .action(() => console.log(labList()));
+lab
+  .command('run')
+  .description('run experiments (quick mode unless --full); writes NAME.json, NAME.svg, index.html')
+  .argument('[names...]', 'experiments to run (see lab list)')
+  .option('--all', 'run every experiment', false)
+  .option('--full', 'full mode: longer schedules, 3 seeds, the full set with --data', false)
+  .option('--seeds <n>', 'seeds per experiment (default 1, or 3 with --full)', int('--seeds'))
+  .option('--out <dir>', 'where results go', 'lab-results')
+  .option(
+    '--data <dir>',
+    'directory with the Fashion-MNIST IDX files (default: the bundled subset)',
+  )
+  .addOption(threadsOption())
+  .action(async (names: string[], o) => {
+    useThreads(o.threads);
+    await labRun(names, o);
+  });
+lab
+  .command('report')
+  .description('rewrite index.html from the results in --out')
+  .option('--out <dir>', 'where the results are', 'lab-results')
+  .action((o) => labReport(o.out));
 
 program.parseAsync().catch((e: Error) => {
   console.error(`normkit: ${e.message}`);

@@ -1,0 +1,86 @@
+// `normkit lab list | run | report`: the experiments with progress bars, a table at the end,
+// and the files in --out (NAME.json, NAME.svg, index.html).
+import cliProgress from 'cli-progress';
+import Table from 'cli-table3';
+import { num } from '../lab/experiment.js';
+import { EXPERIMENTS } from '../lab/registry.js';
+import { writeReport } from '../lab/report.js';
+import { type LabResult, runLab } from '../lab/runner.js';
+import { tableStyle } from './progress.js';
+
+export function labList(): string {
+  const t = new Table({
+    head: ['experiment', 'claim', 'quick (s)'],
+    style: tableStyle(),
+    colWidths: [20, 72, 11],
+    wordWrap: true,
+  });
+  for (const e of EXPERIMENTS) t.push([e.name, e.claim, String(e.quickSeconds)]);
+  return t.toString();
+}
+
+export function resultsTable(results: LabResult[]): string {
+  const t = new Table({
+    head: ['experiment', 'verdict', 'first measured value', 'time (s)'],
+    style: tableStyle(),
+  });
+  for (const r of results) {
+    const s = r.summary[0];
+    const first = s
+      ? `${s.what}: ${num(s.mean)}${s.values.length > 1 ? ` ± ${num(s.sd)}` : ''}`
+      : '';
+    t.push([r.name, r.verdict, first, r.wallSeconds.toFixed(1)]);
+  }
+  return t.toString();
+}
+
+export interface LabRunCliOptions {
+  all?: boolean;
+  full?: boolean;
+  seeds?: number;
+  out: string;
+  data?: string;
+}
+
+export async function labRun(names: string[], o: LabRunCliOptions): Promise<LabResult[]> {
+  if (o.all && names.length > 0)
+    throw new Error('lab run: give experiment names or --all, not both');
+  const chosen = o.all ? EXPERIMENTS.map((e) => e.name) : names;
+  let bar: cliProgress.SingleBar | null = null;
+  const results = await runLab({
+    names: chosen,
+    mode: o.full ? 'full' : 'quick',
+    seeds: o.seeds,
+    out: o.out,
+    data: o.data,
+    onEvent: (e) => {
+      if (e.type === 'start') {
+        bar = new cliProgress.SingleBar(
+          {
+            format: `{name} [${e.index + 1}/${e.count}] |{bar}| seed {seed}/${e.seeds} | eta {eta_formatted}`,
+            barsize: 24,
+            hideCursor: true,
+          },
+          cliProgress.Presets.shades_classic,
+        );
+        bar.start(1000 * e.seeds, 0, { name: e.name, seed: 1 });
+      } else if (e.type === 'progress') {
+        bar?.update(Math.round(1000 * (e.seed + e.fraction)), { seed: e.seed + 1 });
+      } else {
+        bar?.stop();
+        console.log(`${e.result.name}: ${e.result.verdict}. ${e.result.because}`);
+      }
+    },
+  });
+  console.log(resultsTable(results));
+  console.log(`results and report in ${o.out}/ (index.html)`);
+  return results;
+}
+
+export function labReport(out: string): void {
+  const results = writeReport(out);
+  if (results.length === 0)
+    throw new Error(`lab report: no results in ${out}; run 'normkit lab run' first`);
+  console.log(resultsTable(results));
+  console.log(`report written to ${out}/index.html`);
+}

@@ -1,0 +1,188 @@
+// What the experiments share, written with the public API only: the data for a mode, the
+// README's CNN and a plain MLP with or without BatchNorm, a seeded training run that notices
+// divergence, and accuracy in eval mode.
+import * as nk from '../index.js';
+import { BUNDLED_DIR, loadFashionMnist } from '../data/node.js';
+import type { Split } from '../data/fashion-mnist.js';
+import type { LabData, Mode } from './experiment.js';
+
+const { nn } = nk;
+
+/** Quick: the bundled subset with 2,000 test images; tiny: 512 / 256; full: all of `dir`. */
+export function loadLabData(mode: Mode, dir?: string): LabData {
+  const limits =
+    mode === 'tiny'
+      ? { trainLimit: 512, testLimit: 256 }
+      : mode === 'quick'
+        ? { trainLimit: 10000, testLimit: 2000 }
+        : {};
+  const source = dir ?? BUNDLED_DIR;
+  return { ...loadFashionMnist(source, limits), source };
+}
+
+export type Norm = 'batch' | 'none';
+
+/** Flatten, then (depth − 1) × [Linear, BatchNorm1d?, ReLU], then Linear to 10 classes. */
+export function mlp(o: { depth: number; width: number; norm: Norm; bias?: boolean }): nk.nn.Module {
+  const layers: nk.nn.Module[] = [new nn.Flatten()];
+  let inF = 784;
+  for (let i = 0; i < o.depth - 1; i++) {
+    layers.push(new nn.Linear(inF, o.width, { bias: o.bias ?? o.norm === 'none' }));
+    if (o.norm === 'batch') layers.push(new nn.BatchNorm1d(o.width));
+    layers.push(new nn.ReLU());
+    inF = o.width;
+  }
+  layers.push(new nn.Linear(inF, 10));
+  return new nn.Sequential(...layers);
+}
+
+/** The README's CNN: 2 × [conv 3x3, BatchNorm?, ReLU, max-pool], Linear 128, Linear 10. */
+export function cnn(o: { width: number; norm: Norm }): nk.nn.Module {
+  const c = o.width;
+  const bias = o.norm === 'none';
+  const bn2 = (n: number) => (o.norm === 'batch' ? [new nn.BatchNorm2d(n)] : []);
+  const bn1 = (n: number) => (o.norm === 'batch' ? [new nn.BatchNorm1d(n)] : []);
+  return new nn.Sequential(
+    new nn.Conv2d(1, c, 3, { padding: 1, bias }),
+    ...bn2(c),
+    new nn.ReLU(),
+    new nn.MaxPool2d(2),
+    new nn.Conv2d(c, 2 * c, 3, { padding: 1, bias }),
+    ...bn2(2 * c),
+    new nn.ReLU(),
+    new nn.MaxPool2d(2),
+    new nn.Flatten(),
+    new nn.Linear(2 * c * 49, 128, { bias }),
+    ...bn1(128),
+    new nn.ReLU(),
+    new nn.Linear(128, 10),
+  );
+}
+
+export interface TrainOptions {
+  lr: number;
+  steps: number;
+  batchSize: number;
+  seed: number;
+  momentum?: number;
+  weightDecay?: number;
+  /** Called after each step (inside no scope: tensors made here must be disposed). */
+  onStep?: (step: number, loss: number) => void;
+  progress?: (fraction: number) => void;
+}
+
+export interface TrainResult {
+  /** Training loss per step (up to the step where it stopped). */
+  losses: number[];
+  /** The loss went non-finite, or ended above where it started. */
+  diverged: boolean;
+  steps: number;
+}
+
+/** SGD with momentum on shuffled mini-batches; stops early at a non-finite loss. */
+export function trainModel(model: nk.nn.Module, train: Split, o: TrainOptions): TrainResult {
+  const loader = new nk.data.DataLoader(train.images, train.labels, [1, 28, 28], {
+    batchSize: o.batchSize,
+    shuffle: true,
+    dropLast: true,
+    seed: o.seed,
+  });
+  const opt = new nk.optim.SGD(model.parameters(), {
+    lr: o.lr,
+    momentum: o.momentum ?? 0.9,
+    weightDecay: o.weightDecay ?? 0,
+  });
+  model.train();
+  const losses: number[] = [];
+  let epoch = 0;
+  let order = loader.order(epoch);
+  for (let step = 0, b = 0; step < o.steps; step++, b++) {
+    if (b === loader.length) [b, order] = [0, loader.order(++epoch)];
+    const loss = nk.tidy(() => {
+      const { x, labels } = loader.batch(order, b);
+      const l = nk.crossEntropy(model.call(x), labels);
+      opt.zeroGrad();
+      l.backward();
+      opt.step();
+      return l.item();
+    });
+    losses.push(loss);
+    o.onStep?.(step, loss);
+    o.progress?.((step + 1) / o.steps);
+    if (!Number.isFinite(loss)) break;
+  }
+  const tail = losses.slice(-Math.max(1, Math.floor(losses.length / 10)));
+  const end = tail.reduce((a, b) => a + b, 0) / tail.length;
+  return {
+    losses,
+    diverged: !Number.isFinite(end) || !(end < losses[0]),
+    steps: losses.length,
+  };
+}
+
+/** Accuracy over a split in eval mode (batches of 500), leaving the model's mode as it was. */
+export function accuracy(model: nk.nn.Module, split: Split, batchSize = 500): number {
+  const was = model.training;
+  model.eval();
+  let correct = 0;
+  try {
+    nk.noGrad(() => {
+      for (let start = 0; start < split.count; start += batchSize) {
+        const n = Math.min(batchSize, split.count - start);
+        nk.tidy(() => {
+          const x = nk.tensor(split.images.subarray(start * 784, (start + n) * 784), [
+            n,
+            1,
+            28,
+            28,
+          ]);
+          correct += countCorrect(model.call(x), split.labels.subarray(start, start + n));
+        });
+      }
+    });
+  } finally {
+    model.train(was);
+  }
+  return correct / split.count;
+}
+
+/** Predicted classes of a [N, 10] logits tensor. */
+export function predictions(logits: nk.Tensor): Int32Array {
+  const [N, C] = logits.shape;
+  const L = logits.data;
+  const out = new Int32Array(N);
+  for (let i = 0; i < N; i++) {
+    let best = 0;
+    for (let c = 1; c < C; c++) if (L[i * C + c] > L[i * C + best]) best = c;
+    out[i] = best;
+  }
+  return out;
+}
+
+export function countCorrect(logits: nk.Tensor, labels: ArrayLike<number>): number {
+  const p = predictions(logits);
+  let n = 0;
+  for (let i = 0; i < p.length; i++) if (p[i] === labels[i]) n++;
+  return n;
+}
+
+/** A geometric grid from lo to hi (inclusive when it lands there) with a given ratio. */
+export function geometric(lo: number, hi: number, ratio: number): number[] {
+  const out: number[] = [];
+  for (let v = lo; v <= hi * (1 + 1e-9); v *= ratio) out.push(+v.toPrecision(3));
+  return out;
+}
+
+/** Frees a model's parameters, their gradients and its buffers. */
+export function disposeModel(m: nk.nn.Module): void {
+  for (const p of m.parameters()) p.grad = null;
+  nk.dispose(m.parameters());
+  nk.dispose(m.buffers());
+}
+
+/** max |a[i] − b[i]| (max |a[i]| without b). */
+export function maxAbsDiff(a: ArrayLike<number>, b?: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - (b === undefined ? 0 : b[i])));
+  return m;
+}

@@ -1,0 +1,20 @@
+// Every experiment of the lab, in the order `lab list` and the report show them.
+import type { Experiment } from './experiment.js';
+import { biasRedundancy } from './experiments/bias-redundancy.js';
+import { evalMode } from './experiments/eval-mode.js';
+import { lrRange } from './experiments/lr-range.js';
+import { scaleInvariance } from './experiments/scale-invariance.js';
+
+export const EXPERIMENTS: Experiment[] = [lrRange, biasRedundancy, scaleInvariance, evalMode];
+
+/** The experiments named, or an error that lists the valid names. */
+export function findExperiments(names: readonly string[]): Experiment[] {
+  const unknown = names.filter((n) => !EXPERIMENTS.some((e) => e.name === n));
+  if (unknown.length > 0) {
+    throw new Error(
+      `lab: unknown experiment${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; ` +
+        `valid names: ${EXPERIMENTS.map((e) => e.name).join(', ')}`,
+    );
+  }
+  return names.map((n) => EXPERIMENTS.find((e) => e.name === n)!);
+}
