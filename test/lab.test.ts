@@ -76,7 +76,7 @@ describe('lab', () => {
   it('bad input fails before any training, naming what is valid', async () => {
     await assert.rejects(
       lab.runLab({ names: ['lr-range', 'nope'], mode: 'tiny', out: tmp() }),
-      /lab: unknown experiment nope; valid names: lr-range, bias-redundancy, scale-invariance, eval-mode/,
+      /lab: unknown experiment nope; valid names: lr-range, bias-redundancy, scale-invariance, gradient-flow, relu-activity, running-stats, eval-mode/,
     );
     const file = join(tmp(), 'a-file');
     writeFileSync(file, 'x');

@@ -47,6 +47,9 @@ export async function labRun(names: string[], o: LabRunCliOptions): Promise<LabR
     throw new Error('lab run: give experiment names or --all, not both');
   const chosen = o.all ? EXPERIMENTS.map((e) => e.name) : names;
   let bar: cliProgress.SingleBar | null = null;
+  // Off a terminal the bar stays silent: a line per seed says where the run is instead.
+  const tty = process.stdout.isTTY === true;
+  let lastSeed = -1;
   const results = await runLab({
     names: chosen,
     mode: o.full ? 'full' : 'quick',
@@ -55,6 +58,8 @@ export async function labRun(names: string[], o: LabRunCliOptions): Promise<LabR
     data: o.data,
     onEvent: (e) => {
       if (e.type === 'start') {
+        lastSeed = -1;
+        if (!tty) console.log(`lab: ${e.name} (${e.index + 1}/${e.count}), ${e.seeds} seed(s)`);
         bar = new cliProgress.SingleBar(
           {
             format: `{name} [${e.index + 1}/${e.count}] |{bar}| seed {seed}/${e.seeds} | eta {eta_formatted}`,
@@ -65,6 +70,8 @@ export async function labRun(names: string[], o: LabRunCliOptions): Promise<LabR
         );
         bar.start(1000 * e.seeds, 0, { name: e.name, seed: 1 });
       } else if (e.type === 'progress') {
+        if (!tty && e.seed !== lastSeed) console.log(`lab: ${e.name}, seed ${e.seed + 1}`);
+        lastSeed = e.seed;
         bar?.update(Math.round(1000 * (e.seed + e.fraction)), { seed: e.seed + 1 });
       } else {
         bar?.stop();

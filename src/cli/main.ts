@@ -42,6 +42,12 @@ function num(name: string) {
   };
 }
 
+// A reader that closed the pipe (`normkit lab list | head`) has all it wanted: exit quietly.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'));
 
 const program = new Command('normkit')

@@ -2,10 +2,22 @@
 import type { Experiment } from './experiment.js';
 import { biasRedundancy } from './experiments/bias-redundancy.js';
 import { evalMode } from './experiments/eval-mode.js';
+import { gradientFlow } from './experiments/gradient-flow.js';
 import { lrRange } from './experiments/lr-range.js';
+import { reluActivity } from './experiments/relu-activity.js';
+import { runningStats } from './experiments/running-stats.js';
 import { scaleInvariance } from './experiments/scale-invariance.js';
 
-export const EXPERIMENTS: Experiment[] = [lrRange, biasRedundancy, scaleInvariance, evalMode];
+// The order of the list (12, part 1): the ones built so far.
+export const EXPERIMENTS: Experiment[] = [
+  lrRange,
+  biasRedundancy,
+  scaleInvariance,
+  gradientFlow,
+  reluActivity,
+  runningStats,
+  evalMode,
+];
 
 /** The experiments named, or an error that lists the valid names. */
 export function findExperiments(names: readonly string[]): Experiment[] {

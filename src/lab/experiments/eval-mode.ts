@@ -85,7 +85,7 @@ export const evalMode: Experiment<Run> = {
     'least 10 points below eval-mode accuracy, training-mode predictions agree between two ' +
     'shuffles for fewer than 99 % of samples (eval mode: 100 %), and a batch of one sample in ' +
     'training mode raises the batch-of-one error.',
-  quickSeconds: 15,
+  quickSeconds: 6,
   measure(ctx) {
     nk.manualSeed(ctx.seed);
     const width = ctx.mode === 'full' ? 32 : ctx.mode === 'quick' ? 16 : 4;

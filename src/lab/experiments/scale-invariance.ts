@@ -91,7 +91,7 @@ export const scaleInvariance: Experiment<Run> = {
     '(eps = 1e-5; there eps shifts outputs by a relative 5e-4 at most; below it the claim does ' +
     'not apply), max |Δy| ≤ 2e-3 and |α·‖∂L/∂W(α)‖/‖∂L/∂W(1)‖ − 1| ≤ 0.01; and (3) ‖W‖ ends ' +
     'larger than it starts in every seed. Mixed if some of these hold.',
-  quickSeconds: 4,
+  quickSeconds: 2,
   measure(ctx) {
     const exact = exactPart(ctx.seed);
     nk.manualSeed(ctx.seed);
