@@ -74,6 +74,8 @@ export interface TrainOptions {
 export interface TrainResult {
   /** Training loss per step (up to the step where it stopped). */
   losses: number[];
+  /** Fraction of each step's batch predicted right (training mode, before the update). */
+  accuracies: number[];
   /** The loss went non-finite, or ended above where it started. */
   diverged: boolean;
   steps: number;
@@ -94,13 +96,16 @@ export function trainModel(model: nk.nn.Module, train: Split, o: TrainOptions): 
   });
   model.train();
   const losses: number[] = [];
+  const accuracies: number[] = [];
   let epoch = 0;
   let order = loader.order(epoch);
   for (let step = 0, b = 0; step < o.steps; step++, b++) {
     if (b === loader.length) [b, order] = [0, loader.order(++epoch)];
     const loss = nk.tidy(() => {
       const { x, labels } = loader.batch(order, b);
-      const l = nk.crossEntropy(model.call(x), labels);
+      const logits = model.call(x);
+      const l = nk.crossEntropy(logits, labels);
+      accuracies.push(countCorrect(logits, labels) / labels.length);
       opt.zeroGrad();
       l.backward();
       opt.step();
@@ -115,6 +120,7 @@ export function trainModel(model: nk.nn.Module, train: Split, o: TrainOptions): 
   const end = tail.reduce((a, b) => a + b, 0) / tail.length;
   return {
     losses,
+    accuracies,
     diverged: !Number.isFinite(end) || !(end < losses[0]),
     steps: losses.length,
   };
@@ -185,4 +191,32 @@ export function maxAbsDiff(a: ArrayLike<number>, b?: ArrayLike<number>): number 
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - (b === undefined ? 0 : b[i])));
   return m;
+}
+
+/** The exact mean and unbiased variance of a layer's [N, C] input over a split, in eval mode (float64, Chan). */
+export function inputStats(model: nk.nn.Module, layer: nk.nn.Module, split: Split) {
+  let n = 0;
+  let mu: Float64Array | null = null,
+    m2: Float64Array | null = null;
+  const h = layer.registerForwardPreHook((_m, inputs) => {
+    const x = inputs[0] as nk.Tensor;
+    const [N, C] = x.shape;
+    const d = x.data;
+    mu ??= new Float64Array(C);
+    m2 ??= new Float64Array(C);
+    for (let c = 0; c < C; c++) {
+      let s = 0;
+      for (let i = 0; i < N; i++) s += d[i * C + c];
+      const mb = s / N;
+      let q = 0;
+      for (let i = 0; i < N; i++) q += (d[i * C + c] - mb) ** 2;
+      const delta = mb - mu[c];
+      mu[c] += (delta * N) / (n + N);
+      m2[c] += q + (delta * delta * n * N) / (n + N);
+    }
+    n += N;
+  });
+  accuracy(model, split); // one pass in eval mode feeds the hook
+  h.remove();
+  return { mean: mu!, variance: m2!.map((v) => v / (n - 1)) };
 }

@@ -4,7 +4,7 @@
 import * as nk from '../../index.js';
 import type { Split } from '../../data/fashion-mnist.js';
 import { type Experiment, mean, pm, row } from '../experiment.js';
-import { accuracy, disposeModel, trainModel } from '../kit.js';
+import { accuracy, disposeModel, inputStats, trainModel } from '../kit.js';
 import { lineChart } from '../plot.js';
 
 const { nn } = nk;
@@ -39,34 +39,6 @@ const batchNorms = (model: nk.nn.Module) =>
     .namedModules()
     .filter(([, m]) => m instanceof nn.BatchNorm1d)
     .map(([, m]) => m as nk.nn.BatchNorm1d);
-
-/** The exact mean and unbiased variance of a layer's input over a split (float64, Chan). */
-function inputStats(model: nk.nn.Module, layer: nk.nn.Module, split: Split) {
-  let n = 0;
-  let mu: Float64Array | null = null,
-    m2: Float64Array | null = null;
-  const h = layer.registerForwardPreHook((_m, inputs) => {
-    const x = inputs[0] as nk.Tensor;
-    const [N, C] = x.shape;
-    const d = x.data;
-    mu ??= new Float64Array(C);
-    m2 ??= new Float64Array(C);
-    for (let c = 0; c < C; c++) {
-      let s = 0;
-      for (let i = 0; i < N; i++) s += d[i * C + c];
-      const mb = s / N;
-      let q = 0;
-      for (let i = 0; i < N; i++) q += (d[i * C + c] - mb) ** 2;
-      const delta = mb - mu[c];
-      mu[c] += (delta * N) / (n + N);
-      m2[c] += q + (delta * delta * n * N) / (n + N);
-    }
-    n += N;
-  });
-  accuracy(model, split); // one pass in eval mode feeds the hook
-  h.remove();
-  return { mean: mu!, variance: m2!.map((v) => v / (n - 1)) };
-}
 
 /**
  * The population statistics of every BatchNorm for the current weights, layer by layer: each
