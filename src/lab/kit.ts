@@ -66,6 +66,8 @@ export interface TrainOptions {
   seed: number;
   momentum?: number;
   weightDecay?: number;
+  /** Another optimizer than SGD with momentum (lr, momentum and weightDecay are then its own). */
+  optimizer?: (model: nk.nn.Module) => { zeroGrad(): void; step(): void };
   /** Called after each step (inside no scope: tensors made here must be disposed). */
   onStep?: (step: number, loss: number) => void;
   progress?: (fraction: number) => void;
@@ -89,11 +91,13 @@ export function trainModel(model: nk.nn.Module, train: Split, o: TrainOptions): 
     dropLast: true,
     seed: o.seed,
   });
-  const opt = new nk.optim.SGD(model.parameters(), {
-    lr: o.lr,
-    momentum: o.momentum ?? 0.9,
-    weightDecay: o.weightDecay ?? 0,
-  });
+  const opt =
+    o.optimizer?.(model) ??
+    new nk.optim.SGD(model.parameters(), {
+      lr: o.lr,
+      momentum: o.momentum ?? 0.9,
+      weightDecay: o.weightDecay ?? 0,
+    });
   model.train();
   const losses: number[] = [];
   const accuracies: number[] = [];

@@ -1,24 +1,33 @@
 // Every experiment of the lab, in the order `lab list` and the report show them.
 import type { Experiment } from './experiment.js';
 import { biasRedundancy } from './experiments/bias-redundancy.js';
+import { conditioningExperiment } from './experiments/conditioning.js';
+import { convergence } from './experiments/convergence.js';
 import { covariateShift } from './experiments/covariate-shift.js';
+import { depth } from './experiments/depth.js';
 import { dropoutOrder } from './experiments/dropout-order.js';
 import { evalMode } from './experiments/eval-mode.js';
 import { gradientFlow } from './experiments/gradient-flow.js';
 import { initSensitivity } from './experiments/init-sensitivity.js';
 import { lrRange } from './experiments/lr-range.js';
 import { placement } from './experiments/placement.js';
+import { regularization } from './experiments/regularization.js';
 import { reluActivity } from './experiments/relu-activity.js';
 import { runningStats } from './experiments/running-stats.js';
 import { scaleInvariance } from './experiments/scale-invariance.js';
 import { smallBatch } from './experiments/small-batch.js';
+import { weightDecay } from './experiments/weight-decay.js';
 
-// The order of the issue's list (12, part 1): the ones built so far.
+// The claims of issue 12 (part 1), grouped: training speed and stability, exact properties,
+// what happens inside the network, statistics and pitfalls, architecture.
 export const EXPERIMENTS: Experiment[] = [
   lrRange,
+  convergence,
   initSensitivity,
+  regularization,
   biasRedundancy,
   scaleInvariance,
+  conditioningExperiment,
   gradientFlow,
   reluActivity,
   covariateShift,
@@ -26,7 +35,9 @@ export const EXPERIMENTS: Experiment[] = [
   evalMode,
   smallBatch,
   dropoutOrder,
+  weightDecay,
   placement,
+  depth,
 ];
 
 /** The experiments named, or an error that lists the valid names. */
