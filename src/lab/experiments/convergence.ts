@@ -23,9 +23,9 @@ const plan = (mode: Mode) =>
       : {
           model: 'cnn',
           lrs: [0.003, 0.01, 0.03, 0.1, 0.3, 1],
-          steps: 3000,
+          steps: 1500,
           every: 50,
-          target: 0.88,
+          target: 0.85,
         };
 
 const probeSet = (test: Split, n: number): Split => ({
@@ -44,7 +44,7 @@ export const convergence: Experiment<Run> = {
   setup: (mode) => {
     const p = plan(mode);
     return (
-      `${p.model === 'mlp' ? 'A 4-layer MLP (width 128)' : 'The README CNN (width 32)'} with and ` +
+      `${p.model === 'mlp' ? 'A 4-layer MLP (width 128)' : 'The README CNN (width 8)'} with and ` +
       `without BatchNorm, SGD (momentum 0.9, batch 64) at each rate in {${p.lrs.join(', ')}} for ` +
       `up to ${p.steps} steps; test accuracy on 1,000 test images every ${p.every} steps; each ` +
       `variant at the rate that reaches ${p.target} soonest.`
@@ -64,7 +64,7 @@ export const convergence: Experiment<Run> = {
       for (const lr of p.lrs) {
         nk.manualSeed(ctx.seed);
         const model =
-          p.model === 'mlp' ? mlp({ depth: 4, width: 128, norm }) : cnn({ width: 32, norm });
+          p.model === 'mlp' ? mlp({ depth: 4, width: 128, norm }) : cnn({ width: 8, norm });
         const curve: [number, number][] = [];
         let reached = Infinity,
           seconds = Infinity,

@@ -18,7 +18,7 @@ interface Run {
 const plan = (mode: Mode) =>
   mode === 'tiny'
     ? { depths: [4, 8], steps: 10, width: 4 }
-    : { depths: [8, 20, 32], steps: mode === 'full' ? 1500 : 200, width: mode === 'full' ? 16 : 8 };
+    : { depths: [8, 20, 32], steps: mode === 'full' ? 600 : 200, width: 8 };
 
 /** Stem (stride 2 twice, to 7x7), (depth − 2)/2 blocks of two 3x3 convs, pooling, Linear. */
 function build(kind: Kind, depth: number, w: number): nk.nn.Module {

@@ -76,7 +76,7 @@ export const evalMode: Experiment<Run> = {
     'statistics drift, and one sample alone is an error.',
   source: 'Ioffe & Szegedy 2015, section 3.1 (inference uses population statistics)',
   setup: (mode) =>
-    `The README CNN (width ${mode === 'full' ? 32 : mode === 'quick' ? 16 : 4}) trained with ` +
+    `The README CNN (width ${mode === 'tiny' ? 4 : 16}) trained with ` +
     `SGD (lr 0.05, momentum 0.9, batch 64) for ${mode === 'full' ? 1500 : mode === 'quick' ? 300 : 20} ` +
     'steps, then the test set predicted in batches of 64, in eval mode and in training mode under ' +
     'noGrad(), in two random orders and sorted by class.',
@@ -88,7 +88,7 @@ export const evalMode: Experiment<Run> = {
   quickSeconds: 6,
   measure(ctx) {
     nk.manualSeed(ctx.seed);
-    const width = ctx.mode === 'full' ? 32 : ctx.mode === 'quick' ? 16 : 4;
+    const width = ctx.mode === 'tiny' ? 4 : 16;
     const steps = ctx.mode === 'full' ? 1500 : ctx.mode === 'quick' ? 300 : 20;
     const model = cnn({ width, norm: 'batch' });
     trainModel(model, ctx.data.train, {

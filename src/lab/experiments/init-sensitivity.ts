@@ -15,7 +15,7 @@ interface Run {
 const plan = (mode: Mode) =>
   mode === 'tiny'
     ? { gains: [0.1, 1, 10], steps: 15 }
-    : { gains: [0.1, 0.3, 1, 3, 10], steps: mode === 'full' ? 2000 : 300 };
+    : { gains: [0.1, 0.3, 1, 3, 10], steps: mode === 'full' ? 1000 : 300 };
 
 export const initSensitivity: Experiment<Run> = {
   name: 'init-sensitivity',

@@ -23,11 +23,11 @@ interface Run {
 function plan(mode: Mode) {
   if (mode === 'tiny') return { lrs: [0.01, 0.1, 1], steps: 15, models: ['mlp4'] };
   if (mode === 'quick') return { lrs: geometric(0.003, 3.2, 2), steps: 200, models: ['mlp4'] };
-  return { lrs: geometric(0.003, 3.2, 2), steps: 1000, models: ['mlp6', 'cnn'] };
+  return { lrs: geometric(0.003, 3.2, 2), steps: 500, models: ['mlp6', 'cnn'] };
 }
 
 function build(name: string, norm: Norm): nk.nn.Module {
-  if (name === 'cnn') return cnn({ width: 32, norm });
+  if (name === 'cnn') return cnn({ width: 16, norm });
   return mlp({ depth: Number(name.slice(3)), width: 128, norm });
 }
 
@@ -38,7 +38,7 @@ function maxStable(points: Point[], model: string, norm: Norm): number {
 }
 
 const label = (model: string) =>
-  model === 'cnn' ? 'the README CNN' : `a ${model.slice(3)}-layer MLP (width 128)`;
+  model === 'cnn' ? 'the README CNN (width 16)' : `a ${model.slice(3)}-layer MLP (width 128)`;
 
 export const lrRange: Experiment<Run> = {
   name: 'lr-range',

@@ -20,7 +20,7 @@ interface Run {
 const plan = (mode: Mode) =>
   mode === 'tiny'
     ? { batchSizes: [2, 8], images: 64 }
-    : { batchSizes: [2, 4, 8, 16, 32, 64], images: mode === 'full' ? 20000 : 4000 };
+    : { batchSizes: [2, 4, 8, 16, 32, 64], images: mode === 'full' ? 10000 : 4000 };
 
 function norm(name: NormName, c: number): nk.nn.Module {
   switch (name) {
