@@ -81,6 +81,11 @@ export function overlaps(a: readonly number[], b: readonly number[]): boolean {
   return Math.abs(mean(a) - mean(b)) <= sd(a) + sd(b);
 }
 
+/** ' (the seeds overlap)' when mean ± sd of the two overlap with more than one seed, else ''. */
+export function overlapNote(a: readonly number[], b: readonly number[]): string {
+  return a.length > 1 && overlaps(a, b) ? ' (the seeds overlap)' : '';
+}
+
 /** A number for a sentence: 3 significant digits, exponent form for tiny or huge values. */
 export function num(x: number): string {
   if (!Number.isFinite(x)) return String(x);

@@ -2,7 +2,7 @@
 // covariance into a correlation matrix, which is better conditioned; and it makes the loss
 // landscape smoother along the gradient (Santurkar et al. 2018).
 import * as nk from '../../index.js';
-import { type Experiment, type Mode, mean, num, pm, row } from '../experiment.js';
+import { type Experiment, type Mode, mean, num, pm, row, overlapNote } from '../experiment.js';
 import { symmetricEigenvalues } from '../eigen.js';
 import { type Norm, disposeModel, mlp, trainModel } from '../kit.js';
 import { lineChart } from '../plot.js';
@@ -193,8 +193,8 @@ export const conditioningExperiment: Experiment<Run> = {
       verdict: held === 3 ? 'reproduced' : held === 0 ? 'not reproduced' : 'mixed',
       because:
         `Condition number 10^${pm(cov)} for the covariance, 10^${pm(corr)} for the correlation. ` +
-        `Loss range along −∇L ${pm(lr.batch)} with BatchNorm against ${pm(lr.none)} without; ` +
-        `gradient change ${pm(gc.batch)} against ${pm(gc.none)} (ratios ${num(mean(lr.batch) / mean(lr.none))} ` +
+        `Loss range along −∇L ${pm(lr.batch)} with BatchNorm against ${pm(lr.none)} without` +
+        `${overlapNote(lr.batch, lr.none)}; gradient change ${pm(gc.batch)} against ${pm(gc.none)}${overlapNote(gc.batch, gc.none)} (ratios ${num(mean(lr.batch) / mean(lr.none))} ` +
         `and ${num(mean(gc.batch) / mean(gc.none))}).`,
       summary: [
         row('log10 condition number, input covariance (no norm)', cov),

@@ -2,7 +2,7 @@
 // BatchNorm reaches a target accuracy in a fraction of the steps.
 import * as nk from '../../index.js';
 import type { Split } from '../../data/fashion-mnist.js';
-import { type Experiment, type Mode, mean, num, pm, row } from '../experiment.js';
+import { type Experiment, type Mode, mean, num, pm, row, overlapNote } from '../experiment.js';
 import { type Norm, accuracy, cnn, disposeModel, mlp, trainModel } from '../kit.js';
 import { lineChart } from '../plot.js';
 
@@ -113,7 +113,7 @@ export const convergence: Experiment<Run> = {
         `Steps to ${runs[0].target} test accuracy: ${pm(steps('batch'))} with BatchNorm (best lr ` +
         `${pm(runs.map((r) => r.best.batch.lr))}), ${pm(steps('none'))} without (best lr ` +
         `${pm(runs.map((r) => r.best.none.lr))})${never('none') ? ', which did not always get there' : ''}; ` +
-        `${num(ratio)}x fewer steps with BatchNorm; training time ${pm(runs.map((r) => r.best.batch.seconds))} s ` +
+        `${num(ratio)}x fewer steps with BatchNorm${overlapNote(steps('batch'), steps('none'))}; training time ${pm(runs.map((r) => r.best.batch.seconds))} s ` +
         `against ${pm(runs.map((r) => r.best.none.seconds))} s.`,
       summary: NORMS.flatMap((n) => [
         row(`${n === 'batch' ? 'BatchNorm' : 'no norm'}: steps to target`, steps(n)),

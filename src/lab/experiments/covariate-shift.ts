@@ -2,7 +2,7 @@
 // before it learn. The original motivation of BatchNorm is that it reduces this movement
 // (Santurkar et al. 2018 measured that it hardly does).
 import * as nk from '../../index.js';
-import { type Experiment, mean, pm, row } from '../experiment.js';
+import { type Experiment, mean, pm, row, overlapNote } from '../experiment.js';
 import { type Norm, disposeModel, mlp, trainModel } from '../kit.js';
 import { lineChart } from '../plot.js';
 
@@ -119,7 +119,7 @@ export const covariateShift: Experiment<Run> = {
     const layers = runs[0].drift.batch.length;
     return {
       verdict: q <= 0.5 ? 'reproduced' : q < 1 ? 'mixed' : 'not reproduced',
-      because: `Total drift of hidden-layer inputs over training: ${pm(bn)} with BatchNorm, ${pm(none)} without (ratio ${q.toFixed(2)}).`,
+      because: `Total drift of hidden-layer inputs over training: ${pm(bn)} with BatchNorm, ${pm(none)} without (ratio ${q.toFixed(2)})${overlapNote(bn, none)}.`,
       summary: [
         row('total drift, BatchNorm (mean over layers)', bn),
         row('total drift, no norm (mean over layers)', none),

@@ -2,7 +2,7 @@
 // (dropout scales it up in training only), so its running statistics do not fit at test
 // time; dropout placed only after the last BatchNorm avoids the shift.
 import * as nk from '../../index.js';
-import { type Experiment, mean, pm, row } from '../experiment.js';
+import { type Experiment, mean, pm, row, overlapNote } from '../experiment.js';
 import { accuracy, disposeModel, inputStats, trainModel } from '../kit.js';
 import { barChart } from '../plot.js';
 
@@ -101,7 +101,7 @@ export const dropoutOrder: Experiment<Run> = {
         `The BatchNorm after a dropout sees ${pm(before)} of its running variance at eval; ` +
         `without dropout before them the ratios are ${pm(after)}. Test accuracy ` +
         `${pm(acc('dropout before BN'))} with dropout before BN, ${pm(acc('dropout after the last BN'))} ` +
-        `with dropout after the last BN.`,
+        `with dropout after the last BN${overlapNote(acc('dropout before BN'), acc('dropout after the last BN'))}.`,
       summary: VARIANTS.flatMap((v) => [
         ...runs[0].ratio[v].map((_, j) =>
           row(

@@ -3,7 +3,7 @@
 // 2019, predicts BatchNorm itself makes gradients explode with depth at initialization: the
 // rule below is the tutorial claim, and the measurement decides.)
 import * as nk from '../../index.js';
-import { type Experiment, type Mode, mean, num, pm, row } from '../experiment.js';
+import { type Experiment, type Mode, mean, num, pm, row, overlapNote } from '../experiment.js';
 import { type Norm, disposeModel, mlp, trainModel } from '../kit.js';
 import { lineChart } from '../plot.js';
 
@@ -115,7 +115,7 @@ export const gradientFlow: Experiment<Run> = {
       verdict: bnOk && noneOk ? 'reproduced' : bnOk || noneOk ? 'mixed' : 'not reproduced',
       because:
         `At depth ${deepest}, at initialization, per-layer gradient norms span ` +
-        `10^${pm(bn)} with BatchNorm and 10^${pm(none)} without` +
+        `10^${pm(bn)} with BatchNorm and 10^${pm(none)} without${overlapNote(bn, none)}` +
         `${
           bnOk
             ? ''

@@ -1,7 +1,7 @@
 // BatchNorm makes training insensitive to the scale of the initial weights: each layer's
 // output is renormalized whatever the weights' scale.
 import * as nk from '../../index.js';
-import { type Experiment, type Mode, mean, pm, row } from '../experiment.js';
+import { type Experiment, type Mode, mean, pm, row, overlapNote } from '../experiment.js';
 import { type Norm, accuracy, disposeModel, mlp, trainModel } from '../kit.js';
 import { lineChart } from '../plot.js';
 
@@ -71,7 +71,7 @@ export const initSensitivity: Experiment<Run> = {
     const second = mean(none) >= 3 * mean(bn);
     return {
       verdict: first && second ? 'reproduced' : first ? 'mixed' : 'not reproduced',
-      because: `Test accuracy varies by ${pm(bn)} points across init scales with BatchNorm and by ${pm(none)} points without.`,
+      because: `Test accuracy varies by ${pm(bn)} points across init scales with BatchNorm and by ${pm(none)} points without${overlapNote(bn, none)}.`,
       summary: [
         row('accuracy spread across init scales, BatchNorm (points)', bn),
         row('accuracy spread across init scales, no norm (points)', none),

@@ -2,7 +2,7 @@
 // test accuracy, like (and alongside) dropout, and more so at smaller batches.
 import * as nk from '../../index.js';
 import type { Split } from '../../data/fashion-mnist.js';
-import { type Experiment, type Mode, mean, pm, row } from '../experiment.js';
+import { type Experiment, type Mode, mean, pm, row, overlapNote } from '../experiment.js';
 import { accuracy, disposeModel, trainModel } from '../kit.js';
 import { barChart } from '../plot.js';
 
@@ -118,7 +118,7 @@ export const regularization: Experiment<Run> = {
     return {
       verdict: held === 3 ? 'reproduced' : held === 0 ? 'not reproduced' : 'mixed',
       because:
-        `Train–test gap in points: ${VARIANTS.map((v) => `${v} ${pm(gap(v))}`).join(', ')}. Test ` +
+        `Train–test gap in points: ${VARIANTS.map((v) => `${v} ${pm(gap(v))}`).join(', ')}${overlapNote(gap('none'), gap('BatchNorm'))}. Test ` +
         `accuracy: ${VARIANTS.map((v) => `${v} ${pm(test(v))}`).join(', ')}. BatchNorm's gap at batch ` +
         `${runs[0].batchSizes.join(' / ')}: ${runs[0].batchSizes.map((_, i) => pm(runs.map((r) => 100 * r.bnGapByBatch[i]))).join(' / ')} points.`,
       summary: [

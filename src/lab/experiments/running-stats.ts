@@ -3,7 +3,7 @@
 // (momentum null) most of all, and recalibrating them on the training set closes the gap.
 import * as nk from '../../index.js';
 import type { Split } from '../../data/fashion-mnist.js';
-import { type Experiment, mean, pm, row } from '../experiment.js';
+import { type Experiment, mean, pm, row, overlapNote } from '../experiment.js';
 import { accuracy, disposeModel, inputStats, trainModel } from '../kit.js';
 import { lineChart } from '../plot.js';
 
@@ -151,7 +151,7 @@ export const runningStats: Experiment<Run> = {
       verdict: a && b ? 'reproduced' : a || b ? 'mixed' : 'not reproduced',
       because:
         `Standardized running-mean error at the end: ${pm(err01)} (momentum 0.1), ` +
-        `${pm(runs.map((r) => last(r, '0.01')))} (0.01), ${pm(errNull)} (null). Test accuracy ` +
+        `${pm(runs.map((r) => last(r, '0.01')))} (0.01), ${pm(errNull)} (null)${overlapNote(err01, errNull)}. Test accuracy ` +
         `change from recalibrating, in points: ${MOMENTA.map((m) => `${pm(gain(key(m)))} (${key(m)})`).join(', ')}.`,
       summary: MOMENTA.flatMap((m) => {
         const k = key(m);

@@ -2,7 +2,7 @@
 // running ones; norms that do not depend on the batch (GroupNorm, LayerNorm) and Batch Renorm
 // hold up.
 import * as nk from '../../index.js';
-import { type Experiment, type Mode, mean, pm, row } from '../experiment.js';
+import { type Experiment, type Mode, mean, pm, row, overlapNote } from '../experiment.js';
 import { accuracy, disposeModel, trainModel } from '../kit.js';
 import { lineChart } from '../plot.js';
 
@@ -119,7 +119,7 @@ export const smallBatch: Experiment<Run> = {
       because:
         `At batch ${B0}: BatchNorm ${pm(at('BatchNorm', 0))}, GroupNorm ${pm(at('GroupNorm', 0))}, ` +
         `LayerNorm ${pm(at('LayerNorm', 0))}, Batch Renorm ${pm(at('BatchRenorm', 0))} ` +
-        `(BatchNorm ${gapSmall.toFixed(1)} points below the best). At batch ${BL}: BatchNorm ` +
+        `(BatchNorm ${gapSmall.toFixed(1)} points below the best${overlapNote(at('BatchNorm', 0), at('LayerNorm', 0))}). At batch ${BL}: BatchNorm ` +
         `${pm(at('BatchNorm', last))}, ${gapLarge.toFixed(1)} points below the best.`,
       summary: NORMS.flatMap((n) =>
         runs[0].batchSizes.flatMap((B, i) => [

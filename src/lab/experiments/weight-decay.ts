@@ -2,7 +2,7 @@
 // leave norm parameters and biases out of the decay), and L2 added to Adam's gradient is not
 // weight decay (AdamW decouples it).
 import * as nk from '../../index.js';
-import { type Experiment, mean, pm, row } from '../experiment.js';
+import { type Experiment, mean, pm, row, overlapNote } from '../experiment.js';
 import { accuracy, disposeModel, trainModel } from '../kit.js';
 import { barChart } from '../plot.js';
 
@@ -108,8 +108,8 @@ export const weightDecay: Experiment<Run> = {
       verdict: first && second ? 'reproduced' : first || second ? 'mixed' : 'not reproduced',
       because:
         `Leaving norm parameters and biases out of SGD's decay: ${d1 >= 0 ? '+' : ''}${d1.toFixed(2)} ` +
-        `points (${pm(acc('SGD, no decay on norm parameters and biases'))} against ${pm(acc('SGD, decay on everything'))}). ` +
-        `AdamW against Adam + L2: ${d2 >= 0 ? '+' : ''}${d2.toFixed(2)} points (${pm(acc('AdamW'))} against ${pm(acc('Adam + L2'))}).`,
+        `points (${pm(acc('SGD, no decay on norm parameters and biases'))} against ${pm(acc('SGD, decay on everything'))})${overlapNote(acc('SGD, no decay on norm parameters and biases'), acc('SGD, decay on everything'))}. ` +
+        `AdamW against Adam + L2: ${d2 >= 0 ? '+' : ''}${d2.toFixed(2)} points (${pm(acc('AdamW'))} against ${pm(acc('Adam + L2'))})${overlapNote(acc('AdamW'), acc('Adam + L2'))}.`,
       summary: VARIANTS.flatMap((v) => [
         row(`${v}: test accuracy`, acc(v)),
         row(
