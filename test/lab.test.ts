@@ -46,6 +46,12 @@ describe('lab', () => {
       assert.match(html, new RegExp(`<section id="${r.name}">`));
       assert.match(html, new RegExp(`<img src="${r.name}.svg"`));
     }
+    const md = lab.reportMarkdown(lab.readResults(out), 'figures');
+    assert.match(md, /^\| experiment \| verdict \| seeds \| wall time \(s\) \|/);
+    for (const r of results) {
+      assert.match(md, new RegExp(`### ${r.name}\n`));
+      assert.match(md, new RegExp(`!\\[${r.name}\\]\\(figures/${r.name}.svg\\)`));
+    }
   });
 
   it('asserts the exact claims: bias before BN, scale invariance, the batch-of-one error', () => {

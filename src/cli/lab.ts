@@ -4,7 +4,7 @@ import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
 import { num } from '../lab/experiment.js';
 import { EXPERIMENTS } from '../lab/registry.js';
-import { writeReport } from '../lab/report.js';
+import { reportMarkdown, writeReport } from '../lab/report.js';
 import { type LabResult, runLab } from '../lab/runner.js';
 import { tableStyle } from './progress.js';
 
@@ -84,10 +84,14 @@ export async function labRun(names: string[], o: LabRunCliOptions): Promise<LabR
   return results;
 }
 
-export function labReport(out: string): void {
+export function labReport(out: string, markdown = false): void {
   const results = writeReport(out);
   if (results.length === 0)
     throw new Error(`lab report: no results in ${out}; run 'normkit lab run' first`);
+  if (markdown) {
+    process.stdout.write(reportMarkdown(results, out));
+    return;
+  }
   console.log(resultsTable(results));
   console.log(`report written to ${out}/index.html`);
 }

@@ -161,7 +161,8 @@ lab
   .command('report')
   .description('rewrite index.html from the results in --out')
   .option('--out <dir>', 'where the results are', 'lab-results')
-  .action((o) => labReport(o.out));
+  .option('--markdown', 'print the results as Markdown (figures linked from --out)', false)
+  .action((o) => labReport(o.out, o.markdown));
 
 program.parseAsync().catch((e: Error) => {
   console.error(`normkit: ${e.message}`);

@@ -3,5 +3,5 @@
 export * from './experiment.js';
 export { EXPERIMENTS, findExperiments } from './registry.js';
 export { type LabEvent, type LabOptions, type LabResult, runLab } from './runner.js';
-export { readResults, reportHtml, writeReport } from './report.js';
+export { readResults, reportHtml, reportMarkdown, writeReport } from './report.js';
 export { renderSvg, lineChart, barChart } from './plot.js';

@@ -75,6 +75,43 @@ ${results.map(section).join('\n')}
 `;
 }
 
+/** The results as Markdown: a verdict table, then a section per experiment with its figure. */
+export function reportMarkdown(results: LabResult[], figureDir = '.'): string {
+  const md = (t: string) => t.replace(/\|/g, '\\|');
+  const lines = [
+    '| experiment | verdict | seeds | wall time (s) |',
+    '|---|---|---|---|',
+    ...results.map(
+      (r) =>
+        `| [${r.name}](#${r.name}) | ${r.verdict} | ${r.seeds.length} | ${r.wallSeconds.toFixed(0)} |`,
+    ),
+  ];
+  for (const r of results) {
+    lines.push(
+      '',
+      `### ${r.name}`,
+      '',
+      `**Claim.** ${r.claim} (${r.source})`,
+      '',
+      `**Set-up.** ${r.setup}`,
+      '',
+      `**Rule, stated before the run.** ${r.rule}`,
+      '',
+      `**Verdict: ${r.verdict}.** ${r.because}`,
+      '',
+      `![${r.name}](${figureDir}/${r.figure})`,
+      '',
+      '| measured | mean ± sd | per seed |',
+      '|---|---|---|',
+      ...r.summary.map(
+        (x) =>
+          `| ${md(x.what)} | ${num(x.mean)} ± ${num(x.sd)} | ${x.values.map(num).join(', ')} |`,
+      ),
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
 /** Writes index.html for every result in the folder; returns the results. */
 export function writeReport(out: string): LabResult[] {
   const results = readResults(out);
