@@ -16,6 +16,8 @@ export type { GradHook, RemovableHandle } from './autograd/hooks.js';
 /** Runs a registered kernel by name, recording its gradient (for custom ops). */
 export { apply as runKernel, applyMulti as runKernelMulti } from './autograd/apply.js';
 export { manualSeed, rng, Generator } from './random.js';
+/** The index of the largest value in each row of [N, C] logits: predicted classes. */
+export { argmaxRows } from './train/metrics.js';
 export * as ops from './ops/index.js';
 export * from './ops/index.js';
 export * as nn from './nn/index.js';

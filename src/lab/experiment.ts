@@ -72,6 +72,11 @@ export function sd(xs: readonly number[]): number {
   return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
 }
 
+/** Mean and sd of the seeds' values, for a figure's line and band. */
+export function band(values: readonly number[]): { y: number; sd: number } {
+  return { y: mean(values), sd: sd(values) };
+}
+
 export function row(what: string, values: number[], unit?: string): SummaryRow {
   return { what, mean: mean(values), sd: sd(values), values, unit };
 }

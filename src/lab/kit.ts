@@ -157,16 +157,23 @@ export function accuracy(model: nk.nn.Module, split: Split, batchSize = 500): nu
 }
 
 /** Predicted classes of a [N, 10] logits tensor. */
-export function predictions(logits: nk.Tensor): Int32Array {
-  const [N, C] = logits.shape;
-  const L = logits.data;
-  const out = new Int32Array(N);
-  for (let i = 0; i < N; i++) {
-    let best = 0;
-    for (let c = 1; c < C; c++) if (L[i * C + c] > L[i * C + best]) best = c;
-    out[i] = best;
+export const predictions = nk.argmaxRows;
+
+/** The first n images of a split as one [n, 1, 28, 28] tensor (a fixed probe batch). */
+export function probeBatch(split: Split, n = 512): nk.Tensor {
+  const count = Math.min(n, split.count);
+  return nk.tensor(split.images.subarray(0, count * 784), [count, 1, 28, 28]);
+}
+
+/** Runs x through the model in eval mode without gradients (for hooks that measure). */
+export function probeForward(model: nk.nn.Module, x: nk.Tensor): void {
+  const was = model.training;
+  model.eval();
+  try {
+    nk.noGrad(() => nk.tidy(() => void model.call(x)));
+  } finally {
+    model.train(was);
   }
-  return out;
 }
 
 export function countCorrect(logits: nk.Tensor, labels: ArrayLike<number>): number {

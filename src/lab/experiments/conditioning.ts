@@ -4,7 +4,7 @@
 import * as nk from '../../index.js';
 import { type Experiment, type Mode, mean, num, pm, row, overlapNote } from '../experiment.js';
 import { symmetricEigenvalues } from '../eigen.js';
-import { type Norm, disposeModel, mlp, trainModel } from '../kit.js';
+import { type Norm, disposeModel, mlp, probeForward, trainModel } from '../kit.js';
 import { lineChart } from '../plot.js';
 
 const NORMS: Norm[] = ['batch', 'none'];
@@ -39,11 +39,7 @@ function hiddenInputs(
     F = t.shape[1];
     x = Float64Array.from(t.data);
   });
-  model.eval();
-  nk.noGrad(() =>
-    nk.tidy(() => model.call(nk.tensor(images.subarray(0, n * 784), [n, 1, 28, 28]))),
-  );
-  model.train();
+  nk.tidy(() => probeForward(model, nk.tensor(images.subarray(0, n * 784), [n, 1, 28, 28])));
   h.remove();
   return { x, F };
 }

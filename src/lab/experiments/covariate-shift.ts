@@ -3,7 +3,7 @@
 // (Santurkar et al. 2018 measured that it hardly does).
 import * as nk from '../../index.js';
 import { type Experiment, mean, pm, row, overlapNote } from '../experiment.js';
-import { type Norm, disposeModel, mlp, trainModel } from '../kit.js';
+import { type Norm, disposeModel, mlp, probeBatch, probeForward, trainModel } from '../kit.js';
 import { lineChart } from '../plot.js';
 
 const NORMS: Norm[] = ['batch', 'none'];
@@ -40,10 +40,7 @@ function snapshot(model: nk.nn.Module, x: nk.Tensor): { mu: Float64Array; v: Flo
       out.push({ mu, v });
     }),
   );
-  const was = model.training;
-  model.eval();
-  nk.noGrad(() => nk.tidy(() => model.call(x)));
-  model.train(was);
+  probeForward(model, x);
   for (const h of hs) h.remove();
   return out;
 }
@@ -82,8 +79,7 @@ export const covariateShift: Experiment<Run> = {
   measure(ctx) {
     const steps = ctx.mode === 'full' ? 2000 : ctx.mode === 'quick' ? 400 : 20;
     const every = Math.max(1, Math.floor(steps / 20));
-    const n = Math.min(512, ctx.data.test.count);
-    const x = nk.tensor(ctx.data.test.images.subarray(0, n * 784), [n, 1, 28, 28]);
+    const x = probeBatch(ctx.data.test);
     const run: Run = { steps: [], drift: { batch: [], none: [] } };
     for (const [i, norm] of NORMS.entries()) {
       nk.manualSeed(ctx.seed);

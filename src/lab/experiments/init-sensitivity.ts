@@ -1,7 +1,7 @@
 // BatchNorm makes training insensitive to the scale of the initial weights: each layer's
 // output is renormalized whatever the weights' scale.
 import * as nk from '../../index.js';
-import { type Experiment, type Mode, mean, pm, row, overlapNote } from '../experiment.js';
+import { type Experiment, type Mode, band, mean, overlapNote, pm, row } from '../experiment.js';
 import { type Norm, accuracy, disposeModel, mlp, trainModel } from '../kit.js';
 import { lineChart } from '../plot.js';
 
@@ -93,16 +93,11 @@ export const initSensitivity: Experiment<Run> = {
       lineChart({
         title: 'Test accuracy against the scale of the initial weights',
         rows: NORMS.flatMap((norm) =>
-          runs[0].gains.map((g, i) => {
-            const v = runs.map((r) => r.accuracy[norm][i]);
-            const m = mean(v);
-            return {
-              x: g,
-              y: m,
-              sd: Math.sqrt(mean(v.map((u) => (u - m) ** 2))),
-              series: norm === 'batch' ? 'BatchNorm' : 'no norm',
-            };
-          }),
+          runs[0].gains.map((g, i) => ({
+            x: g,
+            ...band(runs.map((r) => r.accuracy[norm][i])),
+            series: norm === 'batch' ? 'BatchNorm' : 'no norm',
+          })),
         ),
         x: 'init scale g (× Kaiming normal, log scale)',
         y: 'test accuracy (fraction)',

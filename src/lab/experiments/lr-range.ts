@@ -1,7 +1,7 @@
 // BatchNorm lets a network train at much higher learning rates: the same network without it
 // diverges at rates that BatchNorm takes in its stride.
 import * as nk from '../../index.js';
-import { type Experiment, type Mode, mean, num, overlaps, pm, row } from '../experiment.js';
+import { type Experiment, type Mode, band, mean, num, overlaps, pm, row } from '../experiment.js';
 import { type Norm, accuracy, cnn, disposeModel, geometric, mlp, trainModel } from '../kit.js';
 import { lineChart } from '../plot.js';
 
@@ -139,11 +139,9 @@ export const lrRange: Experiment<Run> = {
               r.points.find((q) => q.model === model && q.norm === p.norm && q.lr === p.lr)!
                 .testAccuracy,
           );
-          const m = mean(same);
           return {
             x: p.lr,
-            y: m,
-            sd: Math.sqrt(mean(same.map((v) => (v - m) ** 2))),
+            ...band(same),
             series: p.norm === 'batch' ? 'BatchNorm' : 'no norm',
           };
         });

@@ -2,7 +2,7 @@
 // pre-activation is centred), in every layer and throughout training.
 import * as nk from '../../index.js';
 import { type Experiment, mean, pm, row } from '../experiment.js';
-import { type Norm, disposeModel, mlp, trainModel } from '../kit.js';
+import { type Norm, disposeModel, mlp, probeBatch, probeForward, trainModel } from '../kit.js';
 import { lineChart } from '../plot.js';
 
 const DEPTH = 5;
@@ -40,10 +40,7 @@ function probe(model: nk.nn.Module, x: nk.Tensor): { active: number[]; dead: num
       dead.push(never);
     }),
   );
-  const was = model.training;
-  model.eval();
-  nk.noGrad(() => nk.tidy(() => model.call(x)));
-  model.train(was);
+  probeForward(model, x);
   for (const h of handles) h.remove();
   return { active, dead };
 }
@@ -66,8 +63,7 @@ export const reluActivity: Experiment<Run> = {
   measure(ctx) {
     const steps = ctx.mode === 'full' ? 2000 : ctx.mode === 'quick' ? 400 : 20;
     const every = Math.max(1, Math.floor(steps / 20));
-    const n = Math.min(512, ctx.data.test.count);
-    const x = nk.tensor(ctx.data.test.images.subarray(0, n * 784), [n, 1, 28, 28]);
+    const x = probeBatch(ctx.data.test);
     const out: Run = {
       steps: [],
       active: { batch: [], none: [] },

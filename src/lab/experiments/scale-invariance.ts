@@ -2,7 +2,7 @@
 // gradient 1/α as large, so without weight decay the weights grow and the effective step
 // η/‖W‖² shrinks as training goes on.
 import * as nk from '../../index.js';
-import { type Experiment, mean, num, pm, row } from '../experiment.js';
+import { type Experiment, band, mean, num, pm, row } from '../experiment.js';
 import { disposeModel, maxAbsDiff, mlp, trainModel } from '../kit.js';
 import { lineChart } from '../plot.js';
 
@@ -176,11 +176,7 @@ export const scaleInvariance: Experiment<Run> = {
   figures(runs) {
     const steps = runs[0].steps;
     const series = (pick: (r: Run) => number[], name: string) =>
-      steps.map((x, i) => {
-        const v = runs.map((r) => pick(r)[i]);
-        const m = mean(v);
-        return { x, y: m, sd: Math.sqrt(mean(v.map((u) => (u - m) ** 2))), series: name };
-      });
+      steps.map((x, i) => ({ x, ...band(runs.map((r) => pick(r)[i])), series: name }));
     return [
       lineChart({
         title: 'Weight norm of the layer before BatchNorm during training (no weight decay)',

@@ -2,7 +2,7 @@
 // running ones; norms that do not depend on the batch (GroupNorm, LayerNorm) and Batch Renorm
 // hold up.
 import * as nk from '../../index.js';
-import { type Experiment, type Mode, mean, pm, row, overlapNote } from '../experiment.js';
+import { type Experiment, type Mode, band, mean, overlapNote, pm, row } from '../experiment.js';
 import { accuracy, disposeModel, trainModel } from '../kit.js';
 import { lineChart } from '../plot.js';
 
@@ -137,11 +137,11 @@ export const smallBatch: Experiment<Run> = {
       lineChart({
         title: 'Test accuracy against batch size (one epoch, lr scaled with the batch)',
         rows: NORMS.flatMap((n) =>
-          runs[0].batchSizes.map((B, i) => {
-            const v = runs.map((r) => r.test[n][i]);
-            const m = mean(v);
-            return { x: B, y: m, sd: Math.sqrt(mean(v.map((u) => (u - m) ** 2))), series: n };
-          }),
+          runs[0].batchSizes.map((B, i) => ({
+            x: B,
+            ...band(runs.map((r) => r.test[n][i])),
+            series: n,
+          })),
         ),
         x: 'batch size (log scale)',
         y: 'test accuracy (fraction)',
