@@ -65,11 +65,12 @@ export function mean(xs: readonly number[]): number {
   return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 }
 
-/** Sample standard deviation (0 for one value). */
+/** Sample standard deviation (0 for one value, and for values equal up to rounding). */
 export function sd(xs: readonly number[]): number {
   if (xs.length < 2) return 0;
   const m = mean(xs);
-  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
+  const s = Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
+  return s <= 1e-12 * Math.abs(m) ? 0 : s;
 }
 
 /** Mean and sd of the seeds' values, for a figure's line and band. */

@@ -7,6 +7,9 @@ import { num } from './experiment.js';
 import { EXPERIMENTS } from './registry.js';
 import type { LabResult } from './runner.js';
 
+/** mean ± sd as shown; an sd that is only rounding noise (≤ 1e-12 of the mean) shows as 0. */
+const spread = (mean: number, sd: number) => num(sd <= 1e-12 * Math.abs(mean) ? 0 : sd);
+
 const esc = (s: string) =>
   s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
@@ -35,7 +38,7 @@ function section(r: LabResult): string {
   const rows = r.summary
     .map(
       (s) =>
-        `<tr><td>${esc(s.what)}</td><td>${num(s.mean)}${s.values.length > 1 ? ` ± ${num(s.sd)}` : ''}</td>` +
+        `<tr><td>${esc(s.what)}</td><td>${num(s.mean)}${s.values.length > 1 ? ` ± ${spread(s.mean, s.sd)}` : ''}</td>` +
         `<td>${s.values.map(num).join(', ')}</td></tr>`,
     )
     .join('\n');
@@ -105,7 +108,7 @@ export function reportMarkdown(results: LabResult[], figureDir = '.'): string {
       '|---|---|---|',
       ...r.summary.map(
         (x) =>
-          `| ${md(x.what)} | ${num(x.mean)} ± ${num(x.sd)} | ${x.values.map(num).join(', ')} |`,
+          `| ${md(x.what)} | ${num(x.mean)} ± ${spread(x.mean, x.sd)} | ${x.values.map(num).join(', ')} |`,
       ),
     );
   }

@@ -124,7 +124,7 @@ export const lrRange: Experiment<Run> = {
     const worst = Math.min(...ratios);
     return {
       verdict: worst >= 4 ? 'reproduced' : worst >= 2 ? 'mixed' : 'not reproduced',
-      because: parts.join('. ') + '.',
+      because: parts.map((t) => t[0].toUpperCase() + t.slice(1)).join('. ') + '.',
       summary,
     };
   },
