@@ -39,3 +39,4 @@ export function setBackend(name: 'wasm' | 'js'): void {
 export function getBackend(): 'wasm' | 'js' {
   return getBackendOrder()[0] === 'wasm' && wasmKernels() !== null ? 'wasm' : 'js';
 }
+export * from './tools/index.js';

@@ -33,6 +33,13 @@ export abstract class BatchNormBase extends NormBase {
   readonly settings: ConventionDefaults;
   readonly checkFinite: boolean;
   readonly virtualBatchSize: number | null;
+  /**
+   * Set by recalibrateBatchNorm: running statistics become the cumulative average of the
+   * batches seen since the reset, whatever the momentum and convention.
+   */
+  cumulativeAverage = false;
+  /** Set by freezeBatchNorm: the layer stays in eval mode whatever train() is called with. */
+  frozen = false;
 
   protected abstract readonly ranks: number[];
   protected abstract readonly layout: string;
@@ -90,6 +97,10 @@ export abstract class BatchNormBase extends NormBase {
     return `${this.constructor.name}(${this.numFeatures}${extra.length ? ', ' + extra.join(', ') : ''})`;
   }
 
+  override train(mode = true): this {
+    return super.train(this.frozen ? false : mode);
+  }
+
   forward(x: Tensor): Tensor {
     return this.run(x, false);
   }
@@ -143,7 +154,8 @@ export abstract class BatchNormBase extends NormBase {
     parts: { mean: ArrayLike<number>; variance: ArrayLike<number>; count: number }[],
   ): void {
     const steps = this.numBatchesTracked + 1;
-    const m = this.momentum === null ? 1 / steps : this.momentum;
+    const cumulative = this.momentum === null || this.cumulativeAverage;
+    const m = cumulative ? 1 / steps : this.momentum!;
     const unbiased = this.settings.runningVariance === 'unbiased';
     const mean = new Float64Array(this.numFeatures),
       variance = new Float64Array(this.numFeatures);
@@ -154,7 +166,7 @@ export abstract class BatchNormBase extends NormBase {
         variance[c] += (p.variance[c] * f) / parts.length;
       }
     }
-    const weightOfNew = this.settings.momentumWeighs === 'new' ? m : 1 - m;
+    const weightOfNew = cumulative || this.settings.momentumWeighs === 'new' ? m : 1 - m;
     updateRunningStats(this.runningMean!, this.runningVar!, mean, variance, weightOfNew);
     this.setNumBatchesTracked(steps);
   }

@@ -1,0 +1,2 @@
+export * from './batchnorm-stats.js';
+export * from './freeze.js';
