@@ -4,3 +4,9 @@ export * from './index.js';
 export * as data from './data/node.js';
 export { loadCheckpoint, saveCheckpoint, writeFileAtomic } from './io/checkpoint.js';
 export * as lab from './lab/index.js';
+export {
+  certify,
+  certifiedAccuracy,
+  verifyCertificate,
+  type Certificate,
+} from './tools/certificate.js';

@@ -1,2 +1,3 @@
 export * from './batchnorm-stats.js';
 export * from './freeze.js';
+export * from './lipschitz.js';
