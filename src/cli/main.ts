@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { MODEL_KINDS, NORM_KINDS } from '../train/models.js';
 import { runDemo } from './demo.js';
+import { runDoctor } from './doctor.js';
 import { runEval } from './eval.js';
 import { labList, labReport, labRun } from './lab.js';
 import { OPTIMIZERS } from './optimizer.js';
@@ -131,6 +132,14 @@ program
   )
   .action(async (o) => {
     await runDemo(o);
+  });
+
+program
+  .command('doctor')
+  .description('check a trained run for BatchNorm pitfalls (exit 1 on an error-level finding)')
+  .requiredOption('--checkpoint <path>', 'checkpoint written by train')
+  .action((o) => {
+    if (runDoctor(o).some((f) => f.severity === 'error')) process.exitCode = 1;
   });
 
 const lab = program

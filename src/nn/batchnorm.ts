@@ -2,7 +2,9 @@
 // variance unbiased, momentum null = cumulative average over numBatchesTracked, eval uses
 // running statistics unless trackRunningStats is false. A `convention` preset (or explicit
 // options) switches to Keras's or ONNX's (see conventions.ts). A failed call changes no state.
+import { isGradEnabled } from '../autograd/grad-mode.js';
 import { fmt } from '../tensor/shape.js';
+import { noteTrainingUnderNoGrad } from './eval-guard.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { batchNorm, batchNormTrain, updateRunningStats } from '../ops/batchnorm.js';
 import { clone, concat, permute, slice } from '../ops/shape-ops.js';
@@ -190,6 +192,7 @@ export abstract class BatchNormBase extends NormBase {
       last && x.rank > 2 ? [0, x.rank - 1, ...x.shape.slice(1, -1).map((_, i) => i + 1)] : null;
     const xc = toFirst ? permute(x, toFirst) : x;
     const updating = this.training && this.trackRunningStats;
+    if (this.training && !isGradEnabled() && !this.cumulativeAverage) noteTrainingUnderNoGrad(this);
     let y: Tensor;
     if (this.training || !this.trackRunningStats) {
       const parts = this.ghostBatches(xc, name).map((chunk) =>

@@ -1,6 +1,7 @@
 export * from './batchnorm.js';
 export * from './batchnorm-variants.js';
 export * from './conventions.js';
+export { setBatchNormEvalGuard } from './eval-guard.js';
 export * from './convert.js';
 export * as init from './init.js';
 export * from './layers.js';

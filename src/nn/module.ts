@@ -14,6 +14,8 @@ export abstract class Module {
   private readonly bufs = new Map<string, Tensor | null>();
   private readonly children_ = new Map<string, Module>();
   private readonly hooks = new ModuleHooks();
+  /** Where this module was last registered as a child (for messages that name its path). */
+  private parentLink: { parent: Module; name: string } | null = null;
 
   abstract forward(x: Tensor, ...rest: any[]): Tensor;
 
@@ -77,7 +79,15 @@ export abstract class Module {
 
   protected registerModule<M extends Module>(name: string, m: M): M {
     this.children_.set(name, m);
+    m.parentLink = { parent: this, name };
     return m;
+  }
+
+  /** The dotted path from the outermost module holding this one ('' for that module). */
+  get path(): string {
+    const parts: string[] = [];
+    for (let l = this.parentLink; l !== null; l = l.parent.parentLink) parts.unshift(l.name);
+    return parts.join('.');
   }
 
   train(mode = true): this {

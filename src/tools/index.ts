@@ -1,3 +1,4 @@
 export * from './batchnorm-stats.js';
 export * from './freeze.js';
 export * from './lipschitz.js';
+export * from './doctor.js';
