@@ -1,7 +1,12 @@
 // BatchNorm statistics tools: recalibration against PyTorch's update_bn, AdaBN with
 // snapshots, frozen BatchNorm for fine-tuning; bad input leaves the statistics untouched.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import * as nk from '../src/index.js';
 import { assertClose, fixture } from './helpers.js';
 
@@ -183,5 +188,42 @@ describe('BatchNorm statistics tools', () => {
       () => nk.freezeBatchNorm(model, { affine: 'yes' as any }),
       /expected affine 'freeze' or 'train', got yes/,
     );
+  });
+
+  it('the CLI: certify writes a certificate, recalibrate re-estimates, verify then names the change', () => {
+    const main = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+    const dir = mkdtempSync(join(tmpdir(), 'normkit-bntools-'));
+    const ckpt = join(dir, 'r.ckpt'),
+      cert = join(dir, 'cert.json');
+    const run = (...a: string[]) => spawnSync(process.execPath, [main, ...a], { encoding: 'utf8' });
+    const t = run(
+      'train',
+      '--model',
+      'cnn',
+      '--width',
+      '4',
+      '--epochs',
+      '1',
+      '--train-limit',
+      '256',
+      '--test-limit',
+      '64',
+      '--checkpoint',
+      ckpt,
+    );
+    assert.equal(t.status, 0, t.stderr);
+    const c = run('certify', '--checkpoint', ckpt, '--test-limit', '100', '--out', cert);
+    assert.equal(c.status, 0, c.stderr);
+    assert.match(c.stdout, /Lipschitz bound [\d.]+ .*\ncertified accuracy at radius 0: [\d.]+%/);
+    assert.equal(run('certify', '--checkpoint', ckpt, '--verify', cert).status, 0);
+    const r = run('recalibrate', '--checkpoint', ckpt, '--batches', '10');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /BatchNorm statistics re-estimated on 10 batches of 64: test accuracy [\d.]+% -> [\d.]+%/,
+    );
+    const v = run('certify', '--checkpoint', ckpt, '--verify', cert);
+    assert.notEqual(v.status, 0);
+    assert.match(v.stderr, /the certificate no longer holds .*1\.running_mean/);
   });
 });

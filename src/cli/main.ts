@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { MODEL_KINDS, NORM_KINDS } from '../train/models.js';
 import { runDemo } from './demo.js';
+import { runCertify, runRecalibrate } from './bn-tools.js';
 import { runDoctor } from './doctor.js';
 import { runEval } from './eval.js';
 import { labList, labReport, labRun } from './lab.js';
@@ -140,6 +141,41 @@ program
   .requiredOption('--checkpoint <path>', 'checkpoint written by train')
   .action((o) => {
     if (runDoctor(o).some((f) => f.severity === 'error')) process.exitCode = 1;
+  });
+
+program
+  .command('recalibrate')
+  .description("re-estimate a run's BatchNorm statistics on training batches (PyTorch's update_bn)")
+  .requiredOption('--checkpoint <path>', 'checkpoint written by train')
+  .option(
+    '--data <dir>',
+    'directory with the Fashion-MNIST IDX files (default: the bundled subset)',
+  )
+  .option('--batches <n>', 'training batches to average over', int('--batches'), 100)
+  .option('--out <path>', 'where to save the run (default: the checkpoint itself, atomically)')
+  .addOption(threadsOption())
+  .action((o) => {
+    useThreads(o.threads);
+    runRecalibrate(o);
+  });
+
+program
+  .command('certify')
+  .description(
+    'Lipschitz bound and certified accuracy of a run on test images, or --verify a certificate',
+  )
+  .requiredOption('--checkpoint <path>', 'checkpoint written by train')
+  .option(
+    '--data <dir>',
+    'directory with the Fashion-MNIST IDX files (default: the bundled subset)',
+  )
+  .option('--test-limit <n>', 'test images to certify', int('--test-limit'), 1000)
+  .option('--out <file>', 'write the certificate (JSON) here')
+  .option('--verify <file>', 'check that a certificate still holds for the checkpoint')
+  .addOption(threadsOption())
+  .action((o) => {
+    useThreads(o.threads);
+    runCertify(o);
   });
 
 const lab = program
