@@ -10,3 +10,4 @@ export * from './norms.js';
 export * from './residual.js';
 export * from './simple.js';
 export type { BackwardHook, ForwardHook, ForwardPreHook } from './hooks.js';
+export { removeSpectralNorm, spectralNorm, type SpectralNormOptions } from './spectral-norm.js';

@@ -77,6 +77,20 @@ export abstract class Module {
     return t;
   }
 
+  /**
+   * Replaces a parameter or buffer by name, or removes it (undefined): for
+   * reparametrizations such as spectralNorm, which turn `weight` into `weight_orig`.
+   */
+  setParameter(name: string, t: Tensor | undefined): void {
+    if (t === undefined) this.params.delete(name);
+    else this.registerParameter(name, t);
+  }
+
+  setBuffer(name: string, t: Tensor | undefined): void {
+    if (t === undefined) this.bufs.delete(name);
+    else this.registerBuffer(name, t);
+  }
+
   protected registerModule<M extends Module>(name: string, m: M): M {
     this.children_.set(name, m);
     m.parentLink = { parent: this, name };
