@@ -72,6 +72,7 @@ export async function runExperiment(
   exp: Experiment,
   o: LabOptions,
   data: ReturnType<typeof loadLabData>,
+  at = commit(),
 ): Promise<LabResult> {
   const seeds = Array.from({ length: o.seeds ?? (o.mode === 'full' ? 3 : 1) }, (_, i) => i);
   const t0 = performance.now();
@@ -103,7 +104,7 @@ export async function runExperiment(
     figure: `${exp.name}.svg`,
     wallSeconds: (performance.now() - t0) / 1000,
     data: data.source,
-    commit: commit(),
+    commit: at,
     date: new Date().toISOString(),
   };
   writeFileAtomic(join(o.out, `${exp.name}.svg`), Buffer.from(svg));
@@ -120,6 +121,7 @@ export async function runLab(o: LabOptions): Promise<LabResult[]> {
   }
   checkLabPaths(o.out, o.data);
   const data = loadLabData(o.mode, o.data);
+  const at = commit(); // the code that runs is the code at the start, whatever HEAD does later
   const results: LabResult[] = [];
   for (const [index, exp] of exps.entries()) {
     o.onEvent?.({
@@ -129,7 +131,7 @@ export async function runLab(o: LabOptions): Promise<LabResult[]> {
       count: exps.length,
       seeds: o.seeds ?? (o.mode === 'full' ? 3 : 1),
     });
-    const result = await runExperiment(exp, o, data);
+    const result = await runExperiment(exp, o, data, at);
     results.push(result);
     writeReport(o.out);
     o.onEvent?.({ type: 'done', result });
