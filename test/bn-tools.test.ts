@@ -1,14 +1,12 @@
 // BatchNorm statistics tools: recalibration against PyTorch's update_bn, AdaBN with
 // snapshots, frozen BatchNorm for fine-tuning; bad input leaves the statistics untouched.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import * as nk from '../src/index.js';
-import { assertClose, fixture } from './helpers.js';
+import { assertClose, fixture, runCli } from './helpers.js';
 
 const { nn } = nk;
 
@@ -191,11 +189,10 @@ describe('BatchNorm statistics tools', () => {
   });
 
   it('the CLI: certify writes a certificate, recalibrate re-estimates, verify then names the change', () => {
-    const main = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
     const dir = mkdtempSync(join(tmpdir(), 'normkit-bntools-'));
     const ckpt = join(dir, 'r.ckpt'),
       cert = join(dir, 'cert.json');
-    const run = (...a: string[]) => spawnSync(process.execPath, [main, ...a], { encoding: 'utf8' });
+    const run = runCli;
     const t = run(
       'train',
       '--model',

@@ -1,13 +1,12 @@
 // The BatchNorm doctor: every check with a model that triggers it and one that does not, no
 // false alarm on the CLI's own models, and the runtime guard for a forgotten eval().
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import * as nk from '../src/index.js';
+import { runCli } from './helpers.js';
 import { makeOptimizer } from '../src/cli/optimizer.js';
 import { MODEL_KINDS, NORM_KINDS, buildModel } from '../src/train/models.js';
 
@@ -182,10 +181,9 @@ describe('doctor', () => {
   });
 
   it('normkit doctor --checkpoint: no findings on a run the CLI trained; its eval never warns', () => {
-    const main = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
     const dir = mkdtempSync(join(tmpdir(), 'normkit-doctor-'));
     const ckpt = join(dir, 'r.ckpt');
-    const run = (...a: string[]) => spawnSync(process.execPath, [main, ...a], { encoding: 'utf8' });
+    const run = runCli;
     const t = run(
       'train',
       '--model',

@@ -1,7 +1,9 @@
 // Shared test helpers: closeness assertions, fixtures, and a float64 finite-difference
 // gradient check in the style of PyTorch's gradcheck.
 import assert from 'node:assert/strict';
+import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { type Tensor, noGrad, randn, tensor, tidy } from '../src/index.js';
 
 export function assertClose(
@@ -98,4 +100,11 @@ export function idxHeader(dims: number[]): Buffer {
   h[3] = dims.length;
   dims.forEach((d, i) => h.writeUInt32BE(d, 4 + 4 * i));
   return h;
+}
+
+/** The built `normkit` command, and a way to run it as a user would (a child process). */
+export const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+export function runCli(...args: string[]): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
 }
