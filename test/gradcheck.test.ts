@@ -18,6 +18,17 @@ describe('gradcheck (float64, central differences)', () => {
     gradcheck((a, b) => ops.minimum(a, b), [rand64([3, 7]), rand64([3, 1])]);
     const mask = nk.tensor([1, 0, 0, 1, 0, 1, 1], [1, 7], { dtype: 'float64' });
     gradcheck((x) => ops.maskedFill(x, mask, 2.5), [rand64([3, 7])]);
+    const idx = nk.tensor(
+      [
+        [2, 0, 2],
+        [4, 1, 2],
+      ],
+      undefined,
+      { dtype: 'float64' },
+    );
+    // (paddingIdx is left out: its zero gradient is PyTorch's convention, not the derivative;
+    // the PyTorch fixtures cover it.)
+    gradcheck((w) => ops.embedding(w, idx), [rand64([5, 3])]);
   });
   it('unary math', () => {
     gradcheck((x) => ops.neg(x), [rand64([3, 5])]);

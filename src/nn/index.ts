@@ -11,3 +11,4 @@ export * from './residual.js';
 export * from './simple.js';
 export type { BackwardHook, ForwardHook, ForwardPreHook } from './hooks.js';
 export { removeSpectralNorm, spectralNorm, type SpectralNormOptions } from './spectral-norm.js';
+export * from './embedding.js';

@@ -3,6 +3,7 @@ import { empty } from '../tensor/tensor.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { conv2d, type Conv2dOptions } from '../ops/conv.js';
 import { linear } from '../ops/matmul.js';
+import { reshape } from '../ops/shape-ops.js';
 import { pair2 } from '../ops/util.js';
 import { defaultInit_ } from './init.js';
 import { Module } from './module.js';
@@ -88,6 +89,89 @@ export class Conv2d extends Module {
   forward(x: Tensor): Tensor {
     try {
       return conv2d(x, this.weight, this.bias, this.options);
+    } catch (e) {
+      throw new Error(`${this.describe()}: ${(e as Error).message}`);
+    }
+  }
+}
+
+export interface Conv1dOptions {
+  stride?: number;
+  padding?: number;
+  dilation?: number;
+  groups?: number;
+  bias?: boolean;
+}
+
+/**
+ * 1-D convolution over [N, Cin, L] with a [Cout, Cin/groups, k] weight (PyTorch's Conv1d and
+ * its state-dict shapes), run as a Conv2d over a height of one.
+ */
+export class Conv1d extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly kernelSize: number,
+    readonly options: Conv1dOptions = {},
+  ) {
+    super();
+    positiveInt('Conv1d', 'inChannels', inChannels);
+    positiveInt('Conv1d', 'outChannels', outChannels);
+    positiveInt('Conv1d', 'kernelSize', kernelSize);
+    const groups = options.groups ?? 1;
+    if (inChannels % groups !== 0 || outChannels % groups !== 0) {
+      throw new Error(
+        `Conv1d: inChannels ${inChannels} and outChannels ${outChannels} must be divisible by groups ${groups}`,
+      );
+    }
+    this.weight = this.registerParameter(
+      'weight',
+      empty([outChannels, inChannels / groups, kernelSize]),
+    )!;
+    this.bias = this.registerParameter(
+      'bias',
+      options.bias === false ? null : empty([outChannels]),
+    );
+    defaultInit_(this.weight, this.bias);
+  }
+
+  override describe(): string {
+    const o = this.options;
+    const extra = [
+      o.stride !== undefined ? `stride=${o.stride}` : '',
+      o.padding !== undefined ? `padding=${o.padding}` : '',
+      o.dilation !== undefined ? `dilation=${o.dilation}` : '',
+      o.groups !== undefined ? `groups=${o.groups}` : '',
+      this.bias ? '' : 'bias=false',
+    ].filter(Boolean);
+    return `Conv1d(${this.inChannels}, ${this.outChannels}, ${this.kernelSize}${extra.length ? ', ' + extra.join(', ') : ''})`;
+  }
+
+  forward(x: Tensor): Tensor {
+    if (x.rank !== 3 || x.shape[1] !== this.inChannels) {
+      throw new Error(
+        `${this.describe()}: expected input [N, ${this.inChannels}, L], got [${x.shape.join(', ')}]`,
+      );
+    }
+    const [N, , L] = x.shape;
+    const o = this.options;
+    const w = reshape(this.weight, [
+      this.outChannels,
+      this.inChannels / (o.groups ?? 1),
+      1,
+      this.kernelSize,
+    ]);
+    try {
+      const y = conv2d(reshape(x, [N, this.inChannels, 1, L]), w, this.bias, {
+        stride: [1, o.stride ?? 1],
+        padding: [0, o.padding ?? 0],
+        dilation: [1, o.dilation ?? 1],
+        groups: o.groups ?? 1,
+      });
+      return reshape(y, [N, this.outChannels, y.shape[3]]);
     } catch (e) {
       throw new Error(`${this.describe()}: ${(e as Error).message}`);
     }

@@ -9,3 +9,4 @@ export * from './pool.js';
 export * from './reduce.js';
 export * from './shape-ops.js';
 export * from './norms.js';
+export * from './embedding.js';
