@@ -52,6 +52,28 @@ export class Dropout extends Module {
   }
 }
 
+/** Zeroes whole channels of [N, C, H, W] (PyTorch's Dropout2d), in training mode only. */
+export class Dropout2d extends Module {
+  constructor(readonly p = 0.5) {
+    super();
+    if (!(p >= 0 && p <= 1)) throw new Error(`Dropout2d: expected p in [0, 1], got ${p}`);
+  }
+  override describe(): string {
+    return `Dropout2d(p=${this.p})`;
+  }
+  forward(x: Tensor): Tensor {
+    if (x.rank !== 4 && x.rank !== 3) {
+      throw new Error(
+        `${this.describe()}: expected input [N, C, H, W] or [C, H, W], got [${x.shape.join(', ')}]`,
+      );
+    }
+    // An unbatched [C, H, W] input drops channels as a batch of one.
+    const batched = x.rank === 4 ? x : F.reshape(x, [1, ...x.shape]);
+    const y = F.dropoutChannels(batched, this.p, this.training);
+    return x.rank === 4 ? y : F.reshape(y, x.shape);
+  }
+}
+
 export class MaxPool2d extends Module {
   constructor(
     readonly kernelSize: number | [number, number],
