@@ -2,6 +2,7 @@
 import { empty } from '../tensor/tensor.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { conv2d, type Conv2dOptions } from '../ops/conv.js';
+import { convTranspose2d, type ConvTranspose2dOptions } from '../ops/conv-transpose.js';
 import { linear } from '../ops/matmul.js';
 import { reshape } from '../ops/shape-ops.js';
 import { pair2 } from '../ops/util.js';
@@ -172,6 +173,67 @@ export class Conv1d extends Module {
         groups: o.groups ?? 1,
       });
       return reshape(y, [N, this.outChannels, y.shape[3]]);
+    } catch (e) {
+      throw new Error(`${this.describe()}: ${(e as Error).message}`);
+    }
+  }
+}
+
+export interface ConvTranspose2dModuleOptions extends ConvTranspose2dOptions {
+  bias?: boolean;
+}
+
+/**
+ * Transposed 2-D convolution (PyTorch's ConvTranspose2d): weight [inChannels,
+ * outChannels/groups, kh, kw], stride, padding, outputPadding, dilation, groups, bias.
+ */
+export class ConvTranspose2d extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  readonly kernelSize: [number, number];
+
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernelSize: number | [number, number],
+    readonly options: ConvTranspose2dModuleOptions = {},
+  ) {
+    super();
+    positiveInt('ConvTranspose2d', 'inChannels', inChannels);
+    positiveInt('ConvTranspose2d', 'outChannels', outChannels);
+    const groups = options.groups ?? 1;
+    if (inChannels % groups !== 0 || outChannels % groups !== 0) {
+      throw new Error(
+        `ConvTranspose2d: inChannels ${inChannels} and outChannels ${outChannels} must be divisible by groups ${groups}`,
+      );
+    }
+    this.kernelSize = pair2('ConvTranspose2d', 'kernelSize', kernelSize, 1);
+    this.weight = this.registerParameter(
+      'weight',
+      empty([inChannels, outChannels / groups, ...this.kernelSize]),
+    )!;
+    this.bias = this.registerParameter(
+      'bias',
+      options.bias === false ? null : empty([outChannels]),
+    );
+    defaultInit_(this.weight, this.bias);
+  }
+
+  override describe(): string {
+    const o = this.options;
+    const extra = [
+      o.stride !== undefined ? `stride=${o.stride}` : '',
+      o.padding !== undefined ? `padding=${o.padding}` : '',
+      o.outputPadding !== undefined ? `outputPadding=${o.outputPadding}` : '',
+      o.groups !== undefined ? `groups=${o.groups}` : '',
+      this.bias ? '' : 'bias=false',
+    ].filter(Boolean);
+    return `ConvTranspose2d(${this.inChannels}, ${this.outChannels}, ${this.kernelSize.join('x')}${extra.length ? ', ' + extra.join(', ') : ''})`;
+  }
+
+  forward(x: Tensor): Tensor {
+    try {
+      return convTranspose2d(x, this.weight, this.bias, this.options);
     } catch (e) {
       throw new Error(`${this.describe()}: ${(e as Error).message}`);
     }

@@ -13,6 +13,7 @@ import { clone, permute, reshape } from '../ops/shape-ops.js';
 import { randn } from '../tensor/create.js';
 import { fmt } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
+import { ConvTranspose2d } from './layers.js';
 import type { Module } from './module.js';
 
 export interface SpectralNormOptions {
@@ -20,7 +21,7 @@ export interface SpectralNormOptions {
   /** Power iterations per training forward pass (default 1). */
   nPowerIterations?: number;
   eps?: number;
-  /** The dimension that becomes the matrix's rows (default 0). */
+  /** The dimension that becomes the matrix's rows (default 0; 1 for ConvTranspose2d, as PyTorch). */
   dim?: number;
 }
 
@@ -86,7 +87,7 @@ export function spectralNorm<M extends Module>(module: M, opts: SpectralNormOpti
   const name = opts.name ?? 'weight';
   const n = opts.nPowerIterations ?? 1;
   const eps = opts.eps ?? 1e-12;
-  const dim = opts.dim ?? 0;
+  const dim = opts.dim ?? (module instanceof ConvTranspose2d ? 1 : 0);
   const where = `spectralNorm(${module.describe()})`;
   if (STATE.get(module)?.has(name)) {
     throw new Error(`${where}: '${name}' is spectral-normalized already`);

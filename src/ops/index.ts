@@ -2,6 +2,7 @@ export * from './activation.js';
 export * from './arith.js';
 export * from './batchnorm.js';
 export * from './conv.js';
+export * from './conv-transpose.js';
 export * from './dropout.js';
 export * from './loss.js';
 export * from './matmul.js';

@@ -1,5 +1,6 @@
 // An upper bound on a network's Lipschitz constant in ℓ2, layer by layer: linear layers
-// (Linear, Conv2d with its stride, padding, dilation and groups, average pooling) by power
+// (Linear, Conv2d and ConvTranspose2d with their stride, padding, dilation and groups, average
+// pooling) by power
 // iteration on the layer's own operator and its adjoint (the adjoint through autograd),
 // eval-mode BatchNorm as max |γ|/√(running var + eps), ReLU-like activations by their
 // steepest slope, max pooling by how many windows share an input, residual blocks as
@@ -8,7 +9,7 @@
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../memory/scope.js';
 import { BatchNormBase } from '../nn/batchnorm.js';
-import { Conv2d, Linear } from '../nn/layers.js';
+import { Conv2d, ConvTranspose2d, Linear } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import { BasicBlock } from '../nn/residual.js';
 import {
@@ -26,6 +27,7 @@ import {
   Tanh,
 } from '../nn/simple.js';
 import { conv2d } from '../ops/conv.js';
+import { convTranspose2d } from '../ops/conv-transpose.js';
 import { matmul } from '../ops/matmul.js';
 import { adaptiveAvgPool2d, avgPool2d } from '../ops/pool.js';
 import { Generator } from '../random.js';
@@ -188,6 +190,10 @@ export function lipschitzBound(model: Module, opts: LipschitzOptions): Lipschitz
     if (m instanceof Conv2d) {
       const { bias: _bias, ...o } = m.options as Record<string, unknown>;
       return power((x) => conv2d(x, m.weight, null, o));
+    }
+    if (m instanceof ConvTranspose2d) {
+      const { bias: _bias, ...o } = m.options as Record<string, unknown>;
+      return power((x) => convTranspose2d(x, m.weight, null, o));
     }
     if (m instanceof AvgPool2d) return power((x) => avgPool2d(x, m.kernelSize, m.options));
     if (m instanceof AdaptiveAvgPool2d) return power((x) => adaptiveAvgPool2d(x, m.outputSize));
