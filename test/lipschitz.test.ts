@@ -87,6 +87,10 @@ describe('Lipschitz bound', () => {
     nk.recalibrateBatchNorm(cnn, [nk.randn([8, 1, 12, 12]), nk.randn([8, 1, 12, 12])]);
     cnn.eval();
     const b = nk.lipschitzBound(cnn, { inputShape: [1, 12, 12] });
+    assert.ok(
+      cnn.parameters().every((p) => p.grad === null),
+      'the bound leaves no gradients',
+    );
     const x = nk.randn([1, 1, 12, 12]);
     const seen = empirical(cnn, x);
     assert.ok(seen > 0 && seen <= b.bound, `measured ${seen}, bound ${b.bound}`);

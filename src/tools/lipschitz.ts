@@ -186,14 +186,22 @@ export function lipschitzBound(model: Module, opts: LipschitzOptions): Lipschitz
         child(m.bn2, 'bn2');
       return leaf(branch + child(m.downsample, 'downsample'), 'composition');
     }
-    if (m instanceof Linear) return power((x) => matmul(x, transpose(m.weight, 0, 1)));
+    // The weight as a constant: the power iterations' backward passes must not reach the
+    // model's parameters (nor build a spectral norm's graph).
+    const constant = (w: () => Tensor) => noGrad(() => w().detach());
+    if (m instanceof Linear) {
+      const Wt = constant(() => transpose(m.weight, 0, 1));
+      return power((x) => matmul(x, Wt));
+    }
     if (m instanceof Conv2d) {
       const { bias: _bias, ...o } = m.options as Record<string, unknown>;
-      return power((x) => conv2d(x, m.weight, null, o));
+      const W = constant(() => m.weight);
+      return power((x) => conv2d(x, W, null, o));
     }
     if (m instanceof ConvTranspose2d) {
       const { bias: _bias, ...o } = m.options as Record<string, unknown>;
-      return power((x) => convTranspose2d(x, m.weight, null, o));
+      const W = constant(() => m.weight);
+      return power((x) => convTranspose2d(x, W, null, o));
     }
     if (m instanceof AvgPool2d) return power((x) => avgPool2d(x, m.kernelSize, m.options));
     if (m instanceof AdaptiveAvgPool2d) return power((x) => adaptiveAvgPool2d(x, m.outputSize));
