@@ -74,6 +74,27 @@ export class Dropout2d extends Module {
   }
 }
 
+/** Nearest or bilinear upsampling of [N, C, H, W] (PyTorch's nn.Upsample). */
+export class Upsample extends Module {
+  constructor(readonly options: F.UpsampleOptions) {
+    super();
+    if ((options.size === undefined) === (options.scaleFactor === undefined)) {
+      throw new Error('Upsample: give exactly one of size and scaleFactor');
+    }
+  }
+  override describe(): string {
+    const o = this.options;
+    return `Upsample(${o.size !== undefined ? `size=${o.size}` : `scaleFactor=${o.scaleFactor}`}, mode=${o.mode ?? 'nearest'})`;
+  }
+  forward(x: Tensor): Tensor {
+    try {
+      return F.upsample(x, this.options);
+    } catch (e) {
+      throw new Error(`${this.describe()}: ${(e as Error).message}`);
+    }
+  }
+}
+
 export class MaxPool2d extends Module {
   constructor(
     readonly kernelSize: number | [number, number],

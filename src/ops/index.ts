@@ -11,3 +11,4 @@ export * from './reduce.js';
 export * from './shape-ops.js';
 export * from './norms.js';
 export * from './embedding.js';
+export * from './upsample.js';

@@ -25,11 +25,13 @@ import {
   Sequential,
   Sigmoid,
   Tanh,
+  Upsample,
 } from '../nn/simple.js';
 import { conv2d } from '../ops/conv.js';
 import { convTranspose2d } from '../ops/conv-transpose.js';
 import { matmul } from '../ops/matmul.js';
 import { adaptiveAvgPool2d, avgPool2d } from '../ops/pool.js';
+import { upsample } from '../ops/upsample.js';
 import { Generator } from '../random.js';
 import { tensor, zeros } from '../tensor/create.js';
 import { fmt } from '../tensor/shape.js';
@@ -204,6 +206,7 @@ export function lipschitzBound(model: Module, opts: LipschitzOptions): Lipschitz
       return power((x) => convTranspose2d(x, W, null, o));
     }
     if (m instanceof AvgPool2d) return power((x) => avgPool2d(x, m.kernelSize, m.options));
+    if (m instanceof Upsample) return power((x) => upsample(x, m.options));
     if (m instanceof AdaptiveAvgPool2d) return power((x) => adaptiveAvgPool2d(x, m.outputSize));
     if (m instanceof BatchNormBase) {
       if (!m.trackRunningStats) {
