@@ -12,3 +12,4 @@ export * from './simple.js';
 export type { BackwardHook, ForwardHook, ForwardPreHook } from './hooks.js';
 export { removeSpectralNorm, spectralNorm, type SpectralNormOptions } from './spectral-norm.js';
 export * from './embedding.js';
+export * from './recurrent.js';
