@@ -13,3 +13,4 @@ export type { BackwardHook, ForwardHook, ForwardPreHook } from './hooks.js';
 export { removeSpectralNorm, spectralNorm, type SpectralNormOptions } from './spectral-norm.js';
 export * from './embedding.js';
 export * from './recurrent.js';
+export * from './attention.js';
