@@ -55,7 +55,7 @@ describe('normkit CLI', () => {
   });
 
   it('every norm trains on every model for a few steps', () => {
-    for (const model of ['mlp', 'cnn', 'resnet']) {
+    for (const model of ['mlp', 'cnn', 'resnet', 'lstm', 'transformer']) {
       for (const norm of ['batch', 'group', 'layer', 'instance', 'none']) {
         if (model === 'mlp' && norm === 'instance') continue;
         const r = run(
@@ -83,11 +83,11 @@ describe('normkit CLI', () => {
   });
 
   it('bad arguments and files give clear errors', () => {
-    const a = run('train', '--model', 'transformer');
+    const a = run('train', '--model', 'gpt');
     assert.notEqual(a.status, 0);
     assert.match(
       a.stderr,
-      /argument 'transformer' is invalid. Allowed choices are mlp, cnn, resnet/,
+      /argument 'gpt' is invalid. Allowed choices are mlp, cnn, resnet, lstm, transformer/,
     );
     const b = run('train', '--batch-size', '0');
     assert.match(b.stderr, /--batch-size must be an integer >= 1, got 0/);

@@ -63,7 +63,7 @@ program
   .addOption(new Option('--norm <kind>', 'normalization').choices(NORM_KINDS).default('batch'))
   .option(
     '--width <n>',
-    'channels of the first conv (cnn 32, resnet 16) or MLP hidden size (256)',
+    'channels of the first conv (cnn 32, resnet 16), hidden size (mlp 256, lstm 128) or model width (transformer 64)',
     int('--width'),
   )
   .option('--batch-size <n>', 'mini-batch size', int('--batch-size'), 64)

@@ -1,10 +1,12 @@
-// The models the CLI trains: an MLP, the "2 conv + pooling + BN" CNN and a small ResNet,
-// each with a choice of normalization.
+// The models the CLI trains: an MLP, the "2 conv + pooling + BN" CNN, a small ResNet, and
+// the images as row sequences for an LSTM and a Transformer encoder, each with a choice of
+// normalization.
 import * as nn from '../nn/index.js';
+import { LstmClassifier, TransformerClassifier } from './sequence-models.js';
 
-export type ModelKind = 'mlp' | 'cnn' | 'resnet';
+export type ModelKind = 'mlp' | 'cnn' | 'resnet' | 'lstm' | 'transformer';
 export type NormKind = 'batch' | 'group' | 'layer' | 'instance' | 'none';
-export const MODEL_KINDS: ModelKind[] = ['mlp', 'cnn', 'resnet'];
+export const MODEL_KINDS: ModelKind[] = ['mlp', 'cnn', 'resnet', 'lstm', 'transformer'];
 export const NORM_KINDS: NormKind[] = ['batch', 'group', 'layer', 'instance', 'none'];
 
 export interface ModelConfig {
@@ -55,6 +57,9 @@ export function buildModel(cfg: ModelConfig): nn.Module {
     throw new Error(`buildModel: expected norm ${NORM_KINDS.join(' | ')}, got ${cfg.norm}`);
   const n2 = norm2d(cfg.norm),
     n1 = norm1d(cfg.norm);
+  // The sequence models normalize the features their classifier reads (1-D norms).
+  if (cfg.model === 'lstm') return new LstmClassifier(cfg.width ?? 128, n1);
+  if (cfg.model === 'transformer') return new TransformerClassifier(cfg.width ?? 64, n1);
   const bias = cfg.norm === 'none'; // a norm's shift makes the preceding bias redundant
   if (cfg.model === 'mlp') {
     const h = cfg.width ?? 256;
