@@ -5,6 +5,8 @@ import { MODEL_KINDS, NORM_KINDS } from '../train/models.js';
 import { runDemo } from './demo.js';
 import { runCertify, runRecalibrate } from './bn-tools.js';
 import { runDoctor } from './doctor.js';
+import { runGan } from './gan.js';
+import { DISC_NORMS } from '../train/gan.js';
 import { runEval } from './eval.js';
 import { labList, labReport, labRun } from './lab.js';
 import { OPTIMIZERS } from './optimizer.js';
@@ -176,6 +178,34 @@ program
   .action((o) => {
     useThreads(o.threads);
     runCertify(o);
+  });
+
+program
+  .command('gan')
+  .description('train a small DCGAN with a chosen discriminator norm; samples as a PNG grid')
+  .addOption(
+    new Option('--disc-norm <kind>', "the discriminator's normalization")
+      .choices(DISC_NORMS)
+      .default('spectral'),
+  )
+  .option(
+    '--steps <n>',
+    'training steps (one discriminator and one generator update each)',
+    int('--steps'),
+    300,
+  )
+  .option('--batch-size <n>', 'mini-batch size', int('--batch-size'), 64)
+  .option('--seed <n>', 'random seed', int('--seed', 0), 0)
+  .option('--out <dir>', 'where the samples go', 'runs')
+  .option(
+    '--data <dir>',
+    'directory with the Fashion-MNIST IDX files (default: the bundled subset)',
+  )
+  .option('--train-limit <n>', 'use only the first n training images', int('--train-limit'))
+  .addOption(threadsOption())
+  .action((o) => {
+    useThreads(o.threads);
+    runGan(o);
   });
 
 const lab = program
