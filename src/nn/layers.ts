@@ -1,4 +1,5 @@
-// Linear and Conv2d with PyTorch's default initialization.
+// Linear and the convolutions (Conv2d, Conv1d, ConvTranspose2d) with PyTorch's default
+// initialization and weight layouts.
 import { empty } from '../tensor/tensor.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { conv2d, type Conv2dOptions } from '../ops/conv.js';
@@ -40,35 +41,47 @@ export class Linear extends Module {
   }
 }
 
-export interface Conv2dModuleOptions extends Conv2dOptions {
+interface ConvOptions {
+  stride?: number | [number, number];
+  padding?: number | [number, number];
+  dilation?: number | [number, number];
+  outputPadding?: number | [number, number];
+  groups?: number;
   bias?: boolean;
 }
 
-export class Conv2d extends Module {
+/**
+ * What the convolution layers share: the channel and group checks, the weight ([out, in/groups,
+ * ...kernel], or [in, out/groups, ...kernel] when transposed) and bias with PyTorch's init,
+ * the description, and errors prefixed with it.
+ */
+abstract class ConvBase extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
-  readonly kernelSize: [number, number];
 
   constructor(
     readonly inChannels: number,
     readonly outChannels: number,
-    kernelSize: number | [number, number],
-    readonly options: Conv2dModuleOptions = {},
+    private readonly kernel: readonly number[],
+    readonly options: ConvOptions,
+    transposed: boolean,
+    /** The options the description names, in order. */
+    private readonly shown: (keyof ConvOptions)[],
   ) {
     super();
-    positiveInt('Conv2d', 'inChannels', inChannels);
-    positiveInt('Conv2d', 'outChannels', outChannels);
+    const name = this.constructor.name;
+    positiveInt(name, 'inChannels', inChannels);
+    positiveInt(name, 'outChannels', outChannels);
     const groups = options.groups ?? 1;
     if (inChannels % groups !== 0 || outChannels % groups !== 0) {
       throw new Error(
-        `Conv2d: inChannels ${inChannels} and outChannels ${outChannels} must be divisible by groups ${groups}`,
+        `${name}: inChannels ${inChannels} and outChannels ${outChannels} must be divisible by groups ${groups}`,
       );
     }
-    this.kernelSize = pair2('Conv2d', 'kernelSize', kernelSize, 1);
-    this.weight = this.registerParameter(
-      'weight',
-      empty([outChannels, inChannels / groups, ...this.kernelSize]),
-    )!;
+    const shape = transposed
+      ? [inChannels, outChannels / groups, ...kernel]
+      : [outChannels, inChannels / groups, ...kernel];
+    this.weight = this.registerParameter('weight', empty(shape))!;
     this.bias = this.registerParameter(
       'bias',
       options.bias === false ? null : empty([outChannels]),
@@ -77,22 +90,46 @@ export class Conv2d extends Module {
   }
 
   override describe(): string {
-    const o = this.options;
     const extra = [
-      o.stride !== undefined ? `stride=${o.stride}` : '',
-      o.padding !== undefined ? `padding=${o.padding}` : '',
-      o.groups !== undefined ? `groups=${o.groups}` : '',
+      ...this.shown.flatMap((k) =>
+        this.options[k] !== undefined ? [`${k}=${this.options[k]}`] : [],
+      ),
       this.bias ? '' : 'bias=false',
     ].filter(Boolean);
-    return `Conv2d(${this.inChannels}, ${this.outChannels}, ${this.kernelSize.join('x')}${extra.length ? ', ' + extra.join(', ') : ''})`;
+    return `${this.constructor.name}(${this.inChannels}, ${this.outChannels}, ${this.kernel.join('x')}${extra.length ? ', ' + extra.join(', ') : ''})`;
   }
 
-  forward(x: Tensor): Tensor {
+  /** Runs fn, prefixing an error with the layer's description. */
+  protected named<T>(fn: () => T): T {
     try {
-      return conv2d(x, this.weight, this.bias, this.options);
+      return fn();
     } catch (e) {
       throw new Error(`${this.describe()}: ${(e as Error).message}`);
     }
+  }
+}
+
+export interface Conv2dModuleOptions extends Conv2dOptions {
+  bias?: boolean;
+}
+
+export class Conv2d extends ConvBase {
+  readonly kernelSize: [number, number];
+  declare readonly options: Conv2dModuleOptions;
+
+  constructor(
+    inChannels: number,
+    outChannels: number,
+    kernelSize: number | [number, number],
+    options: Conv2dModuleOptions = {},
+  ) {
+    const k = pair2('Conv2d', 'kernelSize', kernelSize, 1);
+    super(inChannels, outChannels, k, options, false, ['stride', 'padding', 'groups']);
+    this.kernelSize = k;
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.named(() => conv2d(x, this.weight, this.bias, this.options));
   }
 }
 
@@ -108,47 +145,22 @@ export interface Conv1dOptions {
  * 1-D convolution over [N, Cin, L] with a [Cout, Cin/groups, k] weight (PyTorch's Conv1d and
  * its state-dict shapes), run as a Conv2d over a height of one.
  */
-export class Conv1d extends Module {
-  readonly weight: Tensor;
-  readonly bias: Tensor | null;
+export class Conv1d extends ConvBase {
+  declare readonly options: Conv1dOptions;
 
   constructor(
-    readonly inChannels: number,
-    readonly outChannels: number,
+    inChannels: number,
+    outChannels: number,
     readonly kernelSize: number,
-    readonly options: Conv1dOptions = {},
+    options: Conv1dOptions = {},
   ) {
-    super();
-    positiveInt('Conv1d', 'inChannels', inChannels);
-    positiveInt('Conv1d', 'outChannels', outChannels);
     positiveInt('Conv1d', 'kernelSize', kernelSize);
-    const groups = options.groups ?? 1;
-    if (inChannels % groups !== 0 || outChannels % groups !== 0) {
-      throw new Error(
-        `Conv1d: inChannels ${inChannels} and outChannels ${outChannels} must be divisible by groups ${groups}`,
-      );
-    }
-    this.weight = this.registerParameter(
-      'weight',
-      empty([outChannels, inChannels / groups, kernelSize]),
-    )!;
-    this.bias = this.registerParameter(
-      'bias',
-      options.bias === false ? null : empty([outChannels]),
-    );
-    defaultInit_(this.weight, this.bias);
-  }
-
-  override describe(): string {
-    const o = this.options;
-    const extra = [
-      o.stride !== undefined ? `stride=${o.stride}` : '',
-      o.padding !== undefined ? `padding=${o.padding}` : '',
-      o.dilation !== undefined ? `dilation=${o.dilation}` : '',
-      o.groups !== undefined ? `groups=${o.groups}` : '',
-      this.bias ? '' : 'bias=false',
-    ].filter(Boolean);
-    return `Conv1d(${this.inChannels}, ${this.outChannels}, ${this.kernelSize}${extra.length ? ', ' + extra.join(', ') : ''})`;
+    super(inChannels, outChannels, [kernelSize], options, false, [
+      'stride',
+      'padding',
+      'dilation',
+      'groups',
+    ]);
   }
 
   forward(x: Tensor): Tensor {
@@ -165,7 +177,7 @@ export class Conv1d extends Module {
       1,
       this.kernelSize,
     ]);
-    try {
+    return this.named(() => {
       const y = conv2d(reshape(x, [N, this.inChannels, 1, L]), w, this.bias, {
         stride: [1, o.stride ?? 1],
         padding: [0, o.padding ?? 0],
@@ -173,9 +185,7 @@ export class Conv1d extends Module {
         groups: o.groups ?? 1,
       });
       return reshape(y, [N, this.outChannels, y.shape[3]]);
-    } catch (e) {
-      throw new Error(`${this.describe()}: ${(e as Error).message}`);
-    }
+    });
   }
 }
 
@@ -187,55 +197,27 @@ export interface ConvTranspose2dModuleOptions extends ConvTranspose2dOptions {
  * Transposed 2-D convolution (PyTorch's ConvTranspose2d): weight [inChannels,
  * outChannels/groups, kh, kw], stride, padding, outputPadding, dilation, groups, bias.
  */
-export class ConvTranspose2d extends Module {
-  readonly weight: Tensor;
-  readonly bias: Tensor | null;
+export class ConvTranspose2d extends ConvBase {
   readonly kernelSize: [number, number];
+  declare readonly options: ConvTranspose2dModuleOptions;
 
   constructor(
-    readonly inChannels: number,
-    readonly outChannels: number,
+    inChannels: number,
+    outChannels: number,
     kernelSize: number | [number, number],
-    readonly options: ConvTranspose2dModuleOptions = {},
+    options: ConvTranspose2dModuleOptions = {},
   ) {
-    super();
-    positiveInt('ConvTranspose2d', 'inChannels', inChannels);
-    positiveInt('ConvTranspose2d', 'outChannels', outChannels);
-    const groups = options.groups ?? 1;
-    if (inChannels % groups !== 0 || outChannels % groups !== 0) {
-      throw new Error(
-        `ConvTranspose2d: inChannels ${inChannels} and outChannels ${outChannels} must be divisible by groups ${groups}`,
-      );
-    }
-    this.kernelSize = pair2('ConvTranspose2d', 'kernelSize', kernelSize, 1);
-    this.weight = this.registerParameter(
-      'weight',
-      empty([inChannels, outChannels / groups, ...this.kernelSize]),
-    )!;
-    this.bias = this.registerParameter(
-      'bias',
-      options.bias === false ? null : empty([outChannels]),
-    );
-    defaultInit_(this.weight, this.bias);
-  }
-
-  override describe(): string {
-    const o = this.options;
-    const extra = [
-      o.stride !== undefined ? `stride=${o.stride}` : '',
-      o.padding !== undefined ? `padding=${o.padding}` : '',
-      o.outputPadding !== undefined ? `outputPadding=${o.outputPadding}` : '',
-      o.groups !== undefined ? `groups=${o.groups}` : '',
-      this.bias ? '' : 'bias=false',
-    ].filter(Boolean);
-    return `ConvTranspose2d(${this.inChannels}, ${this.outChannels}, ${this.kernelSize.join('x')}${extra.length ? ', ' + extra.join(', ') : ''})`;
+    const k = pair2('ConvTranspose2d', 'kernelSize', kernelSize, 1);
+    super(inChannels, outChannels, k, options, true, [
+      'stride',
+      'padding',
+      'outputPadding',
+      'groups',
+    ]);
+    this.kernelSize = k;
   }
 
   forward(x: Tensor): Tensor {
-    try {
-      return convTranspose2d(x, this.weight, this.bias, this.options);
-    } catch (e) {
-      throw new Error(`${this.describe()}: ${(e as Error).message}`);
-    }
+    return this.named(() => convTranspose2d(x, this.weight, this.bias, this.options));
   }
 }
