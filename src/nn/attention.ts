@@ -219,6 +219,12 @@ export class TransformerEncoder extends Module {
     norm: Module | null = null,
   ) {
     super();
+    // PyTorch takes a layer and deep-copies it; here each layer is built fresh.
+    if (typeof makeLayer !== 'function') {
+      throw new Error(
+        `TransformerEncoder: expected a function that builds one layer, e.g. () => new TransformerEncoderLayer(d, heads), got ${String((makeLayer as { describe?: () => string })?.describe?.() ?? makeLayer)}`,
+      );
+    }
     if (!Number.isInteger(numLayers) || numLayers < 1)
       throw new Error(`TransformerEncoder: expected numLayers >= 1, got ${numLayers}`);
     this.layers = Array.from({ length: numLayers }, (_, i) =>
