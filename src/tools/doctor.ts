@@ -9,6 +9,7 @@ import type { Module } from '../nn/module.js';
 import { Dropout, ReLU, Sequential, LeakyReLU, GELU } from '../nn/simple.js';
 import { Adam } from '../optim/adam.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { mean, variance } from '../ops/reduce.js';
 
 export type Severity = 'error' | 'warning' | 'info';
 
@@ -54,18 +55,11 @@ function sequences(model: Module): { path: string; layers: Module[] }[] {
 function inputVariance(model: Module, bn: BatchNormBase, drop: Module | null, x: Tensor): number {
   let v = 0;
   const h = bn.registerForwardPreHook((_m, inputs) => {
+    // Per-channel variance by the shared statistics kernel, averaged over the channels.
     const t = inputs[0] as Tensor;
-    const C = bn.numFeatures;
-    const last = bn.settings.channelAxis === -1;
-    const inner = last || t.rank <= 2 ? 1 : t.shape.slice(2).reduce((a, b) => a * b, 1);
-    const channel = (i: number) => (last ? i % C : Math.floor(i / inner) % C);
-    const d = t.data;
-    const per = t.size / C;
-    const mean = new Float64Array(C),
-      sq = new Float64Array(C);
-    for (let i = 0; i < d.length; i++) mean[channel(i)] += d[i] / per;
-    for (let i = 0; i < d.length; i++) sq[channel(i)] += (d[i] - mean[channel(i)]) ** 2 / per;
-    v = sq.reduce((a, b) => a + b, 0) / C; // two passes: no E[x²] − E[x]²
+    const axis = bn.settings.channelAxis === -1 ? t.rank - 1 : 1;
+    const dims = t.shape.map((_, i) => i).filter((i) => i !== axis);
+    v = mean(variance(t, dims, { correction: 0 })).item();
   });
   const modes = model.namedModules().map(([, m]) => [m, m.training] as const);
   try {

@@ -25,18 +25,8 @@ function snapshot(model: nk.nn.Module, x: nk.Tensor): { mu: Float64Array; v: Flo
   const hs = linears.map(([, m]) =>
     m.registerForwardPreHook((_m, inputs) => {
       const t = inputs[0] as nk.Tensor;
-      const [N, F] = t.shape;
-      const d = t.data;
-      const mu = new Float64Array(F),
-        v = new Float64Array(F);
-      for (let f = 0; f < F; f++) {
-        let s = 0;
-        for (let n = 0; n < N; n++) s += d[n * F + f];
-        mu[f] = s / N;
-        let q = 0;
-        for (let n = 0; n < N; n++) q += (d[n * F + f] - mu[f]) ** 2;
-        v[f] = q / N;
-      }
+      const mu = Float64Array.from(nk.mean(t, 0).toArray());
+      const v = Float64Array.from(nk.variance(t, 0, { correction: 0 }).toArray());
       out.push({ mu, v });
     }),
   );
