@@ -79,8 +79,9 @@ export class Allocator {
   }
 
   release(offset: number, bytes: number): void {
-    this.addFree(offset, blockSize(bytes));
-    this.inUse -= blockSize(bytes);
+    const size = blockSize(bytes);
+    this.addFree(offset, size);
+    this.inUse -= size;
     this.live--;
   }
 
