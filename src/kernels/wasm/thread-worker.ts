@@ -32,12 +32,17 @@ const fns = names.map((n) => exports[n]);
 const I = new Int32Array(ctrl);
 const A = new Float64Array(args);
 const [SEQ, DONE, FN, NARGS, READY] = [0, 1, 2, 3, 4];
+const SPIN_MS = 0.2;
 
 Atomics.store(I, READY, 1);
 Atomics.notify(I, READY);
 if (!isNode) scope.postMessage('ready');
 let seq = 0;
 for (;;) {
+  // Spin a little before sleeping: kernels often come in bursts of small calls (a recurrent
+  // layer's steps), and waking from Atomics.wait costs about as much as the work itself.
+  const until = performance.now() + SPIN_MS;
+  while (Atomics.load(I, SEQ) === seq && performance.now() < until);
   Atomics.wait(I, SEQ, seq);
   seq = Atomics.load(I, SEQ);
   const fn = I[FN];
