@@ -147,3 +147,89 @@ export function sumOuterInner(
     store<f32>(y + ((<usize>j) << 2), <f32>t);
   }
 }
+
+/**
+ * y = x permuted, y contiguous and seen as [n0, n1, n2, n3], x read at element strides
+ * s0..s3 for those dims. A unit innermost stride copies whole runs.
+ */
+export function permute4(
+  x: usize,
+  y: usize,
+  n0: i32,
+  n1: i32,
+  n2: i32,
+  n3: i32,
+  s0: i32,
+  s1: i32,
+  s2: i32,
+  s3: i32,
+): void {
+  let out = y;
+  const run = (<usize>n3) << 2;
+  for (let i = 0; i < n0; i++)
+    for (let j = 0; j < n1; j++)
+      for (let k = 0; k < n2; k++) {
+        const src = x + ((<usize>(i * s0 + j * s1 + k * s2)) << 2);
+        if (s3 == 1) {
+          memory.copy(out, src, run);
+        } else {
+          const step = (<usize>s3) << 2;
+          for (let l = 0, p = src; l < n3; l++, p += step)
+            store<f32>(out + ((<usize>l) << 2), load<f32>(p));
+        }
+        out += run;
+      }
+}
+
+/**
+ * Softmax (log = 0) or log-softmax (log = 1) of each of `rows` contiguous rows of D values;
+ * max-shifted, the sum in float64.
+ */
+export function softmaxRows(x: usize, y: usize, rows: i32, D: i32, log: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const px = x + ((<usize>(r * D)) << 2),
+      py = y + ((<usize>(r * D)) << 2);
+    let m: f32 = -Infinity;
+    for (let d = 0; d < D; d++) m = max(m, load<f32>(px + ((<usize>d) << 2)));
+    if (m == -Infinity) m = 0;
+    let s: f64 = 0;
+    for (let d = 0; d < D; d++) {
+      const e = Mathf.exp(load<f32>(px + ((<usize>d) << 2)) - m);
+      if (!log) store<f32>(py + ((<usize>d) << 2), e);
+      s += e;
+    }
+    if (log) {
+      const ls = <f32>(Math.log(s) + m);
+      for (let d = 0; d < D; d++)
+        store<f32>(py + ((<usize>d) << 2), load<f32>(px + ((<usize>d) << 2)) - ls);
+    } else {
+      const inv = <f32>(1 / s);
+      for (let d = 0; d < D; d++) {
+        const q = py + ((<usize>d) << 2);
+        store<f32>(q, load<f32>(q) * inv);
+      }
+    }
+  }
+}
+
+/**
+ * The input gradient of softmaxRows from its output y and dy: y·(dy − Σ dy·y), or for
+ * log-softmax dy − exp(y)·Σ dy; sums in float64.
+ */
+export function softmaxGradRows(dy: usize, y: usize, dx: usize, rows: i32, D: i32, log: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const o = (<usize>(r * D)) << 2;
+    let s: f64 = 0;
+    for (let d = 0; d < D; d++) {
+      const q = o + ((<usize>d) << 2);
+      s += log ? <f64>load<f32>(dy + q) : <f64>load<f32>(dy + q) * <f64>load<f32>(y + q);
+    }
+    const sf = <f32>s;
+    for (let d = 0; d < D; d++) {
+      const q = o + ((<usize>d) << 2);
+      const g = load<f32>(dy + q),
+        v = load<f32>(y + q);
+      store<f32>(dx + q, log ? g - Mathf.exp(v) * sf : v * (g - sf));
+    }
+  }
+}

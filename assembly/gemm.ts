@@ -267,6 +267,49 @@ export function sgemm(
   gemm(M, N, K, a, rsA, csA, 0, b, rsB, csB, c, ldc, accumulate, work);
 }
 
+/**
+ * sgemm for `count` products whose operands sit at fixed element strides (bA, bB, bC)
+ * from one to the next (a batch of small products on one thread: attention's heads).
+ */
+export function sgemmBatch(
+  count: i32,
+  M: i32,
+  N: i32,
+  K: i32,
+  a: usize,
+  bA: i32,
+  rsA: i32,
+  csA: i32,
+  b: usize,
+  bB: i32,
+  rsB: i32,
+  csB: i32,
+  c: usize,
+  bC: i32,
+  ldc: i32,
+  work: usize,
+): void {
+  for (let q = 0; q < count; q++) {
+    const at = <usize>q;
+    gemm(
+      M,
+      N,
+      K,
+      a + ((at * <usize>bA) << 2),
+      rsA,
+      csA,
+      0,
+      b + ((at * <usize>bB) << 2),
+      rsB,
+      csB,
+      c + ((at * <usize>bC) << 2),
+      ldc,
+      0,
+      work,
+    );
+  }
+}
+
 /** sgemm with A packed beforehand by packWholeA(…, M, K, packed). */
 export function sgemmPackedA(
   M: i32,

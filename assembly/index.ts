@@ -1,9 +1,19 @@
 // normkit's WebAssembly kernels (AssemblyScript, SIMD). Every function works on byte
 // offsets into the imported shared memory that holds all tensors.
-export { gemmPackedABytes, gemmWorkspaceBytes, sgemm } from './gemm';
+export { gemmPackedABytes, gemmWorkspaceBytes, sgemm, sgemmBatch } from './gemm';
 export { affine, moments, normalize, normalizeBackward } from './stats';
 export { col2im, convBackwardInput, convBackwardWeight, convForward, im2col } from './conv';
-export { binary, relu, reluGrad, sumMiddle, sumOuterInner } from './elementwise';
+export {
+  binary,
+  permute4,
+  relu,
+  reluGrad,
+  softmaxGradRows,
+  softmaxRows,
+  sumMiddle,
+  sumOuterInner,
+} from './elementwise';
 export { maxPool2d, maxPool2dGrad, windowAvg } from './pool';
 export { adamUpdate, sgdUpdate } from './optim';
 export { groupColSums, rowNormBackward, rowNormForward } from './layernorm';
+export { cellBackward, cellForward } from './recurrent';

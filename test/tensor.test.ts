@@ -174,6 +174,22 @@ describe('reductions, shapes and linear algebra', () => {
       () => nk.matmul(nk.zeros([2, 3]), nk.zeros([4, 2])),
       /matmul: inner dimensions differ: \[2, 3\] @ \[4, 2\]/,
     );
+    // matmulTransposed reads the transposes by strides; it equals matmul of the copies.
+    const a = nk.randn([2, 3, 4]),
+      b = nk.randn([5, 3]);
+    assertClose(
+      nk.matmulTransposed(a, b, true, true).data,
+      nk.matmul(nk.transpose(a, 1, 2), nk.transpose(b, 0, 1)).data,
+      { rtol: 1e-6, atol: 1e-6 },
+    );
+    assert.throws(
+      () => nk.matmulTransposed(a, b, false, true),
+      /matmulTransposed: inner dimensions differ: \[2, 3, 4\] @ \[5, 3\]ᵀ/,
+    );
+    assert.throws(
+      () => nk.matmulTransposed(nk.zeros([3]), b),
+      /matmulTransposed: expected tensors of rank >= 2, got \[3\] and \[5, 3\]/,
+    );
   });
 
   it('conv2d and pooling validate their arguments', () => {

@@ -5,6 +5,7 @@ import * as nk from '../src/index.js';
 import { assertClose } from './helpers.js';
 import { channelLayout, jsNormPrimitives, rowLayout } from '../src/kernels/js/stats.js';
 import { wasmNormPrimitives } from '../src/kernels/wasm/primitives.js';
+import { setGrainScale } from '../src/kernels/wasm/threads.js';
 
 /** Runs fn on the JS kernels and on the WASM kernels and returns both results. */
 function both<T>(fn: () => T): [T, T] {
@@ -59,6 +60,86 @@ describe('WASM kernels equal the JS reference', () => {
     js.forEach((v, i) =>
       assertClose(wasm[i], v, { rtol: 1e-4, atol: 1e-4, what: `batched part ${i}` }),
     );
+  });
+
+  it('batched matmul: equal batches, a shared operand, transposes, small and large products', () => {
+    for (const scale of [1, 0]) {
+      setGrainScale(scale); // 0: even a batch of tiny products is split across threads
+      for (const [sa, sb, tA, tB] of [
+        [[4, 3, 7, 5], [4, 3, 5, 6], false, false],
+        [[4, 3, 5, 7], [4, 3, 6, 5], true, true],
+        [[9, 5], [4, 3, 5, 7], false, false], // a shared left operand
+        [[5, 8, 4], [4, 6], false, false], // a shared right operand
+        [[2, 130, 140], [2, 140, 120], false, false], // products over a thread's grain
+      ] as const) {
+        const inputs = [nk.randn([...sa]), nk.randn([...sb])];
+        const f = (x: nk.Tensor, y: nk.Tensor) => nk.ops.matmulTransposed(x, y, tA, tB);
+        const [js, wasm] = both(() => forwardBackward(f, inputs));
+        js.forEach((v, i) =>
+          assertClose(wasm[i], v, { rtol: 1e-4, atol: 1e-4, what: `[${sa}]x[${sb}] part ${i}` }),
+        );
+      }
+    }
+    setGrainScale(1);
+  });
+
+  it('softmax and log-softmax over the last dim (and others, on JS), with gradients', () => {
+    for (const scale of [1, 0]) {
+      setGrainScale(scale);
+      for (const [shape, dim] of [
+        [[3, 37], -1],
+        [[2, 5, 1], -1],
+        [[4, 3, 9], 1],
+      ] as const) {
+        const x = nk.randn([...shape], { std: 3 });
+        for (const f of [nk.softmax, nk.logSoftmax]) {
+          const [js, wasm] = both(() => forwardBackward((p) => f(p, dim), [x]));
+          js.forEach((v, i) =>
+            assertClose(wasm[i], v, {
+              rtol: 1e-5,
+              atol: 1e-6,
+              what: `${f.name} [${shape}] part ${i}`,
+            }),
+          );
+        }
+      }
+    }
+    setGrainScale(1);
+  });
+
+  it('permute: runs kept, runs broken, size-1 dims, more levels than the kernel takes', () => {
+    for (const scale of [1, 0]) {
+      setGrainScale(scale);
+      for (const [shape, perm] of [
+        [
+          [4, 7, 3, 5],
+          [0, 2, 1, 3],
+        ],
+        [
+          [4, 7, 3, 5],
+          [3, 1, 0, 2],
+        ],
+        [
+          [6, 1, 5],
+          [2, 1, 0],
+        ],
+        [
+          [2, 3, 4, 5, 6],
+          [4, 2, 0, 3, 1],
+        ], // five levels: the JS kernel
+        [
+          [33, 17],
+          [1, 0],
+        ],
+      ] as const) {
+        const x = nk.randn([...shape]);
+        const [js, wasm] = both(() => forwardBackward((p) => nk.permute(p, perm), [x]));
+        js.forEach((v, i) =>
+          assertClose(wasm[i], v, { rtol: 0, atol: 0, what: `permute [${shape}] part ${i}` }),
+        );
+      }
+    }
+    setGrainScale(1);
   });
 
   it('conv2d forward and both backward kernels', () => {

@@ -5,9 +5,9 @@
 import { add, div, maskedFill } from '../ops/arith.js';
 import { gelu, relu, softmax } from '../ops/activation.js';
 import { dropout } from '../ops/dropout.js';
-import { linear, matmul } from '../ops/matmul.js';
+import { linear, matmul, matmulTransposed } from '../ops/matmul.js';
 import { mean } from '../ops/reduce.js';
-import { permute, reshape, slice, transpose } from '../ops/shape-ops.js';
+import { permute, reshape, slice } from '../ops/shape-ops.js';
 import { empty } from '../tensor/tensor.js';
 import { tensor, zeros } from '../tensor/create.js';
 import { fmt } from '../tensor/shape.js';
@@ -108,7 +108,7 @@ export class MultiheadAttention extends Module {
     const q = heads(proj(q0, 0), L),
       k = heads(proj(k0, 1), S),
       v = heads(proj(v0, 2), S);
-    let scores = div(matmul(q, transpose(k, 2, 3)), Math.sqrt(d)); // [N, h, L, S]
+    let scores = div(matmulTransposed(q, k, false, true), Math.sqrt(d)); // [N, h, L, S]
     if (inputs.attnMask) {
       const m = inputs.attnMask;
       const ok =

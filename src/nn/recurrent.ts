@@ -1,21 +1,21 @@
 // Recurrent layers with PyTorch's semantics and parameter names: RNN (tanh or relu), LSTM
 // (gates i, f, g, o) and GRU (gates r, z, n), with numLayers, bidirectional, batchFirst,
-// dropout between layers and initial states; and the single-step cells. Built from public
-// ops, so autograd gives every gradient. Variable lengths take a `lengths` array instead of
-// packed sequences: outputs at padded steps are zero and the final states are each
-// sequence's state at its last real step, as PyTorch's pack_padded_sequence path gives.
-import { add, mul, sub } from '../ops/arith.js';
-import { relu, sigmoid, tanh } from '../ops/activation.js';
+// dropout between layers and initial states; and the single-step cells. Each direction of a
+// layer is one op over the whole sequence (ops/recurrent.ts: one GEMM and one gate pass per
+// step). Variable lengths take a `lengths` array instead of packed sequences: outputs at
+// padded steps are zero and the final states are each sequence's state at its last real
+// step, as PyTorch's pack_padded_sequence path gives.
 import { dropout } from '../ops/dropout.js';
-import { matmul } from '../ops/matmul.js';
-import { concat, permute, slice, stack, transpose } from '../ops/shape-ops.js';
-import { rand, tensor, zeros } from '../tensor/create.js';
+import { linear } from '../ops/matmul.js';
+import { type RecurrentKind, recurrentSequence } from '../ops/recurrent.js';
+import { concat, permute, slice, stack } from '../ops/shape-ops.js';
+import { rand, zeros } from '../tensor/create.js';
 import { fmt } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { GATES } from '../kernels/js/recurrent.js';
 import { Module } from './module.js';
 
-export type RecurrentKind = 'rnn_tanh' | 'rnn_relu' | 'lstm' | 'gru';
-const GATES: Record<RecurrentKind, number> = { rnn_tanh: 1, rnn_relu: 1, lstm: 4, gru: 3 };
+export type { RecurrentKind };
 
 interface Weights {
   wih: Tensor;
@@ -24,42 +24,18 @@ interface Weights {
   bhh: Tensor | null;
 }
 
-/** x·Wᵀ + b for x [N, in] (or [T, N, in]). */
-function affine(x: Tensor, w: Tensor, b: Tensor | null): Tensor {
-  const y = matmul(x, transpose(w, 0, 1));
-  return b ? add(y, b) : y;
-}
-
-const gate = (t: Tensor, k: number, H: number) => slice(t, -1, k * H, (k + 1) * H);
-
-/**
- * One step: gi = x·W_ihᵀ + b_ih (precomputed), the hidden state h (and cell c for LSTM).
- * Returns the new h (and c).
- */
-function step(
+/** The whole sequence through one direction's weights (gi for all steps in one GEMM). */
+function runDirection(
   kind: RecurrentKind,
-  gi: Tensor,
-  h: Tensor,
-  c: Tensor | null,
+  x: Tensor,
   w: Weights,
-  H: number,
-): { h: Tensor; c: Tensor | null } {
-  const gh = affine(h, w.whh, w.bhh);
-  if (kind === 'rnn_tanh') return { h: tanh(add(gi, gh)), c: null };
-  if (kind === 'rnn_relu') return { h: relu(add(gi, gh)), c: null };
-  if (kind === 'lstm') {
-    const g = add(gi, gh);
-    const i = sigmoid(gate(g, 0, H)),
-      f = sigmoid(gate(g, 1, H)),
-      cand = tanh(gate(g, 2, H)),
-      o = sigmoid(gate(g, 3, H));
-    const c2 = add(mul(f, c!), mul(i, cand));
-    return { h: mul(o, tanh(c2)), c: c2 };
-  }
-  const r = sigmoid(add(gate(gi, 0, H), gate(gh, 0, H)));
-  const z = sigmoid(add(gate(gi, 1, H), gate(gh, 1, H)));
-  const n = tanh(add(gate(gi, 2, H), mul(r, gate(gh, 2, H))));
-  return { h: add(mul(sub(1, z), n), mul(z, h)), c: null };
+  h0: Tensor,
+  c0: Tensor | null,
+  opts: { reverse?: boolean; lengths?: readonly number[] },
+) {
+  const gi = linear(x, w.wih, w.bih);
+  const bhh = w.bhh ?? zeros([w.whh.shape[0]], { dtype: x.dtype });
+  return recurrentSequence(kind, gi, w.whh, bhh, h0, c0, opts);
 }
 
 /** PyTorch's init for every recurrent weight and bias: U(−1/√H, 1/√H). */
@@ -182,7 +158,8 @@ abstract class RecurrentBase extends Module {
     }
     if (inputs.c0 !== undefined && this.kind !== 'lstm')
       throw new Error(`${name}: c0 is for LSTM only`);
-    const masks = this.masks(inputs.lengths, T, N, name, x.dtype);
+    if (T === 0) throw new Error(`${name}: expected at least one time step, got ${fmt(x.shape)}`);
+    this.checkLengths(inputs.lengths, T, N, name);
     let layerIn = seq;
     const hN: Tensor[] = [],
       cN: Tensor[] = [];
@@ -191,35 +168,22 @@ abstract class RecurrentBase extends Module {
       for (let d = 0; d < D; d++) {
         const w = this.weights[l][d];
         const idx = l * D + d;
-        let h = inputs.h0
+        const h = inputs.h0
           ? slice(inputs.h0, 0, idx, idx + 1).reshape([N, H])
           : zeros([N, H], { dtype: x.dtype });
-        let c: Tensor | null =
+        const c: Tensor | null =
           this.kind === 'lstm'
             ? inputs.c0
               ? slice(inputs.c0, 0, idx, idx + 1).reshape([N, H])
               : zeros([N, H], { dtype: x.dtype })
             : null;
-        const gi = affine(layerIn, w.wih, w.bih); // every step's input part at once
-        const steps: Tensor[] = new Array(T);
-        for (let k = 0; k < T; k++) {
-          const t = d === 0 ? k : T - 1 - k;
-          const next = step(this.kind, slice(gi, 0, t, t + 1).reshape([N, -1]), h, c, w, H);
-          if (masks) {
-            // Padded steps keep the state and output zero.
-            const m = masks[t];
-            h = add(mul(m, next.h), mul(sub(1, m), h));
-            if (c) c = add(mul(m, next.c!), mul(sub(1, m), c));
-            steps[t] = mul(m, next.h);
-          } else {
-            h = next.h;
-            c = next.c;
-            steps[t] = h;
-          }
-        }
-        outs.push(stack(steps, 0));
-        hN.push(h);
-        if (c) cN.push(c);
+        const r = runDirection(this.kind, layerIn, w, h, c, {
+          reverse: d === 1,
+          lengths: inputs.lengths,
+        });
+        outs.push(r.output);
+        hN.push(r.hN);
+        if (r.cN) cN.push(r.cN);
       }
       layerIn = D === 2 ? concat(outs, 2) : outs[0];
       if (this.dropoutP > 0 && l < this.numLayers - 1)
@@ -232,27 +196,18 @@ abstract class RecurrentBase extends Module {
     };
   }
 
-  /** Per step, [N, 1] masks of the sequences still running; null without lengths. */
-  private masks(
+  private checkLengths(
     lengths: readonly number[] | undefined,
     T: number,
     N: number,
     name: string,
-    dtype: Tensor['dtype'],
-  ): Tensor[] | null {
-    if (lengths === undefined) return null;
+  ): void {
+    if (lengths === undefined) return;
     if (lengths.length !== N || !lengths.every((v) => Number.isInteger(v) && v >= 1 && v <= T)) {
       throw new Error(
         `${name}: expected ${N} lengths, integers in [1, ${T}], got [${lengths.join(', ')}]`,
       );
     }
-    return Array.from({ length: T }, (_, t) =>
-      tensor(
-        lengths.map((v) => (t < v ? 1 : 0)),
-        [N, 1],
-        { dtype },
-      ),
-    );
   }
 }
 
@@ -321,7 +276,8 @@ abstract class CellBase extends Module {
     const h = state.h ?? zeros([N, this.hiddenSize], { dtype: x.dtype });
     const c =
       this.kind === 'lstm' ? (state.c ?? zeros([N, this.hiddenSize], { dtype: x.dtype })) : null;
-    return step(this.kind, affine(x, this.w.wih, this.w.bih), h, c, this.w, this.hiddenSize);
+    const r = runDirection(this.kind, x.reshape([1, N, this.inputSize]), this.w, h, c, {});
+    return { h: r.hN, c: r.cN };
   }
 
   /** The new hidden state (PyTorch's RNNCell/GRUCell return; LSTMCell's h, with run() for c). */

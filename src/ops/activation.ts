@@ -2,8 +2,7 @@ import { apply } from '../autograd/apply.js';
 import { registerGradient } from '../kernels/registry.js';
 import { normDim } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { mul, sub, exp } from './arith.js';
-import { sum } from './reduce.js';
+import { mul, sub } from './arith.js';
 import { expectTensor } from './util.js';
 
 export function relu(x: Tensor): Tensor {
@@ -44,10 +43,10 @@ registerGradient('LeakyRelu', (dy, { inputs: [x], attrs }) => [
 registerGradient('Sigmoid', (dy, { outputs: [y] }) => [mul(dy, mul(y, sub(1, y)))]);
 registerGradient('Tanh', (dy, { outputs: [y] }) => [mul(dy, sub(1, mul(y, y)))]);
 registerGradient('Gelu', (dy, { inputs: [x] }) => [apply('GeluGrad', [dy, x])]);
-// softmax: dx = y * (dy - sum(dy * y)); logSoftmax: dx = dy - exp(y) * sum(dy).
+// softmax: dx = y * (dy - sum(dy * y)); logSoftmax: dx = dy - exp(y) * sum(dy); one pass each.
 registerGradient('Softmax', (dy, { outputs: [y], attrs: { dim } }) => [
-  mul(y, sub(dy, sum(mul(dy, y), dim, true))),
+  apply('SoftmaxGrad', [dy, y], { dim, log: false }),
 ]);
 registerGradient('LogSoftmax', (dy, { outputs: [y], attrs: { dim } }) => [
-  sub(dy, mul(exp(y), sum(dy, dim, true))),
+  apply('SoftmaxGrad', [dy, y], { dim, log: true }),
 ]);

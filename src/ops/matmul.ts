@@ -10,6 +10,29 @@ function mm(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
   return apply('MatMul', [a, b], { transA, transB });
 }
 
+/**
+ * op(a)·op(b), where op transposes the last two dims when asked, for matrices or batches
+ * (batch dims broadcast); the transposes are read by strides, never copied.
+ */
+export function matmulTransposed(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
+  expectTensor('matmulTransposed', 'a', a);
+  expectTensor('matmulTransposed', 'b', b);
+  if (a.rank < 2 || b.rank < 2)
+    throw new Error(
+      `matmulTransposed: expected tensors of rank >= 2, got ${fmt(a.shape)} and ${fmt(b.shape)}`,
+    );
+  if (a.dtype !== b.dtype)
+    throw new Error(`matmulTransposed: dtypes differ: ${a.dtype} and ${b.dtype}`);
+  const ka = a.shape[a.rank - (transA ? 2 : 1)],
+    kb = b.shape[b.rank - (transB ? 1 : 2)];
+  if (ka !== kb) {
+    throw new Error(
+      `matmulTransposed: inner dimensions differ: ${fmt(a.shape)}${transA ? 'ᵀ' : ''} @ ${fmt(b.shape)}${transB ? 'ᵀ' : ''}`,
+    );
+  }
+  return mm(a, b, transA, transB);
+}
+
 /** Matrix product with PyTorch's rules: 1-D operands are promoted, batch dims broadcast. */
 export function matmul(a: Tensor, b: Tensor): Tensor {
   expectTensor('matmul', 'a', a);

@@ -28,6 +28,40 @@ export type GemmFn = (
   accumulate: boolean,
 ) => void;
 
+/**
+ * `count` products C_q = A_q·B_q whose operands lie at fixed element strides (bA, bB, bC)
+ * from one to the next, as a batched matmul's are.
+ */
+export type BatchedGemmFn = (
+  count: number,
+  M: number,
+  N: number,
+  K: number,
+  a: Strided,
+  bA: number,
+  b: Strided,
+  bB: number,
+  c: Strided,
+  bC: number,
+) => void;
+
+/** A BatchedGemmFn from a GemmFn: one product after another. */
+export function batchedFrom(g: GemmFn): BatchedGemmFn {
+  return (count, M, N, K, a, bA, b, bB, c, bC) => {
+    for (let q = 0; q < count; q++) {
+      g(
+        M,
+        N,
+        K,
+        { ...a, offset: a.offset + q * bA },
+        { ...b, offset: b.offset + q * bB },
+        { ...c, offset: c.offset + q * bC },
+        false,
+      );
+    }
+  };
+}
+
 export const gemm: GemmFn = (M, N, K, a, b, c, accumulate) => {
   if (M === 0 || N === 0) return;
   const C = c.data;

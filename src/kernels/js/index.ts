@@ -15,6 +15,7 @@ import {
   registerRmsNormKernels,
 } from './layernorm.js';
 import { registerMatMul } from './matmul.js';
+import { jsCellPrimitives, registerRecurrentKernels } from './recurrent.js';
 import { jsWindowPrimitives, registerAvgPoolKernels } from './pool.js';
 import { registerRowNormKernels } from './rownorm.js';
 import { jsNormPrimitives } from './stats.js';
@@ -27,3 +28,4 @@ registerGroupNormKernels('js', jsNormPrimitives);
 registerLayerNormKernels('js', jsColumnPrimitives);
 registerRmsNormKernels('js', jsColumnPrimitives);
 registerAvgPoolKernels('js', jsWindowPrimitives);
+registerRecurrentKernels('js', jsConvPrimitives.gemm, jsCellPrimitives);

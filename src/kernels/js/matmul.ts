@@ -1,13 +1,14 @@
 import { type KernelSpec, registerKernel } from '../registry.js';
 import { broadcastShapes, broadcastStrides, sizeOf, stridesOf } from '../../tensor/shape.js';
 import { empty } from '../../tensor/tensor.js';
-import { type GemmFn, mat } from './gemm.js';
+import { type BatchedGemmFn, type GemmFn, batchedFrom, mat } from './gemm.js';
 
-/** Registers batched MatMul for a backend, given its GEMM. */
+/** Registers batched MatMul for a backend, given its GEMM (and a batched one, if it has one). */
 export function registerMatMul(
   backend: string,
   gemm: GemmFn,
   supports?: KernelSpec['supports'],
+  batched: BatchedGemmFn = batchedFrom(gemm),
 ): void {
   // a: [...batchA, M, K] (or [..., K, M] with transA), b: [...batchB, K, N] (or [..., N, K]).
   registerKernel({
@@ -34,6 +35,25 @@ export function registerMatMul(
       const nb = sizeOf(batch);
       const colsA = a.shape[ra - 1],
         colsB = b.shape[rb - 1];
+      // A batch without broadcasting (or with an operand shared by all) is one batched call.
+      const same = (b: readonly number[]) =>
+        b.length === batch.length && b.every((d, i) => d === batch[i]);
+      const single = (b: readonly number[]) => b.every((d) => d === 1);
+      if ((same(batchA) || single(batchA)) && (same(batchB) || single(batchB))) {
+        batched(
+          nb,
+          M,
+          N,
+          K,
+          mat(A, 0, colsA, transA),
+          single(batchA) ? 0 : M * K,
+          mat(B, 0, colsB, transB),
+          single(batchB) ? 0 : K * N,
+          mat(Y, 0, N),
+          M * N,
+        );
+        return y;
+      }
       for (let q = 0; q < nb; q++) {
         let offA = 0,
           offB = 0,

@@ -2,7 +2,7 @@
 // operand is float32 data in the shared tensor memory with contiguous C rows; anything else
 // (float64, JS-heap scratch) goes to the JS reference GEMM. Threads split C's larger
 // dimension into blocks of whole rows or columns, each with its own packing workspace.
-import { type GemmFn, gemm as jsGemm } from '../js/gemm.js';
+import { type BatchedGemmFn, type GemmFn, batchedFrom, gemm as jsGemm } from '../js/gemm.js';
 import { workspaceBytes } from '../workspace.js';
 import { wasmKernels } from './loader.js';
 import { heapPtr } from './memory.js';
@@ -62,5 +62,54 @@ export function makeWasmGemm(): GemmFn {
         gemmWorkspace(t),
       ]);
     }
+  };
+}
+
+/**
+ * Batches of small products (each under a thread's grain) are split across threads by
+ * product, in one WASM call per thread; larger ones go one by one through the threaded GEMM.
+ */
+export function makeWasmBatchedGemm(gemm: GemmFn): BatchedGemmFn {
+  const oneByOne = batchedFrom(gemm);
+  return (count, M, N, K, a, bA, b, bB, c, bC) => {
+    const pa = heapPtr(a.data),
+      pb = heapPtr(b.data),
+      pc = heapPtr(c.data);
+    if (
+      c.colStride !== 1 ||
+      pa === null ||
+      pb === null ||
+      pc === null ||
+      M * N * K >= GRAIN_FLOPS
+    ) {
+      oneByOne(count, M, N, K, a, bA, b, bB, c, bC);
+      return;
+    }
+    const A = pa + a.offset * 4,
+      B = pb + b.offset * 4,
+      C = pc + c.offset * 4;
+    parallelFor(
+      'sgemmBatch',
+      count,
+      Math.ceil(GRAIN_FLOPS / Math.max(1, M * N * K)),
+      (q0, q1, t) => [
+        q1 - q0,
+        M,
+        N,
+        K,
+        A + q0 * bA * 4,
+        bA,
+        a.rowStride,
+        a.colStride,
+        B + q0 * bB * 4,
+        bB,
+        b.rowStride,
+        b.colStride,
+        C + q0 * bC * 4,
+        bC,
+        c.rowStride,
+        gemmWorkspace(t),
+      ],
+    );
   };
 }

@@ -8,9 +8,13 @@ import { registerConvKernels } from '../js/conv.js';
 import { registerGroupNormKernels } from '../js/groupnorm.js';
 import { registerLayerNormKernels, registerRmsNormKernels } from '../js/layernorm.js';
 import { registerMatMul } from '../js/matmul.js';
+import { registerRecurrentKernels } from '../js/recurrent.js';
 import { registerRowNormKernels } from '../js/rownorm.js';
 import { registerKernel } from '../registry.js';
 import { registerWasmElementwise } from './elementwise.js';
+import { makeWasmBatchedGemm } from './gemm.js';
+import { registerWasmLayout } from './layout.js';
+import { registerWasmSoftmax } from './softmax.js';
 import { type PoolAttrs, poolOutSize, registerAvgPoolKernels } from '../js/pool.js';
 import type { AdamAttrs, SgdAttrs } from '../js/optim.js';
 import { onWasmReady } from './loader.js';
@@ -18,6 +22,7 @@ import { heapPtr } from './memory.js';
 import { parallelFor } from './threads.js';
 import { GRAIN_ELEMENTS } from './primitives.js';
 import {
+  wasmCellPrimitives,
   wasmColumnPrimitives,
   wasmConvPrimitives,
   wasmNormPrimitives,
@@ -31,7 +36,8 @@ onWasmReady(() => {
   const conv = wasmConvPrimitives();
   const norm = wasmNormPrimitives();
   registerConvKernels('wasm', conv, float32);
-  registerMatMul('wasm', conv.gemm, float32);
+  registerMatMul('wasm', conv.gemm, float32, makeWasmBatchedGemm(conv.gemm));
+  registerRecurrentKernels('wasm', conv.gemm, wasmCellPrimitives(), float32);
   registerBatchNormKernels('wasm', norm, float32);
   registerRowNormKernels('wasm', norm, float32);
   registerGroupNormKernels('wasm', norm, float32);
@@ -40,6 +46,8 @@ onWasmReady(() => {
   registerRmsNormKernels('wasm', column, float32);
   registerAvgPoolKernels('wasm', wasmWindowPrimitives(), float32);
   registerWasmElementwise();
+  registerWasmLayout();
+  registerWasmSoftmax();
   registerKernel({
     name: 'Relu',
     backend: 'wasm',

@@ -21,6 +21,24 @@ export interface WasmKernels {
     accumulate: number,
     work: number,
   ): void;
+  sgemmBatch(
+    count: number,
+    M: number,
+    N: number,
+    K: number,
+    a: number,
+    bA: number,
+    rsA: number,
+    csA: number,
+    b: number,
+    bB: number,
+    rsB: number,
+    csB: number,
+    c: number,
+    bC: number,
+    ldc: number,
+    work: number,
+  ): void;
   gemmWorkspaceBytes(): number;
   /** Bytes to pack a GEMM's whole A [M, K] once (the conv passes whose A is the weights). */
   gemmPackedABytes(M: number, K: number): number;
@@ -229,6 +247,48 @@ export interface WasmKernels {
     pb: number,
   ): void;
   groupColSums(p: number, groups: number, cols: number, n: number, out: number): void;
+  permute4(
+    x: number,
+    y: number,
+    n0: number,
+    n1: number,
+    n2: number,
+    n3: number,
+    s0: number,
+    s1: number,
+    s2: number,
+    s3: number,
+  ): void;
+  softmaxRows(x: number, y: number, rows: number, D: number, log: number): void;
+  softmaxGradRows(dy: number, y: number, dx: number, rows: number, D: number, log: number): void;
+  // One recurrent step's gate math for `rows` rows (assembly/recurrent.ts).
+  cellForward(
+    kind: number,
+    rows: number,
+    H: number,
+    gi: number,
+    gh: number,
+    bhh: number,
+    hp: number,
+    cp: number,
+    hn: number,
+    cn: number,
+    saved: number,
+  ): void;
+  cellBackward(
+    kind: number,
+    rows: number,
+    H: number,
+    dh: number,
+    dc: number,
+    saved: number,
+    hp: number,
+    cp: number,
+    dgi: number,
+    dgh: number,
+    dhp: number,
+    dcp: number,
+  ): void;
 }
 
 let kernels: WasmKernels | null = null;

@@ -6,6 +6,14 @@ import type { TypedArray } from '../../tensor/dtype.js';
 import { type ConvPrimitives, type Geometry, jsConvPrimitives } from '../js/conv.js';
 import { type ColumnPrimitives, jsColumnPrimitives } from '../js/layernorm.js';
 import { type WindowPrimitives, jsWindowPrimitives } from '../js/pool.js';
+import {
+  type CellPrimitives,
+  GATES,
+  KIND_CODE,
+  SAVED,
+  type Vec,
+  jsCellPrimitives,
+} from '../js/recurrent.js';
 import { type NormPrimitives, type StatLayout, jsNormPrimitives } from '../js/stats.js';
 import { gemmWorkspace, makeWasmGemm } from './gemm.js';
 import { wasmKernels } from './loader.js';
@@ -318,6 +326,71 @@ export function wasmWindowPrimitives(): WindowPrimitives {
         ow,
         ...tables,
         grad ? 1 : 0,
+      ]);
+    },
+  };
+}
+
+/**
+ * Transcendentals a thread should get at least: a step's gates are split by rows only when
+ * each thread gets this many (the hand-off costs about as much as a few thousand exp calls).
+ */
+const GRAIN_CELLS = 1 << 13;
+
+export function wasmCellPrimitives(): CellPrimitives {
+  const js = jsCellPrimitives;
+  const off = (x: Vec) => heapPtr(x.data)! + x.offset * 4;
+  const inHeap = (...xs: Vec[]) => xs.every((x) => heapPtr(x.data) !== null);
+  return {
+    forward(kind, N, H, gi, gh, bhh, hp, cp, hn, cn, saved) {
+      if (!inHeap(gi, gh, bhh, hp, cp, hn, cn, saved))
+        return js.forward(kind, N, H, gi, gh, bhh, hp, cp, hn, cn, saved);
+      const G = GATES[kind] * H,
+        S = SAVED[kind] * H;
+      const [pgi, pgh, pb, php, pcp, phn, pcn, psv] = [gi, gh, bhh, hp, cp, hn, cn, saved].map(off);
+      parallelFor('cellForward', N, Math.ceil(GRAIN_CELLS / G), (r0, r1) => [
+        KIND_CODE[kind],
+        r1 - r0,
+        H,
+        pgi + r0 * G * 4,
+        pgh + r0 * G * 4,
+        pb,
+        php + r0 * H * 4,
+        pcp + r0 * H * 4,
+        phn + r0 * H * 4,
+        pcn + r0 * H * 4,
+        psv + r0 * S * 4,
+      ]);
+    },
+    backward(kind, N, H, dh, dc, saved, hp, cp, dgi, dgh, dhp, dcp) {
+      if (!inHeap(dh, dc, saved, hp, cp, dgi, dgh, dhp, dcp))
+        return js.backward(kind, N, H, dh, dc, saved, hp, cp, dgi, dgh, dhp, dcp);
+      const G = GATES[kind] * H,
+        S = SAVED[kind] * H;
+      const [pdh, pdc, psv, php, pcp, pgi, pgh, pdhp, pdcp] = [
+        dh,
+        dc,
+        saved,
+        hp,
+        cp,
+        dgi,
+        dgh,
+        dhp,
+        dcp,
+      ].map(off);
+      parallelFor('cellBackward', N, Math.ceil(GRAIN_CELLS / G), (r0, r1) => [
+        KIND_CODE[kind],
+        r1 - r0,
+        H,
+        pdh + r0 * H * 4,
+        pdc + r0 * H * 4,
+        psv + r0 * S * 4,
+        php + r0 * H * 4,
+        pcp + r0 * H * 4,
+        pgi + r0 * G * 4,
+        pgh + r0 * G * 4,
+        pdhp + r0 * H * 4,
+        pdcp + r0 * H * 4,
       ]);
     },
   };

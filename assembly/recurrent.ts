@@ -1,0 +1,154 @@
+// Gate math of one recurrent step for rows of a batch (the twins of jsCellPrimitives in
+// src/kernels/js/recurrent.ts): LSTM, GRU and the Elman RNN, forward and backward.
+// Kinds as KIND_CODE there. Pointers are byte offsets; rows are H (state) or G·H (gates) wide.
+const RNN_TANH = 0,
+  RNN_RELU = 1,
+  LSTM = 2;
+
+function sigmoid(x: f32): f32 {
+  return 1 / (1 + Mathf.exp(-x));
+}
+
+function at(p: usize, i: i32): usize {
+  return p + ((<usize>i) << 2);
+}
+
+/** Forward for rows [0, rows): see CellPrimitives.forward. */
+export function cellForward(
+  kind: i32,
+  rows: i32,
+  H: i32,
+  gi: usize,
+  gh: usize,
+  bhh: usize,
+  hp: usize,
+  cp: usize,
+  hn: usize,
+  cn: usize,
+  saved: usize,
+): void {
+  const gates = kind == LSTM ? 4 : kind == RNN_TANH || kind == RNN_RELU ? 1 : 3;
+  const S = kind == LSTM ? 5 * H : kind == RNN_TANH || kind == RNN_RELU ? H : 4 * H;
+  const G = gates * H;
+  for (let n = 0; n < rows; n++) {
+    const a = gi + ((<usize>(n * G)) << 2),
+      b = gh + ((<usize>(n * G)) << 2),
+      s = saved + ((<usize>(n * S)) << 2),
+      p = hp + ((<usize>(n * H)) << 2),
+      q = hn + ((<usize>(n * H)) << 2);
+    if (kind == LSTM) {
+      const pc = cp + ((<usize>(n * H)) << 2),
+        qc = cn + ((<usize>(n * H)) << 2);
+      for (let j = 0; j < H; j++) {
+        const i = sigmoid(load<f32>(at(a, j)) + load<f32>(at(b, j)) + load<f32>(at(bhh, j)));
+        const f = sigmoid(
+          load<f32>(at(a, H + j)) + load<f32>(at(b, H + j)) + load<f32>(at(bhh, H + j)),
+        );
+        const g = Mathf.tanh(
+          load<f32>(at(a, 2 * H + j)) + load<f32>(at(b, 2 * H + j)) + load<f32>(at(bhh, 2 * H + j)),
+        );
+        const o = sigmoid(
+          load<f32>(at(a, 3 * H + j)) + load<f32>(at(b, 3 * H + j)) + load<f32>(at(bhh, 3 * H + j)),
+        );
+        const c = f * load<f32>(at(pc, j)) + i * g;
+        const tc = Mathf.tanh(c);
+        store<f32>(at(qc, j), c);
+        store<f32>(at(q, j), o * tc);
+        store<f32>(at(s, j), i);
+        store<f32>(at(s, H + j), f);
+        store<f32>(at(s, 2 * H + j), g);
+        store<f32>(at(s, 3 * H + j), o);
+        store<f32>(at(s, 4 * H + j), tc);
+      }
+    } else if (kind == RNN_TANH || kind == RNN_RELU) {
+      for (let j = 0; j < H; j++) {
+        const v = load<f32>(at(a, j)) + load<f32>(at(b, j)) + load<f32>(at(bhh, j));
+        const y: f32 = kind == RNN_TANH ? Mathf.tanh(v) : v > 0 ? v : 0;
+        store<f32>(at(q, j), y);
+        store<f32>(at(s, j), y);
+      }
+    } else {
+      for (let j = 0; j < H; j++) {
+        const r = sigmoid(load<f32>(at(a, j)) + load<f32>(at(b, j)) + load<f32>(at(bhh, j)));
+        const z = sigmoid(
+          load<f32>(at(a, H + j)) + load<f32>(at(b, H + j)) + load<f32>(at(bhh, H + j)),
+        );
+        const hhn = load<f32>(at(b, 2 * H + j)) + load<f32>(at(bhh, 2 * H + j));
+        const nn = Mathf.tanh(load<f32>(at(a, 2 * H + j)) + r * hhn);
+        store<f32>(at(q, j), (1 - z) * nn + z * load<f32>(at(p, j)));
+        store<f32>(at(s, j), r);
+        store<f32>(at(s, H + j), z);
+        store<f32>(at(s, 2 * H + j), nn);
+        store<f32>(at(s, 3 * H + j), hhn);
+      }
+    }
+  }
+}
+
+/** Backward for rows [0, rows): see CellPrimitives.backward. */
+export function cellBackward(
+  kind: i32,
+  rows: i32,
+  H: i32,
+  dh: usize,
+  dc: usize,
+  saved: usize,
+  hp: usize,
+  cp: usize,
+  dgi: usize,
+  dgh: usize,
+  dhp: usize,
+  dcp: usize,
+): void {
+  const gates = kind == LSTM ? 4 : kind == RNN_TANH || kind == RNN_RELU ? 1 : 3;
+  const S = kind == LSTM ? 5 * H : kind == RNN_TANH || kind == RNN_RELU ? H : 4 * H;
+  const G = gates * H;
+  for (let n = 0; n < rows; n++) {
+    const s = saved + ((<usize>(n * S)) << 2),
+      a = dgi + ((<usize>(n * G)) << 2),
+      b = dgh + ((<usize>(n * G)) << 2),
+      row = (<usize>(n * H)) << 2;
+    if (kind == LSTM) {
+      for (let j = 0; j < H; j++) {
+        const i = load<f32>(at(s, j)),
+          f = load<f32>(at(s, H + j)),
+          g = load<f32>(at(s, 2 * H + j)),
+          o = load<f32>(at(s, 3 * H + j)),
+          tc = load<f32>(at(s, 4 * H + j));
+        const d = load<f32>(at(dh + row, j));
+        const dct = load<f32>(at(dc + row, j)) + d * o * (1 - tc * tc);
+        store<f32>(at(a, j), dct * g * i * (1 - i));
+        store<f32>(at(a, H + j), dct * load<f32>(at(cp + row, j)) * f * (1 - f));
+        store<f32>(at(a, 2 * H + j), dct * i * (1 - g * g));
+        store<f32>(at(a, 3 * H + j), d * tc * o * (1 - o));
+        store<f32>(at(dcp + row, j), dct * f);
+        store<f32>(at(dhp + row, j), 0);
+      }
+    } else if (kind == RNN_TANH || kind == RNN_RELU) {
+      for (let j = 0; j < H; j++) {
+        const y = load<f32>(at(s, j)),
+          d = load<f32>(at(dh + row, j));
+        store<f32>(at(a, j), kind == RNN_TANH ? d * (1 - y * y) : y > 0 ? d : 0);
+        store<f32>(at(dhp + row, j), 0);
+      }
+    } else {
+      for (let j = 0; j < H; j++) {
+        const r = load<f32>(at(s, j)),
+          z = load<f32>(at(s, H + j)),
+          nn = load<f32>(at(s, 2 * H + j)),
+          hhn = load<f32>(at(s, 3 * H + j));
+        const d = load<f32>(at(dh + row, j));
+        const dn = d * (1 - z) * (1 - nn * nn);
+        const dr = dn * hhn * r * (1 - r);
+        const dz = d * (load<f32>(at(hp + row, j)) - nn) * z * (1 - z);
+        store<f32>(at(a, j), dr);
+        store<f32>(at(b, j), dr);
+        store<f32>(at(a, H + j), dz);
+        store<f32>(at(b, H + j), dz);
+        store<f32>(at(a, 2 * H + j), dn);
+        store<f32>(at(b, 2 * H + j), dn * r);
+        store<f32>(at(dhp + row, j), d * z);
+      }
+    }
+  }
+}
