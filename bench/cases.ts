@@ -24,9 +24,10 @@ const [N, C, H, W] = [32, 64, 56, 56];
 const numel = N * C * H * W;
 const F32 = 4;
 
-function fwdBwd(module: nk.nn.Module): () => void {
-  const x = nk.keep(nk.randn([N, C, H, W]));
-  const dy = nk.keep(nk.randn([N, C, H, W]));
+/** Forward and backward of a module on an input of shape `xs` with a fixed upstream gradient. */
+function seqFwdBwd(module: nk.nn.Module, xs: number[], ys: number[]): () => void {
+  const x = nk.keep(nk.randn(xs));
+  const dy = nk.keep(nk.randn(ys));
   x.requiresGrad = true;
   return () =>
     nk.tidy(() => {
@@ -36,6 +37,8 @@ function fwdBwd(module: nk.nn.Module): () => void {
       module.call(x).backward(dy);
     });
 }
+
+const fwdBwd = (module: nk.nn.Module) => seqFwdBwd(module, [N, C, H, W], [N, C, H, W]);
 
 export const cases: Case[] = [
   {
@@ -121,5 +124,40 @@ export const cases: Case[] = [
       const labels = Uint8Array.from({ length: 64 }, (_, i) => i % 10);
       return () => nk.tidy(() => trainStep(model, opt, x, labels));
     },
+  },
+  // Issue 13's sequence and generative layers; torch_bench.py builds the same ones.
+  {
+    name: 'lstm_fwdbwd',
+    what: 'LSTM(28, 128), seq 28, batch 64, forward+backward',
+    flops: 3 * 2 * 28 * 64 * 4 * 128 * (28 + 128),
+    setup: () => seqFwdBwd(new nk.nn.LSTM(28, 128), [28, 64, 28], [28, 64, 128]),
+  },
+  {
+    name: 'transformer_layer_fwdbwd',
+    what: 'TransformerEncoderLayer(128, 4 heads, ff 512, dropout 0), [64, 28, 128], fwd+bwd',
+    // Projections q, k, v, out; the two feed-forward layers; scores and weighted values.
+    flops:
+      3 * (4 * 2 * 1792 * 128 * 128 + 2 * 2 * 1792 * 128 * 512 + 2 * 2 * 64 * 4 * 28 * 28 * 32),
+    setup: () =>
+      seqFwdBwd(
+        new nk.nn.TransformerEncoderLayer(128, 4, {
+          dimFeedforward: 512,
+          dropout: 0,
+          batchFirst: true,
+        }),
+        [64, 28, 128],
+        [64, 28, 128],
+      ),
+  },
+  {
+    name: 'convtranspose_fwdbwd',
+    what: 'ConvTranspose2d 64->32 4x4 stride 2 on [64, 64, 7, 7], forward+backward',
+    flops: 3 * 2 * 64 * 64 * 7 * 7 * 32 * 16,
+    setup: () =>
+      seqFwdBwd(
+        new nk.nn.ConvTranspose2d(64, 32, 4, { stride: 2, padding: 1 }),
+        [64, 64, 7, 7],
+        [64, 32, 14, 14],
+      ),
   },
 ];

@@ -93,4 +93,32 @@ def step():
     opt.step()
 bench("cnn_train_step_b64", step)
 
+# Sequence and generative layers (issue 13's speed targets): the same shapes as bench/cases.ts.
+lstm = nn.LSTM(28, 128)
+xs = torch.randn(28, 64, 28, requires_grad=True)
+dys = torch.randn(28, 64, 128)
+def lstm_step():
+    xs.grad = None
+    lstm.zero_grad(set_to_none=True)
+    lstm(xs)[0].backward(dys)
+bench("lstm_fwdbwd", lstm_step)
+
+enc = nn.TransformerEncoderLayer(128, 4, dim_feedforward=512, dropout=0.0, batch_first=True)
+xt = torch.randn(64, 28, 128, requires_grad=True)
+dyt = torch.randn(64, 28, 128)
+def enc_step():
+    xt.grad = None
+    enc.zero_grad(set_to_none=True)
+    enc(xt).backward(dyt)
+bench("transformer_layer_fwdbwd", enc_step)
+
+convt = nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1)
+xc = torch.randn(64, 64, 7, 7, requires_grad=True)
+dyc = torch.randn(64, 32, 14, 14)
+def convt_step():
+    xc.grad = None
+    convt.zero_grad(set_to_none=True)
+    convt(xc).backward(dyc)
+bench("convtranspose_fwdbwd", convt_step)
+
 print(json.dumps({"torch": torch.__version__, "threads": threads, "ms": out, "best": best}))
