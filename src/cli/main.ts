@@ -68,6 +68,11 @@ program
     'channels of the first conv (cnn 32, resnet 16), hidden size (mlp 256, lstm 128) or model width (transformer 64)',
     int('--width'),
   )
+  .option(
+    '--min-length <n>',
+    'lstm / transformer: train on random-length crops of n to 28 rows, the rest padding (masked); evaluation reads all 28',
+    int('--min-length'),
+  )
   .option('--batch-size <n>', 'mini-batch size', int('--batch-size'), 64)
   .option('--lr <x>', 'learning rate (default 0.05 for sgd, 1e-3 for adam/adamw)', num('--lr'))
   .option('--epochs <n>', 'epochs (cosine learning-rate decay over them)', int('--epochs'), 5)

@@ -15,6 +15,8 @@ export interface TrainOptions {
   model: ModelKind;
   norm: NormKind;
   width?: number;
+  /** lstm / transformer: train on random-length crops of at least this many rows. */
+  minLength?: number;
   batchSize: number;
   lr?: number;
   epochs: number;
@@ -67,6 +69,7 @@ export function runTrain(o: TrainOptions): EpochRecord[] {
     model: o.model,
     norm: o.norm,
     width: o.width,
+    minLength: o.minLength,
     optimizer: o.optimizer,
     lr,
     weightDecay: o.weightDecay,
@@ -91,6 +94,12 @@ export function runTrain(o: TrainOptions): EpochRecord[] {
     if (c.model !== o.model || c.norm !== o.norm || c.width !== o.width) {
       throw new Error(
         `--resume: ${o.checkpoint} holds a ${c.model}/${c.norm} model (width ${c.width}), asked for ${o.model}/${o.norm} (width ${o.width})`,
+      );
+    }
+    if (c.minLength !== o.minLength) {
+      throw new Error(
+        `--resume: ${o.checkpoint} was trained with --min-length ${c.minLength ?? '(none)'}, ` +
+          `asked for ${o.minLength ?? '(none)'}`,
       );
     }
     if (c.optimizer !== o.optimizer) {

@@ -14,6 +14,8 @@ export interface ModelConfig {
   norm: NormKind;
   /** Channels of the CNN's two convolutions (or the ResNet's first stage width). */
   width?: number;
+  /** lstm / transformer: train on random-length crops of at least this many rows. */
+  minLength?: number;
 }
 
 function groupsFor(c: number): number {
@@ -58,8 +60,13 @@ export function buildModel(cfg: ModelConfig): nn.Module {
   const n2 = norm2d(cfg.norm),
     n1 = norm1d(cfg.norm);
   // The sequence models normalize the features their classifier reads (1-D norms).
-  if (cfg.model === 'lstm') return new LstmClassifier(cfg.width ?? 128, n1);
-  if (cfg.model === 'transformer') return new TransformerClassifier(cfg.width ?? 64, n1);
+  const seq = { minLength: cfg.minLength };
+  if (cfg.model === 'lstm') return new LstmClassifier(cfg.width ?? 128, n1, seq);
+  if (cfg.model === 'transformer') return new TransformerClassifier(cfg.width ?? 64, n1, seq);
+  if (cfg.minLength !== undefined)
+    throw new Error(
+      `buildModel: minLength is for the lstm and transformer models, not ${cfg.model}`,
+    );
   const bias = cfg.norm === 'none'; // a norm's shift makes the preceding bias redundant
   if (cfg.model === 'mlp') {
     const h = cfg.width ?? 256;
