@@ -40,3 +40,9 @@ export function getBackend(): 'wasm' | 'js' {
   return getBackendOrder()[0] === 'wasm' && wasmKernels() !== null ? 'wasm' : 'js';
 }
 export * from './tools/index.js';
+export {
+  loadSafetensors,
+  safetensorsMetadata,
+  saveSafetensors,
+  type SaveSafetensorsOptions,
+} from './io/safetensors.js';

@@ -8,6 +8,7 @@ import { runDoctor } from './doctor.js';
 import { runGan } from './gan.js';
 import { DISC_NORMS } from '../train/gan.js';
 import { runEval } from './eval.js';
+import { runExport } from './export.js';
 import { labList, labReport, labRun } from './lab.js';
 import { OPTIMIZERS } from './optimizer.js';
 import { runTrain } from './train.js';
@@ -105,6 +106,13 @@ program
     useThreads(o.threads);
     runTrain({ ...o, checkpoint: o.checkpoint ?? `runs/${o.model}-${o.norm}.ckpt` });
   });
+
+program
+  .command('export')
+  .description("write a checkpoint's model for other tools: its state dict as safetensors")
+  .requiredOption('--checkpoint <path>', 'checkpoint written by train')
+  .option('--safetensors <file>', "the state dict, PyTorch's key names (written atomically)")
+  .action((o) => runExport(o));
 
 program
   .command('eval')
