@@ -160,4 +160,17 @@ export const cases: Case[] = [
         [64, 32, 14, 14],
       ),
   },
+  // Inference of the README CNN, as deployed: eval mode, with and without BatchNorm folded.
+  ...[64, 1].flatMap((batch) =>
+    [false, true].map((fold): Case => ({
+      name: `cnn_eval_b${batch}${fold ? '_folded' : ''}`,
+      what: `CNN eval forward, batch ${batch}${fold ? ', BatchNorm folded' : ''}`,
+      setup() {
+        const model = buildModel({ model: 'cnn', norm: 'batch' }).eval();
+        const run = fold ? nk.foldBatchNorm(model).model : model;
+        const x = nk.keep(nk.randn([batch, 1, 28, 28]));
+        return () => nk.tidy(() => void nk.noGrad(() => run.call(x)));
+      },
+    })),
+  ),
 ];

@@ -121,4 +121,11 @@ def convt_step():
     convt(xc).backward(dyc)
 bench("convtranspose_fwdbwd", convt_step)
 
+# The README CNN's inference (normkit's cnn_eval_b*; PyTorch's side unfolded).
+model.eval()
+with torch.no_grad():
+    for batch in (64, 1):
+        xe = torch.randn(batch, 1, 28, 28)
+        bench(f"cnn_eval_b{batch}", lambda: model(xe))
+
 print(json.dumps({"torch": torch.__version__, "threads": threads, "ms": out, "best": best}))

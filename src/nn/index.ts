@@ -14,3 +14,4 @@ export { removeSpectralNorm, spectralNorm, type SpectralNormOptions } from './sp
 export * from './embedding.js';
 export * from './recurrent.js';
 export * from './attention.js';
+export { cloneModule } from './clone.js';

@@ -17,7 +17,7 @@ function positiveInt(layer: string, name: string, v: number): void {
 
 export class Linear extends Module {
   readonly weight: Tensor;
-  readonly bias: Tensor | null;
+  bias: Tensor | null;
 
   constructor(
     readonly inFeatures: number,
@@ -39,6 +39,18 @@ export class Linear extends Module {
   forward(x: Tensor): Tensor {
     return linear(x, this.weight, this.bias);
   }
+
+  /** Gives the layer a bias [outFeatures] or replaces it (folding BatchNorm needs one). */
+  setBias(b: Tensor): void {
+    this.bias = setBiasOf(this, b, this.outFeatures);
+  }
+}
+
+function setBiasOf(m: Module, b: Tensor, n: number): Tensor {
+  if (b.rank !== 1 || b.shape[0] !== n)
+    throw new Error(`${m.describe()}: expected bias [${n}], got [${b.shape.join(', ')}]`);
+  m.setParameter('bias', b);
+  return b;
 }
 
 interface ConvOptions {
@@ -57,7 +69,7 @@ interface ConvOptions {
  */
 abstract class ConvBase extends Module {
   readonly weight: Tensor;
-  readonly bias: Tensor | null;
+  bias: Tensor | null;
 
   constructor(
     readonly inChannels: number,
@@ -97,6 +109,11 @@ abstract class ConvBase extends Module {
       this.bias ? '' : 'bias=false',
     ].filter(Boolean);
     return `${this.constructor.name}(${this.inChannels}, ${this.outChannels}, ${this.kernel.join('x')}${extra.length ? ', ' + extra.join(', ') : ''})`;
+  }
+
+  /** Gives the layer a bias [outChannels] or replaces it (folding BatchNorm needs one). */
+  setBias(b: Tensor): void {
+    this.bias = setBiasOf(this, b, this.outChannels);
   }
 
   /** Runs fn, prefixing an error with the layer's description. */
