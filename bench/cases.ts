@@ -7,6 +7,7 @@ import * as nk from '../src/index.js';
 import { buildModel } from '../src/train/models.js';
 import { trainStep } from '../src/train/loop.js';
 import { makeOptimizer } from '../src/cli/optimizer.js';
+import { exportOnnx } from '../src/onnx/index.js';
 
 export interface Case {
   name: string;
@@ -18,6 +19,20 @@ export interface Case {
   flops?: number;
   reps?: number;
   setup(): () => void;
+  /** The same work in onnxruntime-node (the model exported with exportOnnx), at n threads. */
+  onnxruntime?: (threads: number) => Promise<() => Promise<unknown>>;
+}
+
+/** An onnxruntime session on the exported model, fed a fixed input of the given shape. */
+async function ortRunner(model: nk.nn.Module, shape: number[], threads: number) {
+  const ort = (await import('onnxruntime-node')).default;
+  const bytes = exportOnnx(model, { inputShape: [1, ...shape.slice(1)] });
+  const session = await ort.InferenceSession.create(bytes, {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+  });
+  const input = new ort.Tensor('float32', Float32Array.from(nk.randn(shape).data), shape);
+  return () => session.run({ input });
 }
 
 const [N, C, H, W] = [32, 64, 56, 56];
@@ -171,6 +186,11 @@ export const cases: Case[] = [
         const x = nk.keep(nk.randn([batch, 1, 28, 28]));
         return () => nk.tidy(() => void nk.noGrad(() => run.call(x)));
       },
+      // onnxruntime folds BatchNorm into the convolutions itself when it loads the model.
+      onnxruntime: fold
+        ? undefined
+        : (threads) =>
+            ortRunner(buildModel({ model: 'cnn', norm: 'batch' }), [batch, 1, 28, 28], threads),
     })),
   ),
 ];

@@ -32,6 +32,20 @@ function median(fn: () => void, reps: number, warmup = 2): number {
   return ts[Math.floor(ts.length / 2)];
 }
 
+/** median() for an asynchronous call (onnxruntime's run). */
+async function medianAsync(fn: () => Promise<unknown>, reps: number): Promise<number> {
+  const start = performance.now();
+  for (let i = 0; i < 2 || performance.now() - start < 1000; i++) await fn();
+  const ts: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await fn();
+    ts.push(performance.now() - t0);
+  }
+  ts.sort((a, b) => a - b);
+  return ts[Math.floor(ts.length / 2)];
+}
+
 /**
  * glibc's allocator tuned for the PyTorch process only, so that it keeps freed memory instead
  * of handing it back and faulting it in again on the next call: PyTorch at its best on this
@@ -95,6 +109,7 @@ const table = new Table({
     'PyTorch default ms',
     'PyTorch tuned ms (best)',
     'PyTorch tuned / normkit',
+    'onnxruntime ms',
     'GB/s',
     '% of copy bw',
     '% by DESIGN.md count',
@@ -115,6 +130,7 @@ for (const c of selected) {
     const ms = median(run, c.reps ?? REPS, c.reps ? 1 : 2);
     const { ms: pt, best: pb } = get(torch, threads, c.name);
     const { ms: pd } = get(torchDefault, threads, c.name);
+    const ortMs = c.onnxruntime ? await medianAsync(await c.onnxruntime(threads), REPS) : undefined;
     const perSecond = (units?: number) => (units ? units / (ms / 1000) / 1e9 : undefined);
     const ofCopy = (gb?: number) =>
       gb === undefined ? '-' : `${((100 * gb) / bw.get(threads)!).toFixed(0)}%`;
@@ -129,6 +145,7 @@ for (const c of selected) {
       torchDefaultMs: pd,
       torchMs: pt,
       torchBestMs: pb,
+      onnxruntimeMs: ortMs,
       gbPerS: gbs,
       designGbPerS: designGbs,
       gflops,
@@ -140,6 +157,7 @@ for (const c of selected) {
       pd === undefined ? '-' : pd.toFixed(2),
       pt === undefined || pb === undefined ? '-' : `${pt.toFixed(2)} (${pb.toFixed(2)})`,
       pt === undefined ? '-' : `${(pt / ms).toFixed(2)}x`,
+      ortMs === undefined ? '-' : ortMs.toFixed(2),
       gbs === undefined ? '-' : gbs.toFixed(1),
       ofCopy(gbs),
       ofCopy(designGbs),

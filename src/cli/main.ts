@@ -109,8 +109,10 @@ program
 
 program
   .command('export')
-  .description("write a checkpoint's model for other tools: its state dict as safetensors")
+  .description("write a checkpoint's model for other tools: ONNX, or its state dict as safetensors")
   .requiredOption('--checkpoint <path>', 'checkpoint written by train')
+  .option('--onnx <file>', 'the eval-mode network as ONNX, batch size free (written atomically)')
+  .option('--opset <n>', 'ONNX opset (13 to 21)', int('--opset'), 17)
   .option('--safetensors <file>', "the state dict, PyTorch's key names (written atomically)")
   .action((o) => runExport(o));
 

@@ -1,0 +1,3 @@
+// 'normkit/onnx': models out as ONNX. A separate entry point, so that 'normkit' itself loads
+// in a browser without a bundler (the ONNX schema package is CommonJS).
+export { exportOnnx, type ExportOnnxOptions } from './export.js';
