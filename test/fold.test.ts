@@ -121,7 +121,7 @@ describe('foldBatchNorm', () => {
       report.left.map((l) => l.reason),
       [
         'a hook is registered on it or on the layer before',
-        'it does not read a Linear or convolution directly (in a Sequential or BasicBlock)',
+        'it does not read a Linear or convolution directly (in a Sequential, BasicBlock or imported ONNX graph)',
       ],
     );
     const noStats = new nn.Sequential(

@@ -57,6 +57,14 @@ export abstract class Module {
     return null;
   }
 
+  /**
+   * Child pairs [a, b] where b reads a's output directly and nothing else reads it (what
+   * foldBatchNorm folds). Containers that know their data flow say; others have none.
+   */
+  adjacentLayers(): [Module, Module][] {
+    return [];
+  }
+
   /** A name for errors and summaries: the class name and its key arguments. */
   describe(): string {
     return this.constructor.name;

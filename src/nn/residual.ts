@@ -46,6 +46,13 @@ export class BasicBlock extends Module {
     return `BasicBlock(${this.inPlanes}, ${this.planes}, stride=${this.stride})`;
   }
 
+  override adjacentLayers(): [Module, Module][] {
+    return [
+      [this.conv1, this.bn1],
+      [this.conv2, this.bn2],
+    ];
+  }
+
   forward(x: Tensor): Tensor {
     const out = this.bn2.call(this.conv2.call(relu(this.bn1.call(this.conv1.call(x)))));
     return relu(add(out, this.downsample.call(x)));

@@ -166,6 +166,10 @@ export class Sequential extends Module {
     this.layers = layers;
     layers.forEach((m, i) => this.registerModule(String(i), m));
   }
+  override adjacentLayers(): [Module, Module][] {
+    return this.layers.slice(1).map((b, i) => [this.layers[i], b]);
+  }
+
   forward(x: Tensor): Tensor {
     const n = this.layers.length;
     for (let i = 0; i < n; i++) {

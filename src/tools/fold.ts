@@ -7,8 +7,7 @@ import { BatchNormBase } from '../nn/batchnorm.js';
 import { cloneModule } from '../nn/clone.js';
 import { Conv1d, Conv2d, ConvTranspose2d, Linear } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
-import { BasicBlock } from '../nn/residual.js';
-import { Identity, Sequential } from '../nn/simple.js';
+import { Identity } from '../nn/simple.js';
 import { tensor } from '../tensor/create.js';
 import type { Tensor } from '../tensor/tensor.js';
 
@@ -31,18 +30,9 @@ const where = (m: Module) => `${m.path || '(root)'} ${m.describe()}`;
 /** Layer → BatchNorm pairs where the norm reads the layer's output directly. */
 function adjacentPairs(model: Module): [Foldable, BatchNormBase][] {
   const out: [Foldable, BatchNormBase][] = [];
-  for (const [, m] of model.namedModules()) {
-    const seq: Module[] =
-      m instanceof Sequential
-        ? m.layers
-        : m instanceof BasicBlock
-          ? [m.conv1, m.bn1, m.conv2, m.bn2]
-          : [];
-    for (let i = 0; i + 1 < seq.length; i++) {
-      const [a, b] = [seq[i], seq[i + 1]];
+  for (const [, m] of model.namedModules())
+    for (const [a, b] of m.adjacentLayers())
       if (foldable(a) && b instanceof BatchNormBase) out.push([a, b]);
-    }
-  }
   return out;
 }
 
@@ -125,7 +115,8 @@ export function foldBatchNorm(
     if (m instanceof BatchNormBase && !paired.has(m))
       report.left.push({
         norm: where(m),
-        reason: 'it does not read a Linear or convolution directly (in a Sequential or BasicBlock)',
+        reason:
+          'it does not read a Linear or convolution directly (in a Sequential, BasicBlock or imported ONNX graph)',
       });
   }
   const folded = cloneModule(model, {
