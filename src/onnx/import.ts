@@ -6,7 +6,7 @@
 // imported model. An op or attribute normkit cannot run is an error naming the node; bytes
 // that are not an ONNX model are an error, never a hang.
 import onnxProto from 'onnx-proto';
-import { abs, add, div, exp, log, mul, neg, pow, sqrt, sub } from '../ops/arith.js';
+import { abs, add, div, exp, log, maximum, mul, neg, pow, sqrt, sub } from '../ops/arith.js';
 import { leakyRelu, logSoftmax, relu, sigmoid, softmax, tanh } from '../ops/activation.js';
 import { conv2d } from '../ops/conv.js';
 import { convTranspose2d } from '../ops/conv-transpose.js';
@@ -329,12 +329,20 @@ function poolStep(c: Ctx, max: boolean): Step {
   if (s !== 1 && s !== 2)
     throw new Error(`${c.where}: ${s}-D pooling is not supported (1-D and 2-D are)`);
   const dil = intsAttr(c, 'dilations') ?? Array<number>(s).fill(1);
-  if (dil.some((d) => d !== 1))
-    throw new Error(`${c.where}: attribute dilations ${fmt(dil)} is not supported (1 only)`);
   if ((c.node.output ?? []).filter(Boolean).length > 1)
     throw new Error(`${c.where}: the Indices output is not supported`);
   const strides = intsAttr(c, 'strides') ?? Array<number>(s).fill(1);
   const ceil = intAttr(c, 'ceil_mode', 0) === 1;
+  if (dil.some((d) => d !== 1)) {
+    if (!max)
+      throw new Error(
+        `${c.where}: attribute dilations ${fmt(dil)} is not supported for AveragePool`,
+      );
+    if (ceil) throw new Error(`${c.where}: ceil_mode with dilations is not supported`);
+    return ([x]) => [
+      dilatedMaxPool(x!, k, strides, dil, windowPads(c, x!.shape.slice(2), k, strides, dil)),
+    ];
+  }
   const countPad = intAttr(c, 'count_include_pad', 0) === 1;
   return ([x]) => {
     const pads = windowPads(c, x!.shape.slice(2), k, strides, dil);
@@ -365,6 +373,46 @@ function poolStep(c: Ctx, max: boolean): Step {
       ),
     ];
   };
+}
+
+/** Every s-th element of dim, starting at `from`, n of them (x padded far enough). */
+function strided(x: Tensor, dim: number, from: number, n: number, step: number): Tensor {
+  const part = slice(x, dim, from, from + n * step);
+  const shape = [...x.shape];
+  shape.splice(dim, 1, n, step);
+  const picked = slice(reshape(part, shape), dim + 1, 0, 1);
+  shape.splice(dim, 2, n);
+  return reshape(picked, shape);
+}
+
+/**
+ * Max pooling with dilated windows from public ops: for each window offset, the strided view
+ * of the padded input it reads; their elementwise maximum.
+ */
+function dilatedMaxPool(
+  x: Tensor,
+  k: number[],
+  st: number[],
+  dil: number[],
+  pads: number[],
+): Tensor {
+  const s = k.length;
+  const spatial = x.shape.slice(2);
+  const out = spatial.map(
+    (n, i) => Math.floor((n + pads[i] + pads[s + i] - dil[i] * (k[i] - 1) - 1) / st[i]) + 1,
+  );
+  // Padded with −∞, and at the end by a stride more, so every strided view is in range.
+  const xp = pad(x, [...pads.slice(0, s), ...pads.slice(s).map((p, i) => p + st[i])], -Infinity);
+  let y: Tensor | null = null;
+  const visit = (t: Tensor, i: number): void => {
+    if (i === s) {
+      y = y === null ? t : maximum(y, t);
+      return;
+    }
+    for (let a = 0; a < k[i]; a++) visit(strided(t, 2 + i, a * dil[i], out[i], st[i]), i + 1);
+  };
+  visit(xp, 0);
+  return y!;
 }
 
 function gemmStep(c: Ctx): Step {
@@ -402,17 +450,16 @@ function batchNormStep(c: Ctx): Step {
   attrsKnown(c, ['consumed_inputs', 'epsilon', 'is_test', 'momentum', 'spatial', 'training_mode']);
   if (c.attrs.is_test === 0)
     throw new Error(`${c.where}: attribute is_test 0 (training) is not supported`);
-  if (intAttr(c, 'training_mode', 0) !== 0)
-    throw new Error(
-      `${c.where}: attribute training_mode 1 is not supported (import the inference form)`,
-    );
   if (intAttr(c, 'spatial', 1) !== 1)
     throw new Error(`${c.where}: attribute spatial 0 is not supported`);
   const eps = (c.attrs.epsilon as number | undefined) ?? 1e-5;
+  // ONNX weighs the old running value by momentum; PyTorch (and normkit) the new batch's.
+  const momentum = (c.attrs.momentum as number | undefined) ?? 0.9;
+  if (intAttr(c, 'training_mode', 0) === 1) return batchNormTraining(c, eps, momentum);
   const [scale, bias, mu, v] = [1, 2, 3, 4].map((i) => c.init(i));
   if (scale && bias && mu && v && scale.dtype === 'float32') {
     // A BatchNorm layer with its running statistics: trainable and recalibratable.
-    const bn = c.module(new BatchNormNd(scale.size, { eps }), [1, 2, 3, 4]);
+    const bn = c.module(new BatchNormNd(scale.size, { eps, momentum: 1 - momentum }), [1, 2, 3, 4]);
     bn.weight!.data.set(scale.data);
     bn.bias!.data.set(bias.data);
     bn.runningMean!.data.set(mu.data);
@@ -424,6 +471,25 @@ function batchNormStep(c: Ctx): Step {
     const r = (t: Tensor) => reshape(t, shape);
     const inv = div(r(g!), r(va!).add(eps).sqrt());
     return [add(mul(sub(x!, r(m!)), inv), r(b!))];
+  };
+}
+
+/**
+ * training_mode 1: normalized by the batch's statistics (biased variance), with the updated
+ * running mean and variance as the second and third outputs, as the ONNX reference does.
+ */
+function batchNormTraining(c: Ctx, eps: number, momentum: number): Step {
+  return ([x, g, b, m0, v0]) => {
+    const dims = x!.shape.map((_, i) => i).filter((i) => i !== 1);
+    const shape = [1, x!.shape[1], ...Array<number>(x!.rank - 2).fill(1)];
+    const r = (t: Tensor) => reshape(t, shape);
+    const m = mean(x!, dims, true);
+    const d = sub(x!, m);
+    const v = mean(mul(d, d), dims, true);
+    const y = add(mul(div(d, v.add(eps).sqrt()), r(g!)), r(b!));
+    const flat = (t: Tensor) => reshape(t, [x!.shape[1]]);
+    const run = (old: Tensor, now: Tensor) => add(mul(old, momentum), mul(flat(now), 1 - momentum));
+    return [y, run(m0!, m), run(v0!, v)];
   };
 }
 
