@@ -33,13 +33,13 @@ async function check(
   m: nk.nn.Module,
   rest: number[],
   what: string,
-  opts: { batches?: number[]; opset?: number; tol?: number } = {},
+  opts: { batches?: number[]; opset?: number; tol?: number; input?: (b: number) => nk.Tensor } = {},
 ): Promise<void> {
   m.eval();
   const bytes = exportOnnx(m, { inputShape: [1, ...rest], opset: opts.opset });
   const session = await ort.InferenceSession.create(bytes);
   for (const b of opts.batches ?? [1, 7]) {
-    const x = nk.randn([b, ...rest]);
+    const x = opts.input ? opts.input(b) : nk.randn([b, ...rest]);
     const want = nk.noGrad(() => m.call(x)).toArray();
     const r = await session.run({
       input: new ort.Tensor('float32', Float32Array.from(x.data), [b, ...rest]),
@@ -105,6 +105,60 @@ describe('exportOnnx, checked by onnxruntime', () => {
       // Affine parameters away from 1 and 0, so a missed one shows.
       for (const p of m.parameters()) p.data.set(p.data.map((v, i) => v + 0.1 * Math.sin(i + 1)));
       await check(m, rest, m.describe(), { opset });
+    }
+  });
+
+  it('recurrent, attention, Embedding and Upsample layers', async () => {
+    nk.manualSeed(5);
+    const bf = { batchFirst: true };
+    const cases: [nk.nn.Module, number[], ((b: number) => nk.Tensor)?][] = [
+      [new nn.LSTM(5, 4, { ...bf, numLayers: 2, bidirectional: true }), [6, 5]],
+      [new nn.GRU(5, 3, { ...bf, numLayers: 2 }), [6, 5]],
+      [new nn.RNN(5, 3, { ...bf, nonlinearity: 'relu', bidirectional: true }), [6, 5]],
+      [new nn.RNN(5, 3, { ...bf, bias: false }), [6, 5]],
+      [new nn.MultiheadAttention(8, 2, { batchFirst: true }), [5, 8]],
+      [
+        new nn.TransformerEncoderLayer(8, 2, { dimFeedforward: 16, batchFirst: true, dropout: 0 }),
+        [5, 8],
+      ],
+      [
+        new nn.TransformerEncoder(
+          () =>
+            new nn.TransformerEncoderLayer(8, 2, {
+              dimFeedforward: 12,
+              batchFirst: true,
+              normFirst: true,
+              activation: 'gelu',
+            }),
+          2,
+          new nn.LayerNorm(8),
+        ),
+        [5, 8],
+      ],
+      [
+        new nn.Embedding(11, 4),
+        [6],
+        (b) =>
+          nk.tensor(
+            Array.from({ length: b * 6 }, (_, i) => (i * 7) % 11),
+            [b, 6],
+          ),
+      ],
+      [new nn.Upsample({ scaleFactor: 2 }), [2, 3, 4]],
+      [new nn.Upsample({ size: [7, 5], mode: 'bilinear' }), [2, 3, 4]],
+    ];
+    for (const [m, rest, input] of cases) await check(m, rest, m.describe(), { input });
+    // Time first (PyTorch's default layout): a fixed shape, the batch in dim 1.
+    for (const m of [new nn.LSTM(5, 4), new nn.MultiheadAttention(8, 2)]) {
+      const shape = m instanceof nn.LSTM ? [6, 2, 5] : [5, 2, 8];
+      const bytes = exportOnnx(m, { inputShape: shape, dynamicBatch: false });
+      const session = await ort.InferenceSession.create(bytes);
+      const x = nk.randn(shape);
+      const r = await session.run({
+        input: new ort.Tensor('float32', Float32Array.from(x.data), shape),
+      });
+      const e = relErr(nk.noGrad(() => m.call(x)).toArray(), r.output.data as Float32Array);
+      assert.ok(e <= 1e-5, `${m.describe()} time first: ${e}`);
     }
   });
 

@@ -10,6 +10,7 @@ import { Conv1d, Conv2d, ConvTranspose2d, Linear } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import { GroupNorm, InstanceNormBase, LayerNorm, RMSNorm } from '../nn/norms.js';
 import { BasicBlock } from '../nn/residual.js';
+import { emitSequenceLayer } from './export-sequence.js';
 import {
   AdaptiveAvgPool2d,
   AvgPool2d,
@@ -25,7 +26,7 @@ import {
   Sigmoid,
   Tanh,
 } from '../nn/simple.js';
-import { randn } from '../tensor/create.js';
+import { zeros } from '../tensor/create.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 const { onnx } = onnxProto;
@@ -47,7 +48,7 @@ interface Value {
   sample: Tensor;
 }
 
-type Attr = number | number[] | string | { floats: number[] };
+type Attr = number | number[] | string | string[] | { floats: number[] };
 
 const pair = (v: number | [number, number] | undefined, dflt: number): [number, number] =>
   v === undefined ? [dflt, dflt] : typeof v === 'number' ? [v, v] : v;
@@ -72,7 +73,13 @@ class Graph {
     const attribute = Object.entries(attrs).map(([name, v]) => {
       const A = onnx.AttributeProto.AttributeType;
       if (typeof v === 'string') return { name, type: A.STRING, s: new TextEncoder().encode(v) };
-      if (Array.isArray(v)) return { name, type: A.INTS, ints: v };
+      if (Array.isArray(v) && typeof v[0] === 'string')
+        return {
+          name,
+          type: A.STRINGS,
+          strings: (v as string[]).map((x) => new TextEncoder().encode(x)),
+        };
+      if (Array.isArray(v)) return { name, type: A.INTS, ints: v as number[] };
       if (typeof v === 'object') return { name, type: A.FLOATS, floats: v.floats };
       return Number.isInteger(v) && !FLOAT_ATTRS.has(name)
         ? { name, type: A.INT, i: v }
@@ -247,11 +254,14 @@ function emit(g: Graph, m: Module, x: Value): Value {
       unsupported(m, 'only Flatten(1, -1) has an ONNX form (Flatten with axis 1)');
     return out(g.node('Flatten', [x.name], { axis: 1 }));
   }
+  const seq = emitSequenceLayer(g, m, x, (mod, v) => emit(g, mod, v));
+  if (seq !== null) return out(seq);
   return unsupported(
     m,
     'no ONNX form yet (supported: Sequential, BasicBlock, Linear, Conv1d, Conv2d, ConvTranspose2d, ' +
       'BatchNorm1d/2d/3d and variants, InstanceNorm, LayerNorm, GroupNorm, RMSNorm, ReLU, LeakyReLU, ' +
-      'Sigmoid, Tanh, GELU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Flatten, Dropout, Identity)',
+      'Sigmoid, Tanh, GELU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Flatten, Dropout, Identity, ' +
+      'RNN, LSTM, GRU, MultiheadAttention, TransformerEncoderLayer, TransformerEncoder, Embedding, Upsample)',
   );
 }
 
@@ -357,7 +367,8 @@ export function exportOnnx(model: Module, opts: ExportOnnxOptions): Uint8Array {
   try {
     const g = new Graph(opset);
     const inputName = opts.inputName ?? 'input';
-    const sample = randn(shape);
+    // Zeros: only the shapes matter, and zeros are valid input for every layer (Embedding indices too).
+    const sample = zeros(shape);
     const y = emit(g, model, { name: inputName, sample });
     const outputName = opts.outputName ?? 'output';
     g.nodes.push(
