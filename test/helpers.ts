@@ -108,3 +108,22 @@ export const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url))
 export function runCli(...args: string[]): SpawnSyncReturns<string> {
   return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
 }
+
+/** One epoch of a small CLI model on 64 bundled images: a checkpoint for the CLI's tests. */
+export function trainTiny(checkpoint: string, model = 'cnn', width = 8): SpawnSyncReturns<string> {
+  return runCli(
+    'train',
+    '--model',
+    model,
+    '--width',
+    String(width),
+    '--epochs',
+    '1',
+    '--train-limit',
+    '64',
+    '--test-limit',
+    '16',
+    '--checkpoint',
+    checkpoint,
+  );
+}

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildModel, type ModelKind, type NormKind } from '../src/train/models.js';
 import { readRun, restoreRun } from '../src/train/session.js';
-import { runCli } from './helpers.js';
+import { runCli, trainTiny } from './helpers.js';
 
 const { nn } = nk;
 
@@ -226,21 +226,7 @@ describe('exportOnnx, checked by onnxruntime', () => {
     const dir = mkdtempSync(join(tmpdir(), 'normkit-onnx-'));
     const ckpt = join(dir, 'c.ckpt'),
       file = join(dir, 'c.onnx');
-    const t = runCli(
-      'train',
-      '--model',
-      'cnn',
-      '--width',
-      '8',
-      '--epochs',
-      '1',
-      '--train-limit',
-      '64',
-      '--test-limit',
-      '16',
-      '--checkpoint',
-      ckpt,
-    );
+    const t = trainTiny(ckpt);
     assert.equal(t.status, 0, t.stderr);
     const e = runCli('export', '--checkpoint', ckpt, '--onnx', file);
     assert.equal(e.status, 0, e.stderr);
@@ -260,21 +246,7 @@ describe('exportOnnx, checked by onnxruntime', () => {
     const e2 = relErr(nk.noGrad(() => m.call(x)).toArray(), r.output.data as Float32Array);
     assert.ok(e2 <= 1e-5, String(e2));
     const lstm = join(dir, 'l.ckpt');
-    runCli(
-      'train',
-      '--model',
-      'lstm',
-      '--width',
-      '8',
-      '--epochs',
-      '1',
-      '--train-limit',
-      '32',
-      '--test-limit',
-      '8',
-      '--checkpoint',
-      lstm,
-    );
+    trainTiny(lstm, 'lstm');
     const bad = runCli('export', '--checkpoint', lstm, '--onnx', join(dir, 'l.onnx'));
     assert.notEqual(bad.status, 0);
     assert.match(bad.stderr, /exportOnnx: \(root\) \(LstmClassifier\(8\)\): no ONNX form yet/);

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import * as nk from '../src/index.js';
 import { loadSafetensorsFile, saveSafetensorsFile } from '../src/node.js';
 import { buildModel } from '../src/train/models.js';
-import { assertClose, fixture, runCli } from './helpers.js';
+import { assertClose, fixture, runCli, trainTiny } from './helpers.js';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/', import.meta.url));
 const fileBytes = (name: string) => new Uint8Array(readFileSync(join(FIXTURES, name)));
@@ -179,21 +179,7 @@ describe('safetensors', () => {
     );
 
     const ckpt = join(dir, 'c.ckpt');
-    const t = runCli(
-      'train',
-      '--model',
-      'mlp',
-      '--width',
-      '16',
-      '--epochs',
-      '1',
-      '--train-limit',
-      '64',
-      '--test-limit',
-      '16',
-      '--checkpoint',
-      ckpt,
-    );
+    const t = trainTiny(ckpt, 'mlp', 16);
     assert.equal(t.status, 0, t.stderr);
     const out = join(dir, 'mlp.safetensors');
     const e = runCli('export', '--checkpoint', ckpt, '--safetensors', out);
