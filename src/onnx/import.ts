@@ -548,6 +548,18 @@ function reduceStep(c: Ctx, f: typeof mean, inputAxesFrom: number): Step {
   };
 }
 
+/** Softmax and LogSoftmax: one axis from opset 13; before, the input seen as 2-D at axis. */
+function softmaxStep(c: Ctx, f: typeof softmax): Step {
+  attrsKnown(c, ['axis']);
+  return ([x]) => {
+    if (c.opset >= 13) return [f(x!, intAttr(c, 'axis', -1))];
+    const a0 = intAttr(c, 'axis', 1);
+    const a = a0 < 0 ? a0 + x!.rank : a0;
+    const lead = x!.shape.slice(0, a).reduce((p, d) => p * d, 1);
+    return [reshape(f(reshape(x!, [lead, x!.size / lead]), 1), x!.shape)];
+  };
+}
+
 const STEPS: Record<string, (c: Ctx) => Step> = {
   Shape: (c) => {
     attrsKnown(c, []);
@@ -654,27 +666,8 @@ const STEPS: Record<string, (c: Ctx) => Step> = {
     attrsKnown(c, ['perm']);
     return ([x]) => [permute(x!, intsAttr(c, 'perm') ?? x!.shape.map((_, i) => x!.rank - 1 - i))];
   },
-  LogSoftmax: (c) => {
-    attrsKnown(c, ['axis']);
-    return ([x]) => {
-      if (c.opset >= 13) return [logSoftmax(x!, intAttr(c, 'axis', -1))];
-      const a0 = intAttr(c, 'axis', 1);
-      const a = a0 < 0 ? a0 + x!.rank : a0;
-      const lead = x!.shape.slice(0, a).reduce((p, d) => p * d, 1);
-      return [reshape(logSoftmax(reshape(x!, [lead, x!.size / lead]), 1), x!.shape)];
-    };
-  },
-  Softmax: (c) => {
-    attrsKnown(c, ['axis']);
-    return ([x]) => {
-      if (c.opset >= 13) return [softmax(x!, intAttr(c, 'axis', -1))];
-      // Before opset 13: the input seen as 2-D at `axis` (default 1).
-      const a0 = intAttr(c, 'axis', 1);
-      const a = a0 < 0 ? a0 + x!.rank : a0;
-      const lead = x!.shape.slice(0, a).reduce((p, d) => p * d, 1);
-      return [reshape(softmax(reshape(x!, [lead, x!.size / lead]), 1), x!.shape)];
-    };
-  },
+  LogSoftmax: (c) => softmaxStep(c, logSoftmax),
+  Softmax: (c) => softmaxStep(c, softmax),
 };
 
 /** The ops importOnnx runs. */
