@@ -54,7 +54,7 @@ describe('lab', () => {
     }
   });
 
-  it('asserts the exact claims: bias before BN, scale invariance, the batch-of-one error', () => {
+  it('asserts the exact claims: bias before BN, scale invariance, the batch-of-one error, IN contrast invariance', () => {
     const get = (name: string) => results.find((r) => r.name === name)!;
     const bias = get('bias-redundancy');
     assert.equal(bias.verdict, 'reproduced');
@@ -77,6 +77,13 @@ describe('lab', () => {
       /BatchNorm1d\(128\): Expected more than 1 value per channel when training, got input size \[1, 128\]/,
     );
     assert.equal(e.agreementEvalMode, 1);
+    // Issue 18's exact claim (9): InstanceNorm ignores a per-image a·x + b, BatchNorm does not.
+    const c = get('instance-norm-contrast').runs[0] as any;
+    assert.ok(c.identity <= 1e-5, `IN(a·x + b, ε) vs IN(x, ε/a²): ${c.identity}`);
+    assert.ok(c.inDiff <= 1e-3, `InstanceNorm moved by ${c.inDiff}`);
+    assert.ok(c.netInDiff <= 1e-2, `the IN-first network's logits moved by ${c.netInDiff}`);
+    assert.ok(c.bnDiff >= 0.1, `BatchNorm moved by only ${c.bnDiff}`);
+    assert.equal(c.accIn[0], c.accIn[1], 'IN-first accuracy under a contrast change');
   });
 
   it('bad input fails before any training, naming what is valid', async () => {

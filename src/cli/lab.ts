@@ -12,7 +12,8 @@ export function labList(): string {
   const t = new Table({
     head: ['experiment', 'claim', 'quick (s)'],
     style: tableStyle(),
-    colWidths: [20, 72, 11],
+    // The name column fits the longest name, so a name is never wrapped (it is what you type).
+    colWidths: [Math.max(...EXPERIMENTS.map((e) => e.name.length)) + 2, 72, 11],
     wordWrap: true,
   });
   for (const e of EXPERIMENTS) t.push([e.name, e.claim, String(e.quickSeconds)]);

@@ -9,6 +9,7 @@ import { dropoutOrder } from './experiments/dropout-order.js';
 import { evalMode } from './experiments/eval-mode.js';
 import { gradientFlow } from './experiments/gradient-flow.js';
 import { initSensitivity } from './experiments/init-sensitivity.js';
+import { instanceNormContrast } from './experiments/instance-norm-contrast.js';
 import { lrRange } from './experiments/lr-range.js';
 import { placement } from './experiments/placement.js';
 import { regularization } from './experiments/regularization.js';
@@ -38,6 +39,8 @@ export const EXPERIMENTS: Experiment[] = [
   weightDecay,
   placement,
   depth,
+  // Part 2 (issue 18): where the choice of normalization decides the outcome.
+  instanceNormContrast,
 ];
 
 /** The experiments named, or an error that lists the valid names. */
