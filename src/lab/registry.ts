@@ -12,6 +12,7 @@ import { initSensitivity } from './experiments/init-sensitivity.js';
 import { instanceNormContrast } from './experiments/instance-norm-contrast.js';
 import { lrRange } from './experiments/lr-range.js';
 import { placement } from './experiments/placement.js';
+import { residualIdentity } from './experiments/residual-identity.js';
 import { regularization } from './experiments/regularization.js';
 import { reluActivity } from './experiments/relu-activity.js';
 import { runningStats } from './experiments/running-stats.js';
@@ -41,6 +42,7 @@ export const EXPERIMENTS: Experiment[] = [
   depth,
   // Part 2 (issue 18): where the choice of normalization decides the outcome.
   instanceNormContrast,
+  residualIdentity,
 ];
 
 /** The experiments named, or an error that lists the valid names. */
