@@ -1,6 +1,7 @@
 // Every experiment of the lab, in the order `lab list` and the report show them.
 import type { Experiment } from './experiment.js';
 import { biasRedundancy } from './experiments/bias-redundancy.js';
+import { certifiedRobustness } from './experiments/certified-robustness.js';
 import { conditioningExperiment } from './experiments/conditioning.js';
 import { convergence } from './experiments/convergence.js';
 import { covariateShift } from './experiments/covariate-shift.js';
@@ -43,6 +44,7 @@ export const EXPERIMENTS: Experiment[] = [
   // Part 2 (issue 18): where the choice of normalization decides the outcome.
   instanceNormContrast,
   residualIdentity,
+  certifiedRobustness,
 ];
 
 /** The experiments named, or an error that lists the valid names. */
