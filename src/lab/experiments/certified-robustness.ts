@@ -103,7 +103,10 @@ export const certifiedRobustness: Experiment<Run> = {
       const cert = certify(model, x, { bound, labels });
       out.bound.push(bound);
       out.certified.push(RADII.map((r) => certifiedAccuracy(cert, r)));
-      const shifted = shiftedBatches(ctx.data.train, 20);
+      const shifted = shiftedBatches(
+        ctx.data.train,
+        Math.min(20, Math.floor(ctx.data.train.count / 64)),
+      );
       nk.recalibrateBatchNorm(model, shifted);
       nk.dispose(shifted);
       let failed = false;
