@@ -12,6 +12,7 @@ import { gradientFlow } from './experiments/gradient-flow.js';
 import { initSensitivity } from './experiments/init-sensitivity.js';
 import { instanceNormContrast } from './experiments/instance-norm-contrast.js';
 import { lrRange } from './experiments/lr-range.js';
+import { paddedBatches } from './experiments/padded-batches.js';
 import { placement } from './experiments/placement.js';
 import { residualIdentity } from './experiments/residual-identity.js';
 import { regularization } from './experiments/regularization.js';
@@ -45,6 +46,7 @@ export const EXPERIMENTS: Experiment[] = [
   instanceNormContrast,
   residualIdentity,
   certifiedRobustness,
+  paddedBatches,
 ];
 
 /** The experiments named, or an error that lists the valid names. */
