@@ -15,6 +15,7 @@ import { lrRange } from './experiments/lr-range.js';
 import { paddedBatches } from './experiments/padded-batches.js';
 import { placement } from './experiments/placement.js';
 import { residualIdentity } from './experiments/residual-identity.js';
+import { rnnNorm } from './experiments/rnn-norm.js';
 import { regularization } from './experiments/regularization.js';
 import { reluActivity } from './experiments/relu-activity.js';
 import { runningStats } from './experiments/running-stats.js';
@@ -47,6 +48,7 @@ export const EXPERIMENTS: Experiment[] = [
   residualIdentity,
   certifiedRobustness,
   paddedBatches,
+  rnnNorm,
 ];
 
 /** The experiments named, or an error that lists the valid names. */
