@@ -21,6 +21,7 @@ import { reluActivity } from './experiments/relu-activity.js';
 import { runningStats } from './experiments/running-stats.js';
 import { scaleInvariance } from './experiments/scale-invariance.js';
 import { smallBatch } from './experiments/small-batch.js';
+import { transfer } from './experiments/transfer.js';
 import { weightDecay } from './experiments/weight-decay.js';
 
 // The claims of issue 12 (part 1), grouped: training speed and stability, exact properties,
@@ -49,6 +50,7 @@ export const EXPERIMENTS: Experiment[] = [
   certifiedRobustness,
   paddedBatches,
   rnnNorm,
+  transfer,
 ];
 
 /** The experiments named, or an error that lists the valid names. */
