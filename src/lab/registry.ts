@@ -22,6 +22,7 @@ import { runningStats } from './experiments/running-stats.js';
 import { scaleInvariance } from './experiments/scale-invariance.js';
 import { smallBatch } from './experiments/small-batch.js';
 import { transfer } from './experiments/transfer.js';
+import { transformerNorm } from './experiments/transformer-norm.js';
 import { weightDecay } from './experiments/weight-decay.js';
 
 // The claims of issue 12 (part 1), grouped: training speed and stability, exact properties,
@@ -51,6 +52,7 @@ export const EXPERIMENTS: Experiment[] = [
   paddedBatches,
   rnnNorm,
   transfer,
+  transformerNorm,
 ];
 
 /** The experiments named, or an error that lists the valid names. */
