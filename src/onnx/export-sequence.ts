@@ -12,6 +12,7 @@ import {
 } from '../nn/attention.js';
 import { Embedding } from '../nn/embedding.js';
 import { Upsample } from '../nn/simple.js';
+import { asPair } from '../ops/util.js';
 
 /** What export.ts gives these writers. */
 export interface GraphWriter {
@@ -85,7 +86,7 @@ function recurrent(g: GraphWriter, m: RNN | LSTM | GRU, x: string): string {
 }
 
 /** x · Wᵀ + b for x [..., in] with W [out, in] taken from rows [r0, r1) of a tensor. */
-function affine(
+export function affine(
   g: GraphWriter,
   x: string,
   w: Tensor,
@@ -98,8 +99,9 @@ function affine(
   const wt = new Float32Array((r1 - r0) * cols);
   for (let i = r0; i < r1; i++)
     for (let j = 0; j < cols; j++) wt[j * (r1 - r0) + (i - r0)] = w.data[i * cols + j];
-  const y = g.node('MatMul', [x, g.floats(`${name}.weight_t`, wt, [cols, r1 - r0])]);
-  return b ? g.node('Add', [y, g.floats(`${name}.bias`, b.data.subarray(r0, r1), [r1 - r0])]) : y;
+  const key = (k: string) => (name ? `${name}.${k}` : k);
+  const y = g.node('MatMul', [x, g.floats(key('weight_t'), wt, [cols, r1 - r0])]);
+  return b ? g.node('Add', [y, g.floats(key('bias'), b.data.subarray(r0, r1), [r1 - r0])]) : y;
 }
 
 /** Self-attention over x [N, L, E] (batch first inside): the heads as batched MatMuls. */
@@ -207,11 +209,10 @@ export function emitSequenceLayer(
   if (m instanceof Upsample) {
     const o = m.options;
     const [H, W] = x.sample.shape.slice(2);
-    const pair = (v: number | [number, number]) => (typeof v === 'number' ? [v, v] : v);
     const scales =
       o.scaleFactor !== undefined
-        ? pair(o.scaleFactor)
-        : pair(o.size!).map((n, i) => n / [H, W][i]);
+        ? asPair(o.scaleFactor, 1)
+        : asPair(o.size, 1).map((n, i) => n / [H, W][i]);
     const bilinear = (o.mode ?? 'nearest') === 'bilinear';
     if (bilinear && o.alignCorners)
       throw new Error(

@@ -5,12 +5,14 @@
 // by their state-dict keys. A layer without an ONNX form is an error naming its path.
 import onnxProto from 'onnx-proto';
 import { noGrad } from '../autograd/grad-mode.js';
+import { asPair } from '../ops/util.js';
 import { BatchNormBase } from '../nn/batchnorm.js';
 import { Conv1d, Conv2d, ConvTranspose2d, Linear } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
+import { saveTrainingModes } from '../nn/training-modes.js';
 import { GroupNorm, InstanceNormBase, LayerNorm, RMSNorm } from '../nn/norms.js';
 import { BasicBlock } from '../nn/residual.js';
-import { emitSequenceLayer } from './export-sequence.js';
+import { affine, emitSequenceLayer } from './export-sequence.js';
 import {
   AdaptiveAvgPool2d,
   AvgPool2d,
@@ -49,9 +51,6 @@ interface Value {
 }
 
 type Attr = number | number[] | string | string[] | { floats: number[] };
-
-const pair = (v: number | [number, number] | undefined, dflt: number): [number, number] =>
-  v === undefined ? [dflt, dflt] : typeof v === 'number' ? [v, v] : v;
 
 class Graph {
   readonly nodes: InstanceType<typeof onnx.NodeProto>[] = [];
@@ -152,19 +151,11 @@ function emit(g: Graph, m: Module, x: Value): Value {
     return out(g.node('Relu', [g.node('Add', [b.name, s.name])]));
   }
   if (m instanceof Linear) {
+    // Other ranks than 2: MatMul by the transposed weight, then Add.
+    if (x.sample.rank !== 2) return out(affine(g, x.name, m.weight, m.bias, m.path));
     const w = g.param(m, 'weight', m.weight, 0);
-    if (x.sample.rank === 2)
-      return out(
-        g.node('Gemm', m.bias ? [x.name, w, g.param(m, 'bias', m.bias, 0)] : [x.name, w], {
-          transB: 1,
-        }),
-      );
-    const wt = g.floats(`${m.path}.weight_t`, transposeData(m.weight), [
-      m.inFeatures,
-      m.outFeatures,
-    ]);
-    const y = g.node('MatMul', [x.name, wt]);
-    return out(m.bias ? g.node('Add', [y, g.param(m, 'bias', m.bias, 0)]) : y);
+    const inputs = m.bias ? [x.name, w, g.param(m, 'bias', m.bias, 0)] : [x.name, w];
+    return out(g.node('Gemm', inputs, { transB: 1 }));
   }
   if (m instanceof Conv2d || m instanceof Conv1d || m instanceof ConvTranspose2d)
     return out(conv(g, m, x));
@@ -226,10 +217,10 @@ function emit(g: Graph, m: Module, x: Value): Value {
     return out(g.node('Mul', [g.node('Mul', [x.name, g.node('Add', [e, one])]), half]));
   }
   if (m instanceof MaxPool2d || m instanceof AvgPool2d) {
-    const k = pair(m.kernelSize, 1);
+    const k = asPair(m.kernelSize, 1);
     const o = m.options;
-    const [sh, sw] = pair(o.stride, 0).map((s, i) => s || k[i]);
-    const [ph, pw] = pair(o.padding, 0);
+    const [sh, sw] = asPair(o.stride, 0).map((s, i) => s || k[i]);
+    const [ph, pw] = asPair(o.padding, 0);
     const attrs: Record<string, Attr> = {
       kernel_shape: k,
       strides: [sh, sw],
@@ -240,7 +231,7 @@ function emit(g: Graph, m: Module, x: Value): Value {
     return out(g.node(m instanceof MaxPool2d ? 'MaxPool' : 'AveragePool', [x.name], attrs));
   }
   if (m instanceof AdaptiveAvgPool2d) {
-    const [oh, ow] = pair(m.outputSize, 1);
+    const [oh, ow] = asPair(m.outputSize, 1);
     if (oh === 1 && ow === 1) return out(g.node('GlobalAveragePool', [x.name]));
     const [H, W] = x.sample.shape.slice(2);
     if (H % oh !== 0 || W % ow !== 0)
@@ -265,13 +256,6 @@ function emit(g: Graph, m: Module, x: Value): Value {
   );
 }
 
-function transposeData(w: Tensor): Float32Array {
-  const [r, c] = w.shape;
-  const out = new Float32Array(r * c);
-  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = w.data[i * c + j];
-  return out;
-}
-
 function conv(g: Graph, m: Conv2d | Conv1d | ConvTranspose2d, x: Value): string {
   const o = m.options as {
     stride?: number | [number, number];
@@ -294,16 +278,16 @@ function conv(g: Graph, m: Conv2d | Conv1d | ConvTranspose2d, x: Value): string 
       group: o.groups ?? 1,
     });
   }
-  const [ph, pw] = pair(o.padding, 0);
+  const [ph, pw] = asPair(o.padding, 0);
   const attrs: Record<string, Attr> = {
     kernel_shape: kernel,
-    strides: pair(o.stride, 1),
+    strides: asPair(o.stride, 1),
     pads: [ph, pw, ph, pw],
-    dilations: pair(o.dilation, 1),
+    dilations: asPair(o.dilation, 1),
     group: o.groups ?? 1,
   };
   if (m instanceof ConvTranspose2d) {
-    attrs.output_padding = pair(o.outputPadding, 0);
+    attrs.output_padding = asPair(o.outputPadding, 0);
     return g.node('ConvTranspose', inputs, attrs);
   }
   return g.node('Conv', inputs, attrs);
@@ -362,7 +346,7 @@ export function exportOnnx(model: Module, opts: ExportOnnxOptions): Uint8Array {
     throw new Error(
       `exportOnnx: expected inputShape a list of positive integers, got ${JSON.stringify(shape)}`,
     );
-  const modes = model.namedModules().map(([, m]) => [m, m.training] as const);
+  const restore = saveTrainingModes(model);
   model.eval();
   try {
     const g = new Graph(opset);
@@ -407,6 +391,6 @@ export function exportOnnx(model: Module, opts: ExportOnnxOptions): Uint8Array {
     });
     return onnx.ModelProto.encode(modelProto).finish();
   } finally {
-    for (const [m, t] of modes) m.training = t;
+    restore();
   }
 }

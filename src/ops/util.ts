@@ -48,6 +48,17 @@ export function describe(x: unknown): string {
       : `${typeof x} ${String(x)}`;
 }
 
+/**
+ * A number or pair as a pair, `dflt` for both when absent: for options a layer has already
+ * checked (pair2 is the checking form).
+ */
+export function asPair(
+  v: number | readonly [number, number] | undefined,
+  dflt: number,
+): [number, number] {
+  return v === undefined ? [dflt, dflt] : typeof v === 'number' ? [v, v] : [v[0], v[1]];
+}
+
 /** Expands a number to a pair (kernel sizes, strides, padding). */
 export function pair2(
   op: string,

@@ -6,6 +6,7 @@ import { noGrad } from '../autograd/grad-mode.js';
 import { BatchNormBase } from '../nn/batchnorm.js';
 import { Conv2d, Linear } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
+import { saveTrainingModes } from '../nn/training-modes.js';
 import { Dropout, ReLU, Sequential, LeakyReLU, GELU } from '../nn/simple.js';
 import { Adam } from '../optim/adam.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -61,13 +62,13 @@ function inputVariance(model: Module, bn: BatchNormBase, drop: Module | null, x:
     const dims = t.shape.map((_, i) => i).filter((i) => i !== axis);
     v = mean(variance(t, dims, { correction: 0 })).item();
   });
-  const modes = model.namedModules().map(([, m]) => [m, m.training] as const);
+  const restore = saveTrainingModes(model);
   try {
     model.eval();
     if (drop) drop.training = true;
     noGrad(() => tidy(() => void model.call(x)));
   } finally {
-    for (const [m, t] of modes) m.training = t;
+    restore();
     h.remove();
   }
   return v;

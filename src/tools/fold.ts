@@ -5,6 +5,7 @@
 import { noGrad } from '../autograd/grad-mode.js';
 import { BatchNormBase } from '../nn/batchnorm.js';
 import { cloneModule } from '../nn/clone.js';
+import { saveTrainingModes } from '../nn/training-modes.js';
 import { Conv1d, Conv2d, ConvTranspose2d, Linear } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import { Identity } from '../nn/simple.js';
@@ -83,14 +84,6 @@ function foldInto(layer: Foldable, bn: BatchNormBase): void {
   layer.setBias(tensor(b, [C], { dtype: layer.weight.dtype }));
 }
 
-/** Every module's training flag, to put back exactly (train() would set one for all). */
-function modes(model: Module): () => void {
-  const saved = model.namedModules().map(([, m]) => [m, m.training] as const);
-  return () => {
-    for (const [m, t] of saved) m.training = t;
-  };
-}
-
 /**
  * A folded copy of `model` in eval mode: every BatchNorm directly after a Linear, Conv1d,
  * Conv2d or ConvTranspose2d (in a Sequential or a BasicBlock; any groups, stride, dilation)
@@ -131,7 +124,7 @@ export function foldBatchNorm(
   }
   folded.eval();
   if (opts.batch !== undefined) {
-    const restore = modes(model);
+    const restore = saveTrainingModes(model);
     try {
       model.eval();
       report.maxAbsDiff = noGrad(() => {

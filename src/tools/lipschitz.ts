@@ -7,6 +7,7 @@
 // L(branch) + L(shortcut). The bound holds for exactly these weights and running statistics:
 // after recalibrateBatchNorm (or any training) it must be computed again.
 import { noGrad } from '../autograd/grad-mode.js';
+import { asPair } from '../ops/util.js';
 import { tidy } from '../memory/scope.js';
 import { BatchNormBase } from '../nn/batchnorm.js';
 import { Conv2d, ConvTranspose2d, Linear } from '../nn/layers.js';
@@ -128,9 +129,6 @@ function inputShapes(model: Module, shape: readonly number[]): Map<Module, numbe
   return shapes;
 }
 
-const pair = (v: number | [number, number] | undefined, d: number): [number, number] =>
-  v === undefined ? [d, d] : typeof v === 'number' ? [v, v] : v;
-
 /**
  * An upper bound on ‖f(x) − f(y)‖₂ / ‖x − y‖₂ for the model in eval mode, with a table per
  * layer. Refuses a model in training mode and layers it cannot bound, naming them all.
@@ -222,8 +220,8 @@ export function lipschitzBound(model: Module, opts: LipschitzOptions): Lipschitz
     }
     if (m instanceof MaxPool2d) {
       // An input in w windows: ‖y‖² ≤ w‖x‖² (each window's max is one of its inputs).
-      const [kh, kw] = pair(m.kernelSize, 1);
-      const [sh, sw] = m.options.stride === undefined ? [kh, kw] : pair(m.options.stride, 1);
+      const [kh, kw] = asPair(m.kernelSize, 1);
+      const [sh, sw] = m.options.stride === undefined ? [kh, kw] : asPair(m.options.stride, 1);
       return leaf(Math.sqrt(Math.ceil(kh / sh) * Math.ceil(kw / sw)), 'formula');
     }
     if (m instanceof ReLU || m instanceof Identity || m instanceof Flatten || m instanceof Dropout)
