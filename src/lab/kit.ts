@@ -131,7 +131,13 @@ export function trainModel(model: nk.nn.Module, train: Split, o: TrainOptions): 
 }
 
 /** Accuracy over a split in eval mode (batches of 500), leaving the model's mode as it was. */
-export function accuracy(model: nk.nn.Module, split: Split, batchSize = 500): number {
+export function accuracy(
+  model: nk.nn.Module,
+  split: Split,
+  batchSize = 500,
+  /** The model's inputs for images [start, start + n) (default: those images as [n, 1, 28, 28]). */
+  inputs?: (start: number, n: number) => nk.Tensor[],
+): number {
   const was = model.training;
   model.eval();
   let correct = 0;
@@ -140,13 +146,10 @@ export function accuracy(model: nk.nn.Module, split: Split, batchSize = 500): nu
       for (let start = 0; start < split.count; start += batchSize) {
         const n = Math.min(batchSize, split.count - start);
         nk.tidy(() => {
-          const x = nk.tensor(split.images.subarray(start * 784, (start + n) * 784), [
-            n,
-            1,
-            28,
-            28,
-          ]);
-          correct += countCorrect(model.call(x), split.labels.subarray(start, start + n));
+          const [x, ...rest] = inputs?.(start, n) ?? [
+            nk.tensor(split.images.subarray(start * 784, (start + n) * 784), [n, 1, 28, 28]),
+          ];
+          correct += countCorrect(model.call(x, ...rest), split.labels.subarray(start, start + n));
         });
       }
     });
@@ -154,6 +157,22 @@ export function accuracy(model: nk.nn.Module, split: Split, batchSize = 500): nu
     model.train(was);
   }
   return correct / split.count;
+}
+
+/** The split with every pixel mapped by f (a shifted domain: contrast, brightness, inversion). */
+export function mapImages(split: Split, f: (v: number) => number): Split {
+  return { ...split, images: split.images.map(f) };
+}
+
+/**
+ * The split's first n batches of 64 images, each [64, 1, 28, 28], their pixels mapped by f
+ * when given (unlabeled data for BatchNorm's statistics).
+ */
+export function imageBatches(split: Split, n: number, f?: (v: number) => number): nk.Tensor[] {
+  return Array.from({ length: n }, (_, b) => {
+    const part = split.images.subarray(b * 64 * 784, (b + 1) * 64 * 784);
+    return nk.tensor(f ? part.map(f) : part, [64, 1, 28, 28]);
+  });
 }
 
 /** Predicted classes of a [N, 10] logits tensor. */

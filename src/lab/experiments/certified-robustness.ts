@@ -6,9 +6,8 @@
 // certificate no longer verifies and the bound moves.
 import * as nk from '../../index.js';
 import { certify, certifiedAccuracy, verifyCertificate } from '../../node.js';
-import type { Split } from '../../data/fashion-mnist.js';
 import { type Experiment, mean, num, pm, row } from '../experiment.js';
-import { accuracy, cnn, disposeModel, trainModel } from '../kit.js';
+import { accuracy, cnn, disposeModel, imageBatches, trainModel } from '../kit.js';
 import { lineChart } from '../plot.js';
 
 const { nn } = nk;
@@ -33,16 +32,6 @@ const budget = (mode: string) =>
     : mode === 'quick'
       ? { width: 16, steps: 300, certify: 500 }
       : { width: 4, steps: 10, certify: 64 };
-
-/** Batches of the training images with contrast 0.5 and brightness +0.5: a shifted domain. */
-function shiftedBatches(split: Split, n: number): nk.Tensor[] {
-  return Array.from({ length: n }, (_, b) =>
-    nk.tensor(
-      split.images.subarray(b * 64 * 784, (b + 1) * 64 * 784).map((v) => 0.5 * v + 0.5),
-      [64, 1, 28, 28],
-    ),
-  );
-}
 
 export const certifiedRobustness: Experiment<Run> = {
   name: 'certified-robustness',
@@ -103,9 +92,11 @@ export const certifiedRobustness: Experiment<Run> = {
       const cert = certify(model, x, { bound, labels });
       out.bound.push(bound);
       out.certified.push(RADII.map((r) => certifiedAccuracy(cert, r)));
-      const shifted = shiftedBatches(
+      // A shifted domain: contrast 0.5, brightness +0.5.
+      const shifted = imageBatches(
         ctx.data.train,
         Math.min(20, Math.floor(ctx.data.train.count / 64)),
+        (v) => 0.5 * v + 0.5,
       );
       nk.recalibrateBatchNorm(model, shifted);
       nk.dispose(shifted);

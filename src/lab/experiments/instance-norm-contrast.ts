@@ -6,7 +6,15 @@
 import * as nk from '../../index.js';
 import type { Split } from '../../data/fashion-mnist.js';
 import { type Experiment, mean, num, pm, row } from '../experiment.js';
-import { accuracy, cnn, disposeModel, maxAbsDiff, probeBatch, trainModel } from '../kit.js';
+import {
+  accuracy,
+  cnn,
+  disposeModel,
+  mapImages,
+  maxAbsDiff,
+  probeBatch,
+  trainModel,
+} from '../kit.js';
 import { barChart } from '../plot.js';
 
 const { nn } = nk;
@@ -34,11 +42,6 @@ interface Run {
   /** Test accuracy per shift. */
   accIn: number[];
   accBn: number[];
-}
-
-/** The split with every image mapped to a·x + b. */
-function shifted(split: Split, a: number, b: number): Split {
-  return { ...split, images: split.images.map((v) => a * v + b) };
 }
 
 /** Per-image random a ∈ [0.5, 2], b ∈ [−0.5, 0.5] (the same per image, different between images). */
@@ -130,7 +133,14 @@ export const instanceNormContrast: Experiment<Run> = {
         nk.noGrad(() => m.call(exact.x)).toArray(),
       );
     };
-    const accs = nets.map((m) => SHIFTS.map(([a, b]) => accuracy(m, shifted(ctx.data.test, a, b))));
+    const accs = nets.map((m) =>
+      SHIFTS.map(([a, b]) =>
+        accuracy(
+          m,
+          mapImages(ctx.data.test, (v) => a * v + b),
+        ),
+      ),
+    );
     const run: Run = {
       identity: exact.identity,
       inDiff: exact.inDiff,

@@ -6,7 +6,7 @@
 import * as nk from '../../index.js';
 import type { Split } from '../../data/fashion-mnist.js';
 import { type Experiment, mean, num, pm, row } from '../experiment.js';
-import { countCorrect, disposeModel } from '../kit.js';
+import { accuracy, disposeModel } from '../kit.js';
 import { lineChart } from '../plot.js';
 
 const { nn } = nk;
@@ -137,25 +137,14 @@ function train(
   }
 }
 
+/** Test accuracy on the test images cropped to random lengths (one draw per image, in order). */
 function testAccuracy(model: SeqNet, split: Split, seed: number): number {
   const g = new nk.Generator(seed + 13);
-  model.eval();
-  let correct = 0;
-  nk.noGrad(() => {
-    for (let start = 0; start < split.count; start += 500) {
-      const n = Math.min(500, split.count - start);
-      const idx = Array.from({ length: n }, (_, i) => start + i);
-      const lengths = lengthsFor(n, g);
-      nk.tidy(() => {
-        const logits = model.call(sequences(split.images, idx, lengths), maskOf(lengths));
-        correct += countCorrect(
-          logits,
-          idx.map((i) => split.labels[i]),
-        );
-      });
-    }
+  return accuracy(model, split, 500, (start, n) => {
+    const lengths = lengthsFor(n, g);
+    const idx = Array.from({ length: n }, (_, i) => start + i);
+    return [sequences(split.images, idx, lengths), maskOf(lengths)];
   });
-  return correct / split.count;
 }
 
 export const paddedBatches: Experiment<Run> = {

@@ -6,7 +6,7 @@
 import * as nk from '../../index.js';
 import type { Split } from '../../data/fashion-mnist.js';
 import { type Experiment, mean, num, pm, row } from '../experiment.js';
-import { countCorrect, disposeModel } from '../kit.js';
+import { accuracy, disposeModel } from '../kit.js';
 import { barChart } from '../plot.js';
 
 const { nn } = nk;
@@ -79,20 +79,13 @@ function rows(split: Split, idx: ArrayLike<number>, T: number): nk.Tensor {
 }
 
 function accuracyAt(model: NormLstm, split: Split, T: number): number {
-  model.eval();
-  let correct = 0;
-  nk.noGrad(() => {
-    for (let start = 0; start < split.count; start += 500) {
-      const idx = Array.from({ length: Math.min(500, split.count - start) }, (_, i) => start + i);
-      nk.tidy(() => {
-        correct += countCorrect(
-          model.call(rows(split, idx, T)),
-          idx.map((i) => split.labels[i]),
-        );
-      });
-    }
-  });
-  return correct / split.count;
+  return accuracy(model, split, 500, (start, n) => [
+    rows(
+      split,
+      Array.from({ length: n }, (_, i) => start + i),
+      T,
+    ),
+  ]);
 }
 
 interface Run {

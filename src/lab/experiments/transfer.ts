@@ -5,7 +5,7 @@
 import * as nk from '../../index.js';
 import type { Split } from '../../data/fashion-mnist.js';
 import { type Experiment, mean, num, pm, row } from '../experiment.js';
-import { accuracy, cnn, disposeModel, trainModel } from '../kit.js';
+import { accuracy, cnn, disposeModel, imageBatches, mapImages, trainModel } from '../kit.js';
 import { barChart } from '../plot.js';
 
 const { nn } = nk;
@@ -21,7 +21,7 @@ interface Run {
 }
 
 /** The target domain: every image inverted about the mean (x → −x) and its contrast halved. */
-const toTarget = (split: Split): Split => ({ ...split, images: split.images.map((v) => -0.5 * v) });
+const toTarget = (split: Split): Split => mapImages(split, (v) => -0.5 * v);
 
 /** The first n images of a split (the labelled target examples). */
 const head = (split: Split, n: number): Split => ({
@@ -30,11 +30,6 @@ const head = (split: Split, n: number): Split => ({
   images: split.images.subarray(0, n * 784),
   labels: split.labels.subarray(0, n),
 });
-
-const batchesOf = (split: Split, n: number) =>
-  Array.from({ length: n }, (_, b) =>
-    nk.tensor(split.images.subarray(b * 64 * 784, (b + 1) * 64 * 784), [64, 1, 28, 28]),
-  );
 
 const budget = (mode: string) =>
   mode === 'full'
@@ -89,7 +84,7 @@ export const transfer: Experiment<Run> = {
       fineTuned: [],
     };
     const ada = nn.cloneModule(source);
-    const unlabeled = batchesOf(targetTrain, Math.min(20, Math.floor(targetTrain.count / 64)));
+    const unlabeled = imageBatches(targetTrain, Math.min(20, Math.floor(targetTrain.count / 64)));
     nk.adaptBatchNorm(ada, unlabeled);
     nk.dispose(unlabeled);
     out.adaBN = accuracy(ada, targetTest);
