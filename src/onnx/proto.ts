@@ -47,7 +47,7 @@ export function tensorFromProto(t: TensorProto, where: string): Tensor {
   }
   if (values.length !== n)
     throw new Error(`${where}: ${values.length} values for shape ${fmt(dims)} (${n} expected)`);
-  return tensor(Float64Array.from(values), dims, { dtype });
+  return tensor(values, dims, { dtype });
 }
 
 export interface Attrs {
