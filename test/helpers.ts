@@ -127,3 +127,24 @@ export function trainTiny(checkpoint: string, model = 'cnn', width = 8): SpawnSy
     checkpoint,
   );
 }
+
+/**
+ * A layer with a weight (and bias) against a PyTorch record: its output for rec.x, and the
+ * gradients of sum(y · rec.w) for the input, the weight and the bias.
+ */
+export function checkLayerRecord(
+  m: { call(x: Tensor): Tensor; weight: Tensor; bias: Tensor | null },
+  rec: any,
+  close: { rtol: number; atol: number },
+): void {
+  m.weight.data.set(rec.weight);
+  if (rec.bias) m.bias!.data.set(rec.bias);
+  const x = tensor(rec.x, rec.xShape, { requiresGrad: true });
+  const y = m.call(x);
+  assert.deepEqual(y.shape, rec.yShape);
+  y.mul(tensor(rec.w, y.shape)).sum().backward();
+  assertClose(y.toArray(), rec.y, { ...close, what: 'y' });
+  assertClose(x.grad!.toArray(), rec.dx, { ...close, what: 'dx' });
+  assertClose(m.weight.grad!.toArray(), rec.dweight, { ...close, what: 'dweight' });
+  if (rec.dbias) assertClose(m.bias!.grad!.toArray(), rec.dbias, { ...close, what: 'dbias' });
+}

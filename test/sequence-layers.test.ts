@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as nk from '../src/index.js';
-import { assertClose, fixture } from './helpers.js';
+import { assertClose, checkLayerRecord, fixture } from './helpers.js';
 
 const { nn } = nk;
 const close = { rtol: 1e-5, atol: 1e-5 };
@@ -31,16 +31,7 @@ describe('Embedding and Conv1d', () => {
       }
       const o = rec.options;
       const m = new nn.Conv1d(rec.args[0], rec.args[1], rec.args[2], o);
-      m.weight.data.set(rec.weight);
-      if (rec.bias) m.bias!.data.set(rec.bias);
-      const x = nk.tensor(rec.x, rec.xShape, { requiresGrad: true });
-      const y = m.call(x);
-      assert.deepEqual(y.shape, rec.yShape);
-      y.mul(nk.tensor(rec.w, y.shape)).sum().backward();
-      assertClose(y.toArray(), rec.y, { ...close, what: 'y' });
-      assertClose(x.grad!.toArray(), rec.dx, { ...close, what: 'dx' });
-      assertClose(m.weight.grad!.toArray(), rec.dweight, { ...close, what: 'dweight' });
-      if (rec.dbias) assertClose(m.bias!.grad!.toArray(), rec.dbias, { ...close, what: 'dbias' });
+      checkLayerRecord(m, rec, close);
       assert.deepEqual(m.weight.shape, rec.weightShape);
     });
   }
