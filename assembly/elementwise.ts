@@ -1,4 +1,4 @@
-// Elementwise passes and sums in SIMD: ReLU and its gradient, broadcasting binary operations,
+// Elementwise passes and sums in SIMD: ReLU, leaky ReLU and their gradients, broadcasting binary operations,
 // sums over adjacent dims.
 import { sumRun } from './stats';
 
@@ -24,6 +24,39 @@ export function reluGrad(dy: usize, x: usize, dx: usize, n: i32): void {
   for (; i < n; i++) {
     const q = (<usize>i) << 2;
     store<f32>(dx + q, load<f32>(x + q) > 0 ? load<f32>(dy + q) : 0);
+  }
+}
+
+/** y = x where x > 0, else slope·x (branch-free: a select on the sign mask). */
+export function leakyRelu(x: usize, y: usize, n: i32, slope: f32): void {
+  const zero = f32x4.splat(0),
+    s = f32x4.splat(slope);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const q = (<usize>i) << 2;
+    const v = v128.load(x + q);
+    v128.store(y + q, v128.bitselect(v, f32x4.mul(v, s), f32x4.gt(v, zero)));
+  }
+  for (; i < n; i++) {
+    const v = load<f32>(x + ((<usize>i) << 2));
+    store<f32>(y + ((<usize>i) << 2), v > 0 ? v : v * slope);
+  }
+}
+
+/** dx = dy where x > 0, else slope·dy. */
+export function leakyReluGrad(dy: usize, x: usize, dx: usize, n: i32, slope: f32): void {
+  const zero = f32x4.splat(0),
+    s = f32x4.splat(slope);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const q = (<usize>i) << 2;
+    const g = v128.load(dy + q);
+    v128.store(dx + q, v128.bitselect(g, f32x4.mul(g, s), f32x4.gt(v128.load(x + q), zero)));
+  }
+  for (; i < n; i++) {
+    const q = (<usize>i) << 2;
+    const g = load<f32>(dy + q);
+    store<f32>(dx + q, load<f32>(x + q) > 0 ? g : g * slope);
   }
 }
 

@@ -5,6 +5,8 @@ export { affine, moments, normalize, normalizeBackward } from './stats';
 export { col2im, convBackwardInput, convBackwardWeight, convForward, im2col } from './conv';
 export {
   binary,
+  leakyRelu,
+  leakyReluGrad,
   permute4,
   relu,
   reluGrad,

@@ -369,6 +369,16 @@ describe('WASM kernels equal the JS reference', () => {
     js.forEach((v, i) => assertClose(wasm[i], v, { rtol: 0, atol: 0, what: `relu part ${i}` }));
   });
 
+  it('leaky relu and its gradient, odd sizes, several slopes', () => {
+    const x = nk.randn([3, 1003]);
+    for (const slope of [0.2, 0.01, -0.5]) {
+      const [js, wasm] = both(() => forwardBackward((p) => nk.leakyRelu(p, slope), [x]));
+      js.forEach((v, i) =>
+        assertClose(wasm[i], v, { rtol: 1e-6, atol: 0, what: `slope ${slope} part ${i}` }),
+      );
+    }
+  });
+
   it('maxPool2d forward/backward with padding, strides and ceil mode', () => {
     const x = nk.randn([2, 3, 9, 7]);
     const cases: [number | [number, number], nk.ops.Pool2dOptions][] = [

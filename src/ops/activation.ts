@@ -38,7 +38,7 @@ export function logSoftmax(x: Tensor, dim = -1): Tensor {
 
 registerGradient('Relu', (dy, { inputs: [x] }) => [apply('ReluGrad', [dy, x])]);
 registerGradient('LeakyRelu', (dy, { inputs: [x], attrs }) => [
-  mul(dy, apply('LeakyReluMask', [x], attrs)),
+  apply('LeakyReluGrad', [dy, x], attrs),
 ]);
 registerGradient('Sigmoid', (dy, { outputs: [y] }) => [mul(dy, mul(y, sub(1, y)))]);
 registerGradient('Tanh', (dy, { outputs: [y] }) => [mul(dy, sub(1, mul(y, y)))]);

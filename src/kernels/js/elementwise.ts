@@ -7,7 +7,6 @@ import { type Tensor, empty } from '../../tensor/tensor.js';
 import { erf } from './erf.js';
 
 type Binary = (a: number, b: number) => number;
-type Unary = (x: number) => number;
 
 function broadcastLoop(a: Tensor, b: Tensor, y: Tensor, f: Binary): void {
   const A = a.data,
@@ -111,6 +110,19 @@ binaryKernel(
   },
   false,
 );
+registerKernel({
+  name: 'LeakyReluGrad',
+  backend: 'js',
+  differentiable: false,
+  fn: ([dy, x], { slope }: { slope: number }) => {
+    const dx = empty(x.shape, x.dtype);
+    const D = dy.data,
+      X = x.data,
+      Y = dx.data;
+    for (let i = 0; i < Y.length; i++) Y[i] = X[i] > 0 ? D[i] : D[i] * slope;
+    return dx;
+  },
+});
 binaryKernel(
   'GeluGrad',
   (dy, x) =>
@@ -119,66 +131,74 @@ binaryKernel(
   false,
 );
 
-function unaryKernel(name: string, make: (attrs: any) => Unary, differentiable = true): void {
+// Each op's loop is its own function literal, so every call site inside stays monomorphic
+// (one loop calling a different f per op went megamorphic and ran several times slower).
+type UnaryLoop = (X: TypedArray, Y: TypedArray) => void;
+
+function unaryKernel(name: string, make: (attrs: any) => UnaryLoop, differentiable = true): void {
   registerKernel({
     name,
     backend: 'js',
     differentiable,
     fn: ([x], attrs) => {
-      const f = make(attrs);
       const y = empty(x.shape, x.dtype);
-      const X = x.data,
-        Y = y.data;
-      for (let i = 0; i < X.length; i++) Y[i] = f(X[i]);
+      make(attrs)(x.data, y.data);
       return y;
     },
   });
 }
 
-unaryKernel('Neg', () => (x) => -x);
-unaryKernel('Exp', () => Math.exp);
-unaryKernel('Log', () => Math.log);
-unaryKernel('Sqrt', () => Math.sqrt);
-unaryKernel('Abs', () => Math.abs);
-unaryKernel('Sign', () => Math.sign, false);
+unaryKernel('Neg', () => (X, Y) => {
+  for (let i = 0; i < X.length; i++) Y[i] = -X[i];
+});
+unaryKernel('Exp', () => (X, Y) => {
+  for (let i = 0; i < X.length; i++) Y[i] = Math.exp(X[i]);
+});
+unaryKernel('Log', () => (X, Y) => {
+  for (let i = 0; i < X.length; i++) Y[i] = Math.log(X[i]);
+});
+unaryKernel('Sqrt', () => (X, Y) => {
+  for (let i = 0; i < X.length; i++) Y[i] = Math.sqrt(X[i]);
+});
+unaryKernel('Abs', () => (X, Y) => {
+  for (let i = 0; i < X.length; i++) Y[i] = Math.abs(X[i]);
+});
 unaryKernel(
-  'Sigmoid',
-  () => (x) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x))),
-);
-unaryKernel('Tanh', () => Math.tanh);
-unaryKernel('Gelu', () => (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)));
-unaryKernel(
-  'LeakyRelu',
-  ({ slope }: { slope: number }) =>
-    (x) =>
-      x > 0 ? x : x * slope,
-);
-unaryKernel(
-  'LeakyReluMask',
-  ({ slope }: { slope: number }) =>
-    (x) =>
-      x > 0 ? 1 : slope,
+  'Sign',
+  () => (X, Y) => {
+    for (let i = 0; i < X.length; i++) Y[i] = Math.sign(X[i]);
+  },
   false,
 );
-unaryKernel(
-  'Clamp',
-  ({ min, max }: { min: number; max: number }) =>
-    (x) =>
-      x < min ? min : x > max ? max : x,
-);
+unaryKernel('Sigmoid', () => (X, Y) => {
+  for (let i = 0; i < X.length; i++) {
+    const x = X[i];
+    Y[i] = x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
+  }
+});
+unaryKernel('Tanh', () => (X, Y) => {
+  for (let i = 0; i < X.length; i++) Y[i] = Math.tanh(X[i]);
+});
+unaryKernel('Gelu', () => (X, Y) => {
+  for (let i = 0; i < X.length; i++) Y[i] = 0.5 * X[i] * (1 + erf(X[i] / Math.SQRT2));
+});
+unaryKernel('LeakyRelu', ({ slope }: { slope: number }) => (X, Y) => {
+  for (let i = 0; i < X.length; i++) Y[i] = X[i] > 0 ? X[i] : X[i] * slope;
+});
+unaryKernel('Clamp', ({ min, max }: { min: number; max: number }) => (X, Y) => {
+  for (let i = 0; i < X.length; i++) Y[i] = X[i] < min ? min : X[i] > max ? max : X[i];
+});
 unaryKernel(
   'ClampMask',
   ({ min, max }: { min: number; max: number }) =>
-    (x) =>
-      x >= min && x <= max ? 1 : 0,
+    (X, Y) => {
+      for (let i = 0; i < X.length; i++) Y[i] = X[i] >= min && X[i] <= max ? 1 : 0;
+    },
   false,
 );
-unaryKernel(
-  'PowScalar',
-  ({ exponent }: { exponent: number }) =>
-    (x) =>
-      Math.pow(x, exponent),
-);
+unaryKernel('PowScalar', ({ exponent }: { exponent: number }) => (X, Y) => {
+  for (let i = 0; i < X.length; i++) Y[i] = Math.pow(X[i], exponent);
+});
 
 registerKernel({
   name: 'Relu',

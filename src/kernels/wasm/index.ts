@@ -77,6 +77,40 @@ onWasmReady(() => {
     },
   });
   registerKernel({
+    name: 'LeakyRelu',
+    backend: 'wasm',
+    supports: float32,
+    fn: ([x], { slope }: { slope: number }) => {
+      const y = empty(x.shape, x.dtype);
+      const [px, py] = [ptr(x), ptr(y)];
+      parallelFor('leakyRelu', x.size, GRAIN_ELEMENTS, (lo, hi) => [
+        px + lo * 4,
+        py + lo * 4,
+        hi - lo,
+        slope,
+      ]);
+      return y;
+    },
+  });
+  registerKernel({
+    name: 'LeakyReluGrad',
+    backend: 'wasm',
+    differentiable: false,
+    supports: (inputs: Tensor[]) => float32(inputs) && inputs[0].size === inputs[1].size,
+    fn: ([dy, x], { slope }: { slope: number }) => {
+      const dx = empty(x.shape, x.dtype);
+      const [pg, px, pd] = [ptr(dy), ptr(x), ptr(dx)];
+      parallelFor('leakyReluGrad', x.size, GRAIN_ELEMENTS, (lo, hi) => [
+        pg + lo * 4,
+        px + lo * 4,
+        pd + lo * 4,
+        hi - lo,
+        slope,
+      ]);
+      return dx;
+    },
+  });
+  registerKernel({
     name: 'MaxPool2d',
     backend: 'wasm',
     supports: float32,

@@ -177,6 +177,8 @@ export interface WasmKernels {
   ): void;
   relu(x: number, y: number, n: number): void;
   reluGrad(dy: number, x: number, dx: number, n: number): void;
+  leakyRelu(x: number, y: number, n: number, slope: number): void;
+  leakyReluGrad(dy: number, x: number, dx: number, n: number, slope: number): void;
   maxPool2d(
     x: number,
     planes: number,
