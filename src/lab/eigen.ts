@@ -3,7 +3,22 @@
 
 /** Eigenvalues of the symmetric n×n matrix `a` (row-major; not modified), ascending. */
 export function symmetricEigenvalues(a: Float64Array, n: number): Float64Array {
+  return symmetricEigen(a, n, false).values.reverse();
+}
+
+/**
+ * Eigenvalues of the symmetric n×n matrix `a`, descending, with their unit eigenvectors as the
+ * rows of `vectors` (row-major n×n) when asked for (the rotations are then accumulated too).
+ */
+export function symmetricEigen(
+  a: Float64Array,
+  n: number,
+  withVectors = true,
+): { values: Float64Array; vectors: Float64Array } {
   const m = Float64Array.from(a);
+  // v accumulates the rotations: its columns end as the eigenvectors.
+  const v = new Float64Array(withVectors ? n * n : 0);
+  if (withVectors) for (let i = 0; i < n; i++) v[i * n + i] = 1;
   let scale = 0;
   for (let i = 0; i < n * n; i++) scale += m[i] * m[i];
   for (let sweep = 0; sweep < 100; sweep++) {
@@ -30,8 +45,23 @@ export function symmetricEigenvalues(a: Float64Array, n: number): Float64Array {
           m[p * n + k] = c * apk - s * aqk;
           m[q * n + k] = s * apk + c * aqk;
         }
+        if (withVectors) {
+          for (let k = 0; k < n; k++) {
+            const vkp = v[k * n + p],
+              vkq = v[k * n + q];
+            v[k * n + p] = c * vkp - s * vkq;
+            v[k * n + q] = s * vkp + c * vkq;
+          }
+        }
       }
     }
   }
-  return Float64Array.from({ length: n }, (_, i) => m[i * n + i]).sort();
+  const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => m[j * n + j] - m[i * n + i]);
+  const values = Float64Array.from(order, (i) => m[i * n + i]);
+  const vectors = new Float64Array(withVectors ? n * n : 0);
+  if (withVectors)
+    order.forEach((i, r) => {
+      for (let k = 0; k < n; k++) vectors[r * n + k] = v[k * n + i];
+    });
+  return { values, vectors };
 }
