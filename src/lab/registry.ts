@@ -1,13 +1,16 @@
 // Every experiment of the lab, in the order `lab list` and the report show them.
 import type { Experiment } from './experiment.js';
+import { batchEffects } from './experiments/batch-effects.js';
 import { biasRedundancy } from './experiments/bias-redundancy.js';
 import { certifiedRobustness } from './experiments/certified-robustness.js';
 import { conditioningExperiment } from './experiments/conditioning.js';
 import { convergence } from './experiments/convergence.js';
 import { covariateShift } from './experiments/covariate-shift.js';
+import { denseSmallBatch } from './experiments/dense-small-batch.js';
 import { depth } from './experiments/depth.js';
 import { dropoutOrder } from './experiments/dropout-order.js';
 import { evalMode } from './experiments/eval-mode.js';
+import { ganDiscriminator } from './experiments/gan-discriminator.js';
 import { gradientFlow } from './experiments/gradient-flow.js';
 import { initSensitivity } from './experiments/init-sensitivity.js';
 import { instanceNormContrast } from './experiments/instance-norm-contrast.js';
@@ -53,6 +56,9 @@ export const EXPERIMENTS: Experiment[] = [
   rnnNorm,
   transfer,
   transformerNorm,
+  ganDiscriminator,
+  denseSmallBatch,
+  batchEffects,
 ];
 
 /** The experiments named, or an error that lists the valid names. */
