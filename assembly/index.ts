@@ -19,3 +19,4 @@ export { maxPool2d, maxPool2dGrad, windowAvg } from './pool';
 export { adamUpdate, sgdUpdate } from './optim';
 export { groupColSums, rowNormBackward, rowNormForward } from './layernorm';
 export { cellBackward, cellForward } from './recurrent';
+export { colAffine, colGradSums, colShiftedSums } from './columns';

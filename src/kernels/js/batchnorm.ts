@@ -3,14 +3,12 @@
 import { type KernelSpec, registerKernel } from '../registry.js';
 import { empty } from '../../tensor/tensor.js';
 import { type NormPrimitives, channelLayout, perStat } from './stats.js';
-import { withColumnPasses } from './stats-columns.js';
 
 export function registerBatchNormKernels(
   backend: string,
-  backendPrimitives: NormPrimitives,
+  P: NormPrimitives,
   supports?: KernelSpec['supports'],
 ): void {
-  const P = withColumnPasses(backendPrimitives);
   // Inputs [x, weight?, bias?]; outputs [y, mean, invstd, biasedVar] (statistics shaped [C]).
   // attrs.relu fuses a ReLU into the output pass.
   registerKernel({

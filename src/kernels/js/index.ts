@@ -7,6 +7,7 @@ import './optim.js';
 import './reduce.js';
 import './softmax.js';
 import { registerBatchNormKernels } from './batchnorm.js';
+import { withColumnPasses } from './stats-columns.js';
 import { jsConvPrimitives, registerConvKernels } from './conv.js';
 import { registerGroupNormKernels } from './groupnorm.js';
 import {
@@ -22,7 +23,7 @@ import { jsNormPrimitives } from './stats.js';
 
 registerConvKernels('js', jsConvPrimitives);
 registerMatMul('js', jsConvPrimitives.gemm);
-registerBatchNormKernels('js', jsNormPrimitives);
+registerBatchNormKernels('js', withColumnPasses(jsNormPrimitives));
 registerRowNormKernels('js', jsNormPrimitives);
 registerGroupNormKernels('js', jsNormPrimitives);
 registerLayerNormKernels('js', jsColumnPrimitives);

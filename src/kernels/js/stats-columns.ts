@@ -10,7 +10,27 @@ import type { NormPrimitives, StatLayout } from './stats.js';
 const isColumns = (L: StatLayout) =>
   L.inner === 1 && L.statStride === 1 && L.outerStride === L.numStats && L.outer > 1;
 
-export function withColumnPasses(P: NormPrimitives): NormPrimitives {
+/**
+ * The backend's primitives P, with column layouts (and BatchNorm's parameters, Q = 1) going
+ * to `columns` instead: the JS passes below, or a backend's own column kernels.
+ */
+export function withColumnPasses(
+  P: NormPrimitives,
+  columns: NormPrimitives = jsColumnPasses(P),
+): NormPrimitives {
+  const take = (L: StatLayout, Q = 1) => isColumns(L) && Q === 1;
+  return {
+    moments: (X, L) => (take(L) ? columns : P).moments(X, L),
+    affine: (X, Y, L, c, a, b, relu) => (take(L) ? columns : P).affine(X, Y, L, c, a, b, relu),
+    normalize: (X, Y, L, eps, p, relu) =>
+      (take(L, p.Q) ? columns : P).normalize(X, Y, L, eps, p, relu),
+    normalizeBackward: (G, X, DX, L, mu, inv, p) =>
+      (take(L, p.Q) ? columns : P).normalizeBackward(G, X, DX, L, mu, inv, p),
+  };
+}
+
+/** The column passes in JS (float64 accumulators); other layouts go to P. */
+export function jsColumnPasses(P: NormPrimitives): NormPrimitives {
   const moments: NormPrimitives['moments'] = (X, L) => {
     if (!isColumns(L)) return P.moments(X, L);
     const C = L.numStats,

@@ -4,6 +4,7 @@
 import { empty } from '../../tensor/tensor.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { registerBatchNormKernels } from '../js/batchnorm.js';
+import { withColumnPasses } from '../js/stats-columns.js';
 import { registerConvKernels } from '../js/conv.js';
 import { registerGroupNormKernels } from '../js/groupnorm.js';
 import { registerLayerNormKernels, registerRmsNormKernels } from '../js/layernorm.js';
@@ -23,6 +24,7 @@ import { parallelFor } from './threads.js';
 import { GRAIN_ELEMENTS } from './primitives.js';
 import {
   wasmCellPrimitives,
+  wasmColumnPasses,
   wasmColumnPrimitives,
   wasmConvPrimitives,
   wasmNormPrimitives,
@@ -38,7 +40,7 @@ onWasmReady(() => {
   registerConvKernels('wasm', conv, float32);
   registerMatMul('wasm', conv.gemm, float32, makeWasmBatchedGemm(conv.gemm));
   registerRecurrentKernels('wasm', conv.gemm, wasmCellPrimitives(), float32);
-  registerBatchNormKernels('wasm', norm, float32);
+  registerBatchNormKernels('wasm', withColumnPasses(norm, wasmColumnPasses(norm)), float32);
   registerRowNormKernels('wasm', norm, float32);
   registerGroupNormKernels('wasm', norm, float32);
   const column = wasmColumnPrimitives();

@@ -178,6 +178,40 @@ export interface WasmKernels {
   relu(x: number, y: number, n: number): void;
   reluGrad(dy: number, x: number, dx: number, n: number): void;
   leakyRelu(x: number, y: number, n: number, slope: number): void;
+  colShiftedSums(
+    x: number,
+    N: number,
+    C: number,
+    c0: number,
+    c1: number,
+    shift: number,
+    s1: number,
+    s2: number,
+  ): void;
+  colGradSums(
+    g: number,
+    x: number,
+    N: number,
+    C: number,
+    c0: number,
+    c1: number,
+    centre: number,
+    sg: number,
+    sgx: number,
+  ): void;
+  colAffine(
+    x: number,
+    g: number,
+    out: number,
+    r0: number,
+    r1: number,
+    C: number,
+    centre: number,
+    k: number,
+    a: number,
+    b: number,
+    relu: number,
+  ): void;
   leakyReluGrad(dy: number, x: number, dx: number, n: number, slope: number): void;
   maxPool2d(
     x: number,

@@ -31,3 +31,18 @@ export function f64Args(name: string, ...arrays: Float64Array[]): number[] {
 export function f64Read(ptr: number, n: number): Float64Array {
   return new Float64Array(heap.buffer, ptr, n).slice();
 }
+
+/** Copies parameter arrays into a float32 scratch area (rounding each value); returns their pointers. */
+export function f32Args(name: string, ...arrays: ArrayLike<number>[]): number[] {
+  const n = arrays.reduce((s, a) => s + a.length, 0);
+  const base = workspaceBytes(name, Math.max(16, n * 4));
+  const view = new Float32Array(heap.buffer, base, n);
+  const ptrs: number[] = [];
+  let at = 0;
+  for (const a of arrays) {
+    view.set(a, at);
+    ptrs.push(base + at * 4);
+    at += a.length;
+  }
+  return ptrs;
+}

@@ -15,9 +15,10 @@ import {
   jsCellPrimitives,
 } from '../js/recurrent.js';
 import { type NormPrimitives, type StatLayout, jsNormPrimitives } from '../js/stats.js';
+import { jsColumnPasses } from '../js/stats-columns.js';
 import { gemmWorkspace, makeWasmGemm } from './gemm.js';
 import { wasmKernels } from './loader.js';
-import { f64Args, f64Read, heapPtr } from './memory.js';
+import { f32Args, f64Args, f64Read, heapPtr } from './memory.js';
 import { heap } from '../../memory/allocator.js';
 import { parallelFor } from './threads.js';
 import { workspaceBytes } from '../workspace.js';
@@ -392,6 +393,120 @@ export function wasmCellPrimitives(): CellPrimitives {
         pdhp + r0 * H * 4,
         pdcp + r0 * H * 4,
       ]);
+    },
+  };
+}
+
+/**
+ * BatchNorm's passes over [N, C] in WASM (assembly/columns.ts): the sums split across threads
+ * by groups of four columns, the elementwise passes by rows. Moments take two passes: shifted
+ * by the first row (for the mean), then by the mean rounded to float32 (for M2).
+ */
+export function wasmColumnPasses(P: NormPrimitives): NormPrimitives {
+  const js = jsColumnPasses(P);
+  const sums = (
+    fn: 'colShiftedSums' | 'colGradSums',
+    head: number[],
+    N: number,
+    C: number,
+    centre: number,
+  ) => {
+    const [s1, s2] = f64Args('col-out', new Float64Array(C), new Float64Array(C));
+    parallelFor(fn, Math.ceil(C / 4), Math.ceil(GRAIN_ELEMENTS / (4 * N)), (g0, g1) => [
+      ...head,
+      N,
+      C,
+      4 * g0,
+      Math.min(C, 4 * g1),
+      centre,
+      s1,
+      s2,
+    ]);
+    return [f64Read(s1, C), f64Read(s2, C)];
+  };
+  const rows = (
+    x: number,
+    g: number,
+    out: number,
+    N: number,
+    C: number,
+    consts: ArrayLike<number>[],
+    relu: boolean,
+  ) => {
+    const [centre, k, a, b] = f32Args('col-in', ...consts);
+    parallelFor('colAffine', N, Math.ceil(GRAIN_ELEMENTS / C), (r0, r1) => [
+      x,
+      g,
+      out,
+      r0,
+      r1,
+      C,
+      centre,
+      k,
+      a,
+      b,
+      relu ? 1 : 0,
+    ]);
+  };
+  const moments: NormPrimitives['moments'] = (X, L) => {
+    const p = ptrs(X);
+    if (p === null) return js.moments(X, L);
+    const N = L.outer,
+      C = L.numStats;
+    const [d1] = sums('colShiftedSums', [p[0]], N, C, p[0]);
+    const centre = Float32Array.from({ length: C }, (_, c) => X[c] + d1[c] / N);
+    const [pc] = f32Args('col-centre', centre);
+    const [e1, e2] = sums('colShiftedSums', [p[0]], N, C, pc);
+    const mean = Float64Array.from(centre, (v, c) => v + e1[c] / N);
+    return { count: N, mean, m2: e2.map((q, c) => Math.max(0, q - (e1[c] * e1[c]) / N)) };
+  };
+  // y = (x − c)·a + b as (x − hi)·a + (b − (c − hi)·a): hi = c in float32, the rest in the shift.
+  const affine: NormPrimitives['affine'] = (X, Y, L, c, a, b, relu = false) => {
+    const p = ptrs(X, Y);
+    if (p === null) return js.affine(X, Y, L, c, a, b, relu);
+    const hi = Float32Array.from(c);
+    const shift = b.map((v, s) => v - (c[s] - hi[s]) * a[s]);
+    rows(p[0], 0, p[1], L.outer, L.numStats, [hi, [0], a, shift], relu);
+  };
+  return {
+    moments,
+    affine,
+    normalize(X, Y, L, eps, prm, relu = false) {
+      if (ptrs(X, Y) === null) return js.normalize(X, Y, L, eps, prm, relu);
+      const m = moments(X, L);
+      const a = m.m2.map((q, s) => prm.w[s % prm.P] / Math.sqrt(q / m.count + eps));
+      affine(
+        X,
+        Y,
+        L,
+        m.mean,
+        a,
+        Float64Array.from(m.mean, (_, s) => prm.b[s % prm.P]),
+        relu,
+      );
+      return m;
+    },
+    normalizeBackward(G, X, DX, L, mu, inv, prm) {
+      const p = ptrs(G, X, DX);
+      if (p === null) return js.normalizeBackward(G, X, DX, L, mu, inv, prm);
+      const N = L.outer,
+        C = L.numStats;
+      const hi = Float32Array.from(mu);
+      const [pc] = f32Args('col-centre', hi);
+      const [sg, sgxHi] = sums('colGradSums', [p[0], p[1]], N, C, pc);
+      const sgx = sgxHi.map((v, s) => v + (hi[s] - mu[s]) * sg[s]); // Σg(x − μ) from Σg(x − hi)
+      // DX = G·A + (X − μ)·B + K, centred on hi: K absorbs (hi − μ)·B.
+      const A = new Float64Array(C),
+        B = new Float64Array(C),
+        K = new Float64Array(C);
+      for (let s = 0; s < C; s++) {
+        const w = prm.w[s % prm.P];
+        A[s] = inv[s] * w;
+        B[s] = (-inv[s] * inv[s] * inv[s] * w * sgx[s]) / N;
+        K[s] = (-inv[s] * w * sg[s]) / N + (hi[s] - mu[s]) * B[s];
+      }
+      rows(p[1], p[0], p[2], N, C, [hi, A, B, K], false);
+      return { sg, sgx };
     },
   };
 }
