@@ -108,8 +108,20 @@ export async function runExperiment(
     date: new Date().toISOString(),
   };
   writeFileAtomic(join(o.out, `${exp.name}.svg`), Buffer.from(svg));
-  writeFileAtomic(join(o.out, `${exp.name}.json`), Buffer.from(JSON.stringify(result, null, 1)));
+  writeFileAtomic(join(o.out, `${exp.name}.json`), Buffer.from(resultJson(result)));
   return result;
+}
+
+/**
+ * JSON indented by one space, with arrays of numbers (and arrays of those) on one line: a
+ * figure's samples would otherwise take a line per number (90,000 lines for one experiment).
+ */
+export function resultJson(value: unknown): string {
+  // Only arrays that start a line or follow a key, never brackets inside a string.
+  const flat = /(?<=^ *|": )\[(?:\s*(?:-?[\d.eE+-]+|null|\[[^\[\]"]*\])\s*,?)*\s*\]/gm;
+  let text = JSON.stringify(value, null, 1);
+  for (let pass = 0; pass < 3; pass++) text = text.replace(flat, (m) => m.replace(/\s+/g, ''));
+  return text;
 }
 
 /** Runs the named experiments in order; returns their results. */

@@ -287,13 +287,16 @@ export const batchEffects: Experiment<Run> = {
   figures(runs) {
     const first = runs[0];
     const points = (by: 2 | 3) =>
+      // The first 70 test cells of each lab (all types in turn): enough to see the clouds, a small SVG.
       first.pca.flatMap((pts, k) =>
-        pts.map(([x, y, lab, type]) => ({
-          x,
-          y,
-          color: by === 2 ? `lab ${lab + 1}` : `type ${type + 1}`,
-          panel: CONDITIONS[k],
-        })),
+        pts
+          .filter(([, , lab], i) => i - pts.findIndex((p) => p[2] === lab) < 70)
+          .map(([x, y, lab, type]) => ({
+            x,
+            y,
+            color: by === 2 ? `lab ${lab + 1}` : `type ${type + 1}`,
+            panel: CONDITIONS[k],
+          })),
       );
     return [
       barChart({
