@@ -85,6 +85,14 @@ export const cases: Case[] = [
     },
   },
   {
+    // BatchNorm1d on features, the MLP case: each statistic is a column of [N, C].
+    name: 'bn1d_fwdbwd',
+    what: 'BatchNorm1d(512) forward+backward on [4096, 512]',
+    bytes: 5 * 4096 * 512 * F32,
+    designBytes: 8 * 4096 * 512 * F32,
+    setup: () => seqFwdBwd(new nk.nn.BatchNorm1d(512), [4096, 512], [4096, 512]),
+  },
+  {
     name: 'layernorm_fwdbwd',
     what: 'LayerNorm([64,56,56]) forward+backward',
     bytes: 5 * numel * F32,

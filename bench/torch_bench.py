@@ -37,7 +37,7 @@ x = torch.randn(N, C, H, W)
 dy = torch.randn(N, C, H, W)
 
 
-def fwd_bwd(module):
+def fwd_bwd(module, x=x, dy=dy):
     xg = x.clone().requires_grad_(True)
     def run():
         xg.grad = None
@@ -55,6 +55,7 @@ bench("bn2d_train_fwdbwd", fwd_bwd(bn))
 bn.eval()
 with torch.no_grad():
     bench("bn2d_eval_fwd", lambda: bn(x))
+bench("bn1d_fwdbwd", fwd_bwd(nn.BatchNorm1d(512), torch.randn(4096, 512), torch.randn(4096, 512)))
 bench("layernorm_fwdbwd", fwd_bwd(nn.LayerNorm([C, H, W])))
 bench("groupnorm32_fwdbwd", fwd_bwd(nn.GroupNorm(32, C)))
 bench("instancenorm2d_fwdbwd", fwd_bwd(nn.InstanceNorm2d(C)))

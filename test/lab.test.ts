@@ -86,6 +86,15 @@ describe('lab', () => {
     assert.equal(c.accIn[0], c.accIn[1], 'IN-first accuracy under a contrast change');
   });
 
+  it('writes result JSON with arrays of numbers on one line, leaving strings alone', () => {
+    const value = { s: 'x in [0, 1]', a: [1, [2, -3e-7], null], b: [{ c: [1, 2] }] };
+    const text = lab.resultJson(value);
+    assert.deepEqual(JSON.parse(text), value);
+    assert.match(text, /"s": "x in \[0, 1\]"/);
+    assert.match(text, /"a": \[1,\[2,-3e-7\],null\]/);
+    assert.match(text, /"c": \[1,2\]/);
+  });
+
   it('bad input fails before any training, naming what is valid', async () => {
     await assert.rejects(
       lab.runLab({ names: ['lr-range', 'nope'], mode: 'tiny', out: tmp() }),

@@ -399,8 +399,8 @@ export function wasmCellPrimitives(): CellPrimitives {
 
 /**
  * BatchNorm's passes over [N, C] in WASM (assembly/columns.ts): the sums split across threads
- * by groups of four columns, the elementwise passes by rows. Moments take two passes: shifted
- * by the first row (for the mean), then by the mean rounded to float32 (for M2).
+ * by groups of four columns, the elementwise passes by rows. Moments are sums shifted by the
+ * first row, taken again shifted by the mean when that row is far from it.
  */
 export function wasmColumnPasses(P: NormPrimitives): NormPrimitives {
   const js = jsColumnPasses(P);
@@ -453,12 +453,22 @@ export function wasmColumnPasses(P: NormPrimitives): NormPrimitives {
     if (p === null) return js.moments(X, L);
     const N = L.outer,
       C = L.numStats;
-    const [d1] = sums('colShiftedSums', [p[0]], N, C, p[0]);
-    const centre = Float32Array.from({ length: C }, (_, c) => X[c] + d1[c] / N);
-    const [pc] = f32Args('col-centre', centre);
-    const [e1, e2] = sums('colShiftedSums', [p[0]], N, C, pc);
-    const mean = Float64Array.from(centre, (v, c) => v + e1[c] / N);
-    return { count: N, mean, m2: e2.map((q, c) => Math.max(0, q - (e1[c] * e1[c]) / N)) };
+    // Sums shifted by the first row; M2 = Σd² − (Σd)²/N loses accuracy as (mean − x₀)²/σ²
+    // grows, so when a column's first value lies more than ~4σ from its mean (or the column
+    // is constant) the sums are taken again, shifted by the mean.
+    let [d1, d2] = sums('colShiftedSums', [p[0]], N, C, p[0]);
+    let centre: ArrayLike<number> = X.subarray(0, C);
+    const far = d1.some((s, c) => {
+      const md = s / N;
+      return !(16 * (d2[c] - s * md) > N * md * md);
+    });
+    if (far) {
+      centre = Float32Array.from({ length: C }, (_, c) => X[c] + d1[c] / N);
+      const [pc] = f32Args('col-centre', centre);
+      [d1, d2] = sums('colShiftedSums', [p[0]], N, C, pc);
+    }
+    const mean = Float64Array.from({ length: C }, (_, c) => centre[c] + d1[c] / N);
+    return { count: N, mean, m2: d2.map((q, c) => Math.max(0, q - (d1[c] * d1[c]) / N)) };
   };
   // y = (x − c)·a + b as (x − hi)·a + (b − (c − hi)·a): hi = c in float32, the rest in the shift.
   const affine: NormPrimitives['affine'] = (X, Y, L, c, a, b, relu = false) => {

@@ -175,7 +175,7 @@ export const batchEffects: Experiment<Run> = {
     'Reproduced if, in the mean over seeds, per-lab BN (1) has a kNN lab entropy at least 0.1 ' +
     'above both other conditions, (2) has a lab silhouette below both, and (3) has a type ' +
     'silhouette no more than 0.05 below the better of the two. Mixed if some of these hold.',
-  quickSeconds: 2,
+  quickSeconds: 1,
   measure(ctx) {
     const b = budget(ctx.mode);
     const world = drawWorld(ctx.seed + 101);

@@ -58,7 +58,7 @@ export const certifiedRobustness: Experiment<Run> = {
     'the certificate fails verification for every seed and both models; (3) the bound moves by ' +
     'more than 10 % (|L after / L before − 1| > 0.1, mean over seeds) for both models. Mixed if ' +
     'some of these hold.',
-  quickSeconds: 12,
+  quickSeconds: 11,
   measure(ctx) {
     const b = budget(ctx.mode);
     const out: Run = {

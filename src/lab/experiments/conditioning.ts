@@ -134,7 +134,7 @@ export const conditioningExperiment: Experiment<Run> = {
     'least 10x smaller than the covariance’s, and both the loss range and the gradient change ' +
     'averaged over training are at most half as large with BatchNorm as without. Mixed if some ' +
     'of the three hold; not reproduced if none.',
-  quickSeconds: 3,
+  quickSeconds: 2,
   measure(ctx) {
     const p = plan(ctx.mode);
     const run = { steps: [], lossRange: {}, gradChange: {} } as unknown as Run;

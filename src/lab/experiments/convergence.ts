@@ -54,7 +54,7 @@ export const convergence: Experiment<Run> = {
     'Reproduced if, in the mean over seeds, the network without BatchNorm needs at least 2x the ' +
     'steps of the one with it to reach the target (never reaching it counts as infinitely ' +
     'many); mixed if 1.2x to 2x; not reproduced below 1.2x.',
-  quickSeconds: 22,
+  quickSeconds: 11,
   measure(ctx) {
     const p = plan(ctx.mode);
     const probe = probeSet(ctx.data.test, 1000);

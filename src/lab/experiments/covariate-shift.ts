@@ -65,7 +65,7 @@ export const covariateShift: Experiment<Run> = {
   rule:
     'Reproduced if the total drift with BatchNorm, averaged over layers and seeds, is at most ' +
     'half of the drift without it; mixed if smaller but more than half; not reproduced if not smaller.',
-  quickSeconds: 3,
+  quickSeconds: 2,
   measure(ctx) {
     const steps = ctx.mode === 'full' ? 2000 : ctx.mode === 'quick' ? 400 : 20;
     const every = Math.max(1, Math.floor(steps / 20));

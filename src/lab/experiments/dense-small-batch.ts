@@ -149,7 +149,7 @@ export const denseSmallBatch: Experiment<Run> = {
   rule:
     'Reproduced if, in the mean over seeds, both GroupNorm and frozen pretrained BatchNorm ' +
     'reach a mean IoU at least 1 point above BatchNorm at batch 2. Mixed if one of them does.',
-  quickSeconds: 52,
+  quickSeconds: 49,
   measure(ctx) {
     const b = budget(ctx.mode);
     const out: Run = { miou: [], fgIou: [] };

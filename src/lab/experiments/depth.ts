@@ -71,7 +71,7 @@ export const depth: Experiment<Run> = {
     'BatchNorm stays below 30 % test accuracy, the plain one with BatchNorm exceeds 60 %, and ' +
     'residual + BatchNorm is within 2 points of the best variant at every depth. Mixed if one ' +
     'or two hold; not reproduced if none.',
-  quickSeconds: 49,
+  quickSeconds: 40,
   measure(ctx) {
     const p = plan(ctx.mode);
     const run = { depths: p.depths, test: {} } as Run;

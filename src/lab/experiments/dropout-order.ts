@@ -59,7 +59,7 @@ export const dropoutOrder: Experiment<Run> = {
     'variance at least 10 % away from its running variance, every BatchNorm of the other ' +
     'variant within 5 %, and dropout-after-BN test accuracy is no more than 0.5 points lower. ' +
     'Mixed if the variance part holds and the accuracy part does not; not reproduced otherwise.',
-  quickSeconds: 6,
+  quickSeconds: 4,
   measure(ctx) {
     const steps = ctx.mode === 'full' ? 3000 : ctx.mode === 'quick' ? 600 : 20;
     const run: Run = { ratio: {} as Run['ratio'], accuracy: {} as Run['accuracy'] };

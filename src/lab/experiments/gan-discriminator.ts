@@ -228,7 +228,7 @@ export const ganDiscriminator: Experiment<Run> = {
     'spectral normalization (2) the ring GAN covers at least as many modes as with each other ' +
     'norm, (3) its D loss oscillates least (lowest sd over the second half), and (4) the DCGAN ' +
     'has the lowest FID. Not reproduced if none holds; mixed otherwise.',
-  quickSeconds: 51,
+  quickSeconds: 49,
   measure(ctx) {
     const b = budget(ctx.mode);
     const out: Run = {

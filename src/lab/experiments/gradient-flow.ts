@@ -55,7 +55,7 @@ export const gradientFlow: Experiment<Run> = {
     'Reproduced if, at initialization in the deepest network, the largest-to-smallest ratio of ' +
     'per-layer gradient norms is at most 100 with BatchNorm and at least 1e4 without (mean of ' +
     'log10 over seeds); mixed if only one holds; not reproduced if neither.',
-  quickSeconds: 3,
+  quickSeconds: 2,
   measure(ctx) {
     const p = plan(ctx.mode);
     const norms: Record<string, number[]> = {};

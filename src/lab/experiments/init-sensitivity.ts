@@ -35,7 +35,7 @@ export const initSensitivity: Experiment<Run> = {
     'Reproduced if, in the mean over seeds, the spread of test accuracy across init scales ' +
     '(best − worst) is at most 3 points with BatchNorm and at least 3 times as large without; ' +
     'mixed if only the first holds; not reproduced otherwise.',
-  quickSeconds: 11,
+  quickSeconds: 6,
   measure(ctx) {
     const p = plan(ctx.mode);
     const run: Run = { gains: p.gains, accuracy: { batch: [], none: [] } };

@@ -106,7 +106,7 @@ export const instanceNormContrast: Experiment<Run> = {
     "IN-first network's accuracy under every shift is within 0.5 points of its unshifted " +
     "accuracy, and the BN-first network's mean accuracy over the shifted sets is at least 5 " +
     'points below its unshifted accuracy (means over seeds). Mixed if some of these hold.',
-  quickSeconds: 12,
+  quickSeconds: 11,
   measure(ctx) {
     nk.manualSeed(ctx.seed);
     const exact = exactPart(ctx.data.test, ctx.seed);

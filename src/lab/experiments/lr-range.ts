@@ -58,7 +58,7 @@ export const lrRange: Experiment<Run> = {
   rule:
     'Reproduced if the largest stable rate with BatchNorm is at least 4x the largest without ' +
     '(mean over seeds, every model), mixed if at least 2x, not reproduced below.',
-  quickSeconds: 10,
+  quickSeconds: 8,
   measure(ctx) {
     const p = plan(ctx.mode);
     const points: Point[] = [];

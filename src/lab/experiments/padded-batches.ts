@@ -169,7 +169,7 @@ export const paddedBatches: Experiment<Run> = {
     "(2) MaskedBatchNorm1d's running-mean error is at most 0.05 and its running-variance error " +
     '(mean |running var / true var − 1|) at most 0.1, and (3) MaskedBatchNorm1d and LayerNorm ' +
     'are each no more than 0.5 points below BatchNorm1d in test accuracy. Mixed if some hold.',
-  quickSeconds: 6,
+  quickSeconds: 5,
   measure(ctx) {
     const width = ctx.mode === 'tiny' ? 8 : 32;
     const steps = ctx.mode === 'full' ? 2000 : ctx.mode === 'quick' ? 400 : 10;

@@ -42,7 +42,7 @@ export const placement: Experiment<Run> = {
     'Reproduced if BatchNorm before ReLU reaches a test accuracy no more than 0.5 points below ' +
     'BatchNorm after ReLU (mean over seeds); not reproduced otherwise. The verdict says when ' +
     'the seeds overlap.',
-  quickSeconds: 6,
+  quickSeconds: 4,
   measure(ctx) {
     const steps = ctx.mode === 'full' ? 3000 : ctx.mode === 'quick' ? 600 : 20;
     const run = { accuracy: {}, finalLoss: {} } as Run;

@@ -68,7 +68,7 @@ export const regularization: Experiment<Run> = {
     'smaller than without normalization, its test accuracy is higher, and its gap at the ' +
     'smallest batch is smaller than at the largest. Mixed if one or two of these hold; not ' +
     'reproduced if none.',
-  quickSeconds: 23,
+  quickSeconds: 15,
   measure(ctx) {
     const p = plan(ctx.mode);
     const train = subset(ctx.data.train, p.images);

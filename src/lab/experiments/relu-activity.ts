@@ -59,7 +59,7 @@ export const reluActivity: Experiment<Run> = {
   rule:
     'Reproduced if, with BatchNorm, every layer’s active fraction stays within 0.5 ± 0.1 at every ' +
     'recorded step (mean over seeds); mixed if within 0.5 ± 0.2; not reproduced otherwise.',
-  quickSeconds: 3,
+  quickSeconds: 2,
   measure(ctx) {
     const steps = ctx.mode === 'full' ? 2000 : ctx.mode === 'quick' ? 400 : 20;
     const every = Math.max(1, Math.floor(steps / 20));

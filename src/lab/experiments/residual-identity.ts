@@ -66,7 +66,7 @@ export const residualIdentity: Experiment<Run> = {
     'with γ = 0 is at most 0.9 × the loss with γ = 1, (2) the relative advantage (L₁ − L₀)/L₁ is ' +
     'larger at the largest depth than at the smallest, and (3) at the largest depth γ = 0 is no ' +
     'more than 0.5 points behind γ = 1 in test accuracy. Mixed if some of these hold.',
-  quickSeconds: 40,
+  quickSeconds: 39,
   measure(ctx) {
     const b = budget(ctx.mode);
     const out: Run = { depths: b.depths, lossZero: [], lossOne: [], accZero: [], accOne: [] };

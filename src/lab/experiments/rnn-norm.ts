@@ -123,7 +123,7 @@ export const rnnNorm: Experiment<Run> = {
     'below the plain LSTM at the trained length, and (2) going from 20 to 28 rows the ' +
     'BatchNorm LSTM loses at least 3 points more accuracy than the LayerNorm LSTM (or gains ' +
     '3 points less). Mixed if one holds.',
-  quickSeconds: 27,
+  quickSeconds: 19,
   measure(ctx) {
     const b = budget(ctx.mode);
     const out: Run = { accTrainLength: [], accLonger: [] };

@@ -98,7 +98,7 @@ export const runningStats: Experiment<Run> = {
     'error is larger with momentum null than with 0.1, and (b) recalibrated statistics give a ' +
     'test accuracy no more than 0.5 points below the running ones for every momentum and at ' +
     'least 1 point above them for momentum null. Mixed if only one of (a), (b) holds.',
-  quickSeconds: 14,
+  quickSeconds: 10,
   measure(ctx) {
     const total = ctx.mode === 'full' ? 3000 : ctx.mode === 'quick' ? 600 : 20;
     const every = Math.max(1, Math.floor(total / (ctx.mode === 'full' ? 5 : 10)));

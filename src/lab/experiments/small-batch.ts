@@ -72,7 +72,7 @@ export const smallBatch: Experiment<Run> = {
     'Reproduced if, in the mean over seeds, at batch 2 BatchNorm’s test accuracy is at least 3 ' +
     'points below the best of GroupNorm, LayerNorm and Batch Renorm, and at the largest batch ' +
     'it is within 1 point of the best. Mixed if only the first holds; not reproduced otherwise.',
-  quickSeconds: 18,
+  quickSeconds: 16,
   measure(ctx) {
     const p = plan(ctx.mode);
     const train = { ...ctx.data.train, count: Math.min(p.images, ctx.data.train.count) };

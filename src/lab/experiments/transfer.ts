@@ -63,7 +63,7 @@ export const transfer: Experiment<Run> = {
     'adaptation, (2) with 100 labels fine-tuning with BatchNorm frozen is no more than 0.5 ' +
     'points below fine-tuning with BatchNorm training, and (3) every adaptation beats no ' +
     'adaptation. Mixed if some of these hold.',
-  quickSeconds: 10,
+  quickSeconds: 8,
   measure(ctx) {
     const b = budget(ctx.mode);
     nk.manualSeed(ctx.seed);

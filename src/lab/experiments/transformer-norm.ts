@@ -121,7 +121,7 @@ export const transformerNorm: Experiment<Run> = {
     'least 3 points above post-LN, (2) pre-RMSNorm at its best learning rate is within 1 point ' +
     'of pre-LN at its best, and (3) pre-BatchNorm at its best is at least 1 point below pre-LN ' +
     'at its best. Mixed if some of these hold.',
-  quickSeconds: 30,
+  quickSeconds: 29,
   measure(ctx) {
     const b = budget(ctx.mode);
     const out: Run = { lrs: b.lrs, acc: [] };

@@ -67,7 +67,7 @@ export const weightDecay: Experiment<Run> = {
     'Reproduced if, in the mean over seeds, excluding norm parameters and biases from the decay ' +
     'costs at most 0.3 points of test accuracy, and AdamW is at least 0.3 points above Adam + L2. ' +
     'Mixed if one of the two holds; not reproduced if neither.',
-  quickSeconds: 8,
+  quickSeconds: 6,
   measure(ctx) {
     const steps = ctx.mode === 'full' ? 3000 : ctx.mode === 'quick' ? 600 : 20;
     const run = { accuracy: {}, gamma: {}, weightNorm: {} } as Run;
