@@ -369,6 +369,46 @@ describe('WASM kernels equal the JS reference', () => {
     js.forEach((v, i) => assertClose(wasm[i], v, { rtol: 0, atol: 0, what: `relu part ${i}` }));
   });
 
+  it('exp, log, sigmoid and tanh: within 2 float32 ulps of the JS kernels, special values exact', () => {
+    const specials = [0, -0, Infinity, -Infinity, NaN, 1e-40, -1e-40, 88.5, 88.72, 88.8, -87];
+    const g = new nk.Generator(5);
+    const values = Float32Array.from({ length: 4001 }, (_, i) =>
+      i < specials.length
+        ? specials[i]
+        : i % 3 === 0
+          ? 180 * g.uniform() - 90
+          : i % 3 === 1
+            ? 4 * g.uniform() - 2
+            : Math.exp(180 * g.uniform() - 90),
+    );
+    const x = nk.tensor(values, [values.length]);
+    for (const [name, f] of [
+      ['exp', nk.exp],
+      ['log', nk.log],
+      ['sigmoid', nk.sigmoid],
+      ['tanh', nk.tanh],
+    ] as const) {
+      const [js, wasm] = both(() => f(x).toArray() as Float32Array);
+      js.forEach((e, i) => {
+        const got = wasm[i];
+        const what = `${name}(${values[i]}): got ${got}, JS ${e}`;
+        if (!Number.isFinite(e) || Math.abs(e) < 1.2e-38) {
+          // NaN, ±inf, ±0 exactly; results below float32's normal range may flush to 0.
+          if (Math.abs(e) < 1.2e-38 && e !== 0) assert.ok(Math.abs(got) < 1.2e-38, what);
+          else assert.ok(Object.is(got, e) || (e === 0 && got === 0), what);
+        } else {
+          assert.ok(Math.abs(got - e) <= 2.4e-7 * Math.abs(e), what);
+        }
+      });
+      // Odd sizes: every tail length past the last full vector.
+      for (const n of [1, 2, 3, 5, 7]) {
+        const part = nk.rand([n], { low: 0.1, high: 3 });
+        const [a, b] = both(() => f(part).toArray() as Float32Array);
+        assertClose(b, a, { rtol: 2.4e-7, atol: 0, what: `${name}, ${n} values` });
+      }
+    }
+  });
+
   it('leaky relu and its gradient, odd sizes, several slopes', () => {
     const x = nk.randn([3, 1003]);
     for (const slope of [0.2, 0.01, -0.5]) {

@@ -78,6 +78,30 @@ onWasmReady(() => {
       return dx;
     },
   });
+  // Op codes of assembly/transcendental.ts's unaryMath.
+  for (const [name, op] of [
+    ['Exp', 0],
+    ['Log', 1],
+    ['Sigmoid', 2],
+    ['Tanh', 3],
+  ] as const) {
+    registerKernel({
+      name,
+      backend: 'wasm',
+      supports: float32,
+      fn: ([x]) => {
+        const y = empty(x.shape, x.dtype);
+        const [px, py] = [ptr(x), ptr(y)];
+        parallelFor('unaryMath', x.size, GRAIN_ELEMENTS / 8, (lo, hi) => [
+          op,
+          px + lo * 4,
+          py + lo * 4,
+          hi - lo,
+        ]);
+        return y;
+      },
+    });
+  }
   registerKernel({
     name: 'LeakyRelu',
     backend: 'wasm',

@@ -178,6 +178,7 @@ export interface WasmKernels {
   relu(x: number, y: number, n: number): void;
   reluGrad(dy: number, x: number, dx: number, n: number): void;
   leakyRelu(x: number, y: number, n: number, slope: number): void;
+  unaryMath(op: number, x: number, y: number, n: number): void;
   colShiftedSums(
     x: number,
     N: number,
