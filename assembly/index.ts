@@ -20,4 +20,4 @@ export { adamUpdate, sgdUpdate } from './optim';
 export { groupColSums, rowNormBackward, rowNormForward } from './layernorm';
 export { cellBackward, cellForward } from './recurrent';
 export { colAffine, colGradSums, colShiftedSums } from './columns';
-export { unaryMath } from './transcendental';
+export { geluGrad, unaryMath } from './transcendental';

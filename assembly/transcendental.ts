@@ -1,4 +1,4 @@
-// exp, log, sigmoid and tanh four lanes at a time: Cephes' single-precision range reductions
+// exp, log, sigmoid, tanh and GELU four lanes at a time: Cephes' single-precision range reductions
 // and polynomials (as in sse_mathfun), a couple of float32 ulps from the correctly rounded
 // value, with IEEE's special values (±inf, NaN, 0, subnormal inputs) handled by selects.
 
@@ -89,6 +89,55 @@ function tanh4(x: v128): v128 {
   return v128.bitselect(near, signed, f32x4.lt(a, splat(0.625)));
 }
 
+/**
+ * erfc(u) = t·exp(−u² + P(t)), t = 1/(1 + |u|/2), for u ≥ 0, and 2 − that below: Numerical
+ * Recipes' erfcc (relative error under 1.2e-7 in exact arithmetic).
+ */
+function erfc4(u: v128): v128 {
+  const z = f32x4.abs(u);
+  const t = f32x4.div(splat(1), f32x4.add(splat(1), f32x4.mul(splat(0.5), z)));
+  let p = splat(0.17087277);
+  p = f32x4.add(f32x4.mul(p, t), splat(-0.82215223));
+  p = f32x4.add(f32x4.mul(p, t), splat(1.48851587));
+  p = f32x4.add(f32x4.mul(p, t), splat(-1.13520398));
+  p = f32x4.add(f32x4.mul(p, t), splat(0.27886807));
+  p = f32x4.add(f32x4.mul(p, t), splat(-0.18628806));
+  p = f32x4.add(f32x4.mul(p, t), splat(0.09678418));
+  p = f32x4.add(f32x4.mul(p, t), splat(0.37409196));
+  p = f32x4.add(f32x4.mul(p, t), splat(1.00002368));
+  p = f32x4.add(f32x4.mul(p, t), splat(-1.26551223));
+  const ans = f32x4.mul(t, exp4(f32x4.sub(p, f32x4.mul(z, z))));
+  return v128.bitselect(ans, f32x4.sub(splat(2), ans), f32x4.ge(u, splat(0)));
+}
+
+const SQRT1_2: f32 = 0.7071067811865476;
+const INV_SQRT_2PI: f32 = 0.3989422804014327;
+
+/** GELU, x·Φ(x) = x·erfc(−x/√2)/2 (exact form, not the tanh approximation). */
+function gelu4(x: v128): v128 {
+  return f32x4.mul(f32x4.mul(splat(0.5), x), erfc4(f32x4.mul(x, splat(-SQRT1_2))));
+}
+
+/** dx = dy·(Φ(x) + x·φ(x)) over n floats. */
+export function geluGrad(dy: usize, x: usize, dx: usize, n: i32): void {
+  const end = n & ~3;
+  for (let i = 0; i < end; i += 4) {
+    const q = (<usize>i) << 2;
+    v128.store(dx + q, geluGradLanes(v128.load(dy + q), v128.load(x + q)));
+  }
+  for (let i = end; i < n; i++) {
+    const q = (<usize>i) << 2;
+    const r = geluGradLanes(f32x4.splat(load<f32>(dy + q)), f32x4.splat(load<f32>(x + q)));
+    store<f32>(dx + q, f32x4.extract_lane(r, 0));
+  }
+}
+
+function geluGradLanes(g: v128, x: v128): v128 {
+  const cdf = f32x4.mul(splat(0.5), erfc4(f32x4.mul(x, splat(-SQRT1_2))));
+  const pdf = f32x4.mul(splat(INV_SQRT_2PI), exp4(f32x4.mul(splat(-0.5), f32x4.mul(x, x))));
+  return f32x4.mul(g, f32x4.add(cdf, f32x4.mul(x, pdf)));
+}
+
 /** 1 / (1 + e⁻ˣ). */
 function sigmoid4(x: v128): v128 {
   return f32x4.div(splat(1), f32x4.add(splat(1), exp4(f32x4.neg(x))));
@@ -97,16 +146,18 @@ function sigmoid4(x: v128): v128 {
 export const EXP = 0,
   LOG = 1,
   SIGMOID = 2,
-  TANH = 3;
+  TANH = 3,
+  GELU = 4;
 
 function apply(op: i32, v: v128): v128 {
   if (op == EXP) return exp4(v);
   if (op == LOG) return log4(v);
   if (op == SIGMOID) return sigmoid4(v);
-  return tanh4(v);
+  if (op == TANH) return tanh4(v);
+  return gelu4(v);
 }
 
-/** y = f(x) over n floats, f by op code (EXP, LOG, SIGMOID, TANH); the tail through a padded vector. */
+/** y = f(x) over n floats, f by op code (EXP, LOG, SIGMOID, TANH, GELU); the tail one lane at a time. */
 export function unaryMath(op: i32, x: usize, y: usize, n: i32): void {
   const end = n & ~3;
   // One loop per op: the op test stays outside the loop.
@@ -119,9 +170,12 @@ export function unaryMath(op: i32, x: usize, y: usize, n: i32): void {
   else if (op == SIGMOID)
     for (let i = 0; i < end; i += 4)
       v128.store(y + ((<usize>i) << 2), sigmoid4(v128.load(x + ((<usize>i) << 2))));
-  else
+  else if (op == TANH)
     for (let i = 0; i < end; i += 4)
       v128.store(y + ((<usize>i) << 2), tanh4(v128.load(x + ((<usize>i) << 2))));
+  else
+    for (let i = 0; i < end; i += 4)
+      v128.store(y + ((<usize>i) << 2), gelu4(v128.load(x + ((<usize>i) << 2))));
   for (let i = end; i < n; i++) {
     const r = apply(op, f32x4.splat(load<f32>(x + ((<usize>i) << 2))));
     store<f32>(y + ((<usize>i) << 2), f32x4.extract_lane(r, 0));

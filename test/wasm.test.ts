@@ -409,6 +409,28 @@ describe('WASM kernels equal the JS reference', () => {
     }
   });
 
+  it('GELU and its gradient (exact erf form) match the JS kernels, odd sizes', () => {
+    // The JS kernels compute 1 + erf(x/√2), which cancels for x below about −4 (as PyTorch's
+    // does); there both are within 1e-7 of 0, so the comparison is relative plus 1e-7.
+    const x = nk.tensor(
+      Float32Array.from({ length: 2003 }, (_, i) =>
+        i < 3 ? [0, -0, NaN][i] : 24 * Math.sin(i) ** 3,
+      ),
+      [2003],
+    );
+    const [js, wasm] = both(() => forwardBackward((p) => nk.gelu(p), [x]));
+    js.forEach((v, i) =>
+      assertClose(wasm[i], v, { rtol: 5e-7, atol: 1e-7, what: `gelu part ${i}` }),
+    );
+    for (const n of [1, 2, 3, 5, 7]) {
+      const part = nk.randn([n]);
+      const [a, b] = both(() => forwardBackward((p) => nk.gelu(p), [part]));
+      a.forEach((v, i) =>
+        assertClose(b[i], v, { rtol: 5e-7, atol: 1e-7, what: `${n} values, part ${i}` }),
+      );
+    }
+  });
+
   it('leaky relu and its gradient, odd sizes, several slopes', () => {
     const x = nk.randn([3, 1003]);
     for (const slope of [0.2, 0.01, -0.5]) {

@@ -84,6 +84,7 @@ onWasmReady(() => {
     ['Log', 1],
     ['Sigmoid', 2],
     ['Tanh', 3],
+    ['Gelu', 4],
   ] as const) {
     registerKernel({
       name,
@@ -102,6 +103,23 @@ onWasmReady(() => {
       },
     });
   }
+  registerKernel({
+    name: 'GeluGrad',
+    backend: 'wasm',
+    differentiable: false,
+    supports: (inputs: Tensor[]) => float32(inputs) && inputs[0].size === inputs[1].size,
+    fn: ([dy, x]) => {
+      const dx = empty(x.shape, x.dtype);
+      const [pg, px, pd] = [ptr(dy), ptr(x), ptr(dx)];
+      parallelFor('geluGrad', x.size, GRAIN_ELEMENTS / 8, (lo, hi) => [
+        pg + lo * 4,
+        px + lo * 4,
+        pd + lo * 4,
+        hi - lo,
+      ]);
+      return dx;
+    },
+  });
   registerKernel({
     name: 'LeakyRelu',
     backend: 'wasm',

@@ -179,6 +179,7 @@ export interface WasmKernels {
   reluGrad(dy: number, x: number, dx: number, n: number): void;
   leakyRelu(x: number, y: number, n: number, slope: number): void;
   unaryMath(op: number, x: number, y: number, n: number): void;
+  geluGrad(dy: number, x: number, dx: number, n: number): void;
   colShiftedSums(
     x: number,
     N: number,
