@@ -17,7 +17,14 @@ export {
 } from './elementwise';
 export { maxPool2d, maxPool2dGrad, windowAvg } from './pool';
 export { adamUpdate, sgdUpdate } from './optim';
-export { groupColSums, rowNormBackward, rowNormForward } from './layernorm';
+export {
+  groupColSums,
+  rowNormBackward,
+  rowNormAffineChunks,
+  rowNormDxChunks,
+  rowNormForward,
+  rowNormGradChunks,
+} from './layernorm';
 export { cellBackward, cellForward } from './recurrent';
 export { colAffine, colGradSums, colShiftedSums } from './columns';
 export { geluGrad, unaryMath } from './transcendental';

@@ -251,3 +251,147 @@ export function groupColSums(p: usize, groups: i32, cols: i32, n: i32, out: usiz
     store<f32>(out + ((<usize>j) << 2), <f32>t);
   }
 }
+
+/**
+ * The backward for rows too long to stay in cache (LayerNorm over [C, H, W]): the row-by-row
+ * passes above read each row's dy and x twice from memory and the weight once per row, and
+ * update the dweight/dbias partials per row. Here the columns go in chunks of chunkCols:
+ * phase 1 (this function) walks, per chunk, every row's segment, with the chunk's weight and
+ * column sums in cache: per (row, chunk) the sums Σ g·w and Σ g·w·(x − m) into rowSums
+ * (float64 pairs, row-major [rows][chunks]), and per column dweight and dbias summed over all
+ * rows (float32 over blocks of BLOCK rows, merged in float64 in acc, then stored as float32).
+ * Chunks [k0, k1) of `chunks`; acc holds 2·chunkCols float64 for this thread.
+ */
+export function rowNormGradChunks(
+  g: usize,
+  x: usize,
+  rows: i32,
+  cols: i32,
+  k0: i32,
+  k1: i32,
+  chunkCols: i32,
+  chunks: i32,
+  mu: usize,
+  inv: usize,
+  w: usize,
+  center: i32,
+  rowSums: usize,
+  dw: usize,
+  db: usize,
+  acc: usize,
+  part: usize,
+): void {
+  const rowBytes = (<usize>cols) << 2;
+  for (let k = k0; k < k1; k++) {
+    const j0 = k * chunkCols,
+      n = min(chunkCols, cols - j0);
+    const nBytes = (<usize>n) << 2;
+    const cw = w + ((<usize>j0) << 2);
+    memory.fill(acc, 0, nBytes << 2); // 2·n float64
+    for (let r0 = 0; r0 < rows; r0 += BLOCK) {
+      const r1 = min(rows, r0 + BLOCK);
+      // part: float32 column sums of this block of rows (dweight, then dbias).
+      memory.fill(part, 0, nBytes << 1);
+      for (let r = r0; r < r1; r++) {
+        const at = (<usize>r) << 3;
+        const m = center ? load<f64>(mu + at) : 0;
+        const s = load<f64>(inv + at);
+        const off = <usize>r * rowBytes + ((<usize>j0) << 2);
+        gradRow(g + off, x + off, n, m, <f32>s, cw, part, part + nBytes);
+        const o = rowSums + (((<usize>r * <usize>chunks + <usize>k) << 1) << 3);
+        store<f64>(o, rowSg);
+        store<f64>(o, rowSgx, 8);
+      }
+      for (let j = 0; j < n; j++) {
+        const q = (<usize>j) << 2,
+          e = (<usize>j) << 3;
+        store<f64>(acc + e, load<f64>(acc + e) + <f64>load<f32>(part + q));
+        store<f64>(
+          acc + (nBytes << 1) + e,
+          load<f64>(acc + (nBytes << 1) + e) + <f64>load<f32>(part + nBytes + q),
+        );
+      }
+    }
+    for (let j = 0; j < n; j++) {
+      const q = (<usize>(j0 + j)) << 2,
+        e = (<usize>j) << 3;
+      store<f32>(dw + q, <f32>load<f64>(acc + e));
+      if (db) store<f32>(db + q, <f32>load<f64>(acc + (nBytes << 1) + e));
+    }
+  }
+}
+
+/**
+ * Phase 2: dx = a[r]·w[j]·g + b[r]·(x − m[r]) + c[r] (float64 coefficients per row), chunk by
+ * chunk so that the chunk's weight stays in cache; chunks [k0, k1).
+ */
+export function rowNormDxChunks(
+  g: usize,
+  x: usize,
+  dx: usize,
+  rows: i32,
+  cols: i32,
+  k0: i32,
+  k1: i32,
+  chunkCols: i32,
+  mu: usize,
+  center: i32,
+  coef: usize,
+  w: usize,
+): void {
+  const rowBytes = (<usize>cols) << 2;
+  for (let k = k0; k < k1; k++) {
+    const j0 = k * chunkCols,
+      n = min(chunkCols, cols - j0);
+    for (let r = 0; r < rows; r++) {
+      const at = (<usize>r) << 3;
+      const m = center ? load<f64>(mu + at) : 0;
+      const c = coef + at * 3;
+      const off = <usize>r * rowBytes + ((<usize>j0) << 2);
+      affine2Row(
+        g + off,
+        x + off,
+        dx + off,
+        n,
+        m,
+        <f32>load<f64>(c),
+        <f32>load<f64>(c, 8),
+        <f32>load<f64>(c, 16),
+        w + ((<usize>j0) << 2),
+      );
+    }
+  }
+}
+
+/**
+ * The forward's second pass for long rows: y = (x − m[r])·inv[r]·w[j] + b[j] chunk by chunk,
+ * so that each chunk of the weight and bias is read from memory once, not once per row
+ * (b = 0: no bias; m not read when center is 0). Chunks [k0, k1).
+ */
+export function rowNormAffineChunks(
+  x: usize,
+  y: usize,
+  rows: i32,
+  cols: i32,
+  k0: i32,
+  k1: i32,
+  chunkCols: i32,
+  mean: usize,
+  inv: usize,
+  center: i32,
+  w: usize,
+  b: usize,
+): void {
+  const rowBytes = (<usize>cols) << 2;
+  for (let k = k0; k < k1; k++) {
+    const j0 = k * chunkCols,
+      n = min(chunkCols, cols - j0);
+    const q = (<usize>j0) << 2;
+    for (let r = 0; r < rows; r++) {
+      const at = (<usize>r) << 3;
+      const off = <usize>r * rowBytes + q;
+      const m = center ? load<f64>(mean + at) : 0;
+      affineRow(x + off, y + off, n, m, <f32>load<f64>(inv + at), w + q, b ? b + q : 0);
+    }
+  }
+}

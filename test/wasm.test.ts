@@ -285,6 +285,28 @@ describe('WASM kernels equal the JS reference', () => {
         assertClose(wasm6[i], v, { rtol: 1e-4, atol: 1e-3, what: `${rows}-row rmsNorm ${i}` }),
       );
     }
+    // Long rows (more than 4 chunks of 2048 columns): the backward goes chunk by chunk, its
+    // row sums merged in chunk order; 70 rows, more than one block of 64, and a short last
+    // chunk (9001 = 4·2048 + 809). At grain 0 the chunks are split across threads.
+    for (const scale of [1, 0]) {
+      setGrainScale(scale);
+      const long = nk.randn([70, 9001], { mean: 1 }),
+        gw = nk.randn([9001]),
+        gb = nk.randn([9001]);
+      const [js7, wasm7] = both(() =>
+        forwardBackward((p, q, r) => nk.layerNorm(p, [9001], q, r), [long, gw, gb]),
+      );
+      js7.forEach((v, i) =>
+        assertClose(wasm7[i], v, { rtol: 1e-4, atol: 1e-3, what: `long-row layerNorm ${i}` }),
+      );
+      const [js8, wasm8] = both(() =>
+        forwardBackward((p, q) => nk.rmsNorm(p, [9001], q), [long, gw]),
+      );
+      js8.forEach((v, i) =>
+        assertClose(wasm8[i], v, { rtol: 1e-4, atol: 1e-3, what: `long-row rmsNorm ${i}` }),
+      );
+    }
+    setGrainScale(1);
     const rw = nk.randn([3, 13]);
     const [js4, wasm4] = both(() => forwardBackward((p, q) => nk.rmsNorm(p, [3, 13], q), [z, rw]));
     js4.forEach((v, i) =>

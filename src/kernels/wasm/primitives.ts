@@ -14,7 +14,7 @@ import {
   type Vec,
   jsCellPrimitives,
 } from '../js/recurrent.js';
-import { type NormPrimitives, type StatLayout, jsNormPrimitives } from '../js/stats.js';
+import { type NormPrimitives, type StatLayout, jsNormPrimitives, rowLayout } from '../js/stats.js';
 import { jsColumnPasses } from '../js/stats-columns.js';
 import { gemmWorkspace, makeWasmGemm } from './gemm.js';
 import { wasmKernels } from './loader.js';
@@ -118,6 +118,7 @@ export function wasmColumnPrimitives(): ColumnPrimitives {
       const p = ptrs(X, Y, W, ...(B ? [B] : []));
       if (p === null) return js.rowNormForward(X, Y, rows, W, B, eps, center);
       const cols = X.length / rows;
+      if (cols > 4 * CHUNK_COLS) return chunkedForward(X, p, rows, cols, eps, center, !!B);
       const [mean, inv] = f64Args('norm-out', new Float64Array(rows), new Float64Array(rows));
       const grain = Math.ceil(GRAIN_ELEMENTS / Math.max(1, cols));
       parallelFor('rowNormForward', rows, grain, (r0, r1) => [
@@ -139,6 +140,7 @@ export function wasmColumnPrimitives(): ColumnPrimitives {
       if (p === null) return js.rowNormBackward(G, X, DX, rows, mu, inv, W, DW, DB, center);
       const cols = X.length / rows;
       const [pm, pi] = f64Args('norm-in', mu, inv);
+      if (cols > 4 * CHUNK_COLS) return chunkedBackward(p, rows, cols, pm, pi, center, !!DB);
       const G1 = groupRowsFor(rows),
         groups = Math.ceil(rows / G1);
       const partials = workspaceBytes('rownorm-partials', 2 * groups * cols * 4);
@@ -170,6 +172,120 @@ export function wasmColumnPrimitives(): ColumnPrimitives {
         ]);
     },
   };
+}
+
+/** Columns per chunk of the long-row backward (assembly/layernorm.ts, rowNormGradChunks). */
+const CHUNK_COLS = 2048;
+
+/**
+ * LayerNorm/RMSNorm forward for rows longer than 4 chunks: the rows' moments (the shared
+ * helper), then the affine chunk by chunk (threads take whole chunks) so that the weight and
+ * bias are read once. p: pointers to X, Y, W[, B].
+ */
+function chunkedForward(
+  X: TypedArray,
+  p: number[],
+  rows: number,
+  cols: number,
+  eps: number,
+  center: boolean,
+  hasBias: boolean,
+): { mean: Float64Array; inv: Float64Array } {
+  const m = wasmNormPrimitives().moments(X, rowLayout(rows, cols));
+  const inv = m.m2.map((q, r) => {
+    const v = q / cols;
+    return 1 / Math.sqrt(center ? v + eps : v + m.mean[r] * m.mean[r] + eps);
+  });
+  const [pm, pi] = f64Args('norm-in', m.mean, inv);
+  const chunks = Math.ceil(cols / CHUNK_COLS);
+  const grain = Math.max(1, Math.ceil(GRAIN_ELEMENTS / (rows * CHUNK_COLS)));
+  parallelFor('rowNormAffineChunks', chunks, grain, (k0, k1) => [
+    p[0],
+    p[1],
+    rows,
+    cols,
+    k0,
+    k1,
+    CHUNK_COLS,
+    pm,
+    pi,
+    center ? 1 : 0,
+    p[2],
+    hasBias ? p[3] : 0,
+  ]);
+  return { mean: m.mean, inv };
+}
+
+/**
+ * LayerNorm/RMSNorm backward for rows longer than 4 chunks: per chunk of columns, every row's
+ * sums and the columns' dweight/dbias (threads take whole chunks), the row sums merged here
+ * in chunk order (so the result does not depend on the thread count), then dx chunk by chunk.
+ * p: pointers to G, X, DX, W, DW[, DB]; pm, pi: the rows' mean and inv in scratch.
+ */
+function chunkedBackward(
+  p: number[],
+  rows: number,
+  cols: number,
+  pm: number,
+  pi: number,
+  center: boolean,
+  hasBias: boolean,
+): void {
+  const chunks = Math.ceil(cols / CHUNK_COLS);
+  const rowSums = workspaceBytes('rownorm-rowsums', rows * chunks * 16);
+  const grain = Math.max(1, Math.ceil(GRAIN_ELEMENTS / (rows * CHUNK_COLS)));
+  parallelFor('rowNormGradChunks', chunks, grain, (k0, k1, t) => {
+    const acc = workspaceBytes(`rownorm-acc-${t}`, CHUNK_COLS * 16 + CHUNK_COLS * 8);
+    return [
+      p[0],
+      p[1],
+      rows,
+      cols,
+      k0,
+      k1,
+      CHUNK_COLS,
+      chunks,
+      pm,
+      pi,
+      p[3],
+      center ? 1 : 0,
+      rowSums,
+      p[4],
+      hasBias ? p[5] : 0,
+      acc,
+      acc + CHUNK_COLS * 16,
+    ];
+  });
+  const sums = f64Read(rowSums, rows * chunks * 2);
+  const inv = f64Read(pi, rows);
+  const coef = new Float64Array(rows * 3);
+  for (let r = 0; r < rows; r++) {
+    let sg = 0,
+      sgx = 0;
+    for (let k = 0; k < chunks; k++) {
+      sg += sums[(r * chunks + k) * 2];
+      sgx += sums[(r * chunks + k) * 2 + 1];
+    }
+    const s = inv[r];
+    coef[3 * r] = s;
+    coef[3 * r + 1] = -s * s * ((sgx * s) / cols);
+    coef[3 * r + 2] = center ? -s * (sg / cols) : 0;
+  }
+  const [pc] = f64Args('norm-coef', coef);
+  parallelFor('rowNormDxChunks', chunks, grain, (k0, k1) => [
+    p[0],
+    p[1],
+    p[2],
+    rows,
+    cols,
+    k0,
+    k1,
+    CHUNK_COLS,
+    pm,
+    center ? 1 : 0,
+    pc,
+    p[3],
+  ]);
 }
 
 const geom = (g: Geometry, C: number) => [
