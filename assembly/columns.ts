@@ -5,46 +5,15 @@
 // of 4; rows [r0, r1) split the elementwise passes across threads.
 import { BLOCK } from './stats';
 
-/** s1[c] += Σ (x − shift[c]), s2[c] += Σ (x − shift[c])² over all N rows (float64), c in [c0, c1). */
-export function colShiftedSums(
-  x: usize,
-  N: i32,
-  C: i32,
-  c0: i32,
-  c1: i32,
-  shift: usize,
-  s1: usize,
-  s2: usize,
-): void {
-  colSums(x, 0, N, C, c0, c1, shift, s1, s2);
-}
-
 /**
- * sg[c] = Σ g, sgx[c] = Σ g·(x − centre[c]) over all rows (float64), c in [c0, c1): the sums
- * BatchNorm's backward needs, centred like the forward's.
- */
-export function colGradSums(
-  g: usize,
-  x: usize,
-  N: i32,
-  C: i32,
-  c0: i32,
-  c1: i32,
-  centre: usize,
-  sg: usize,
-  sgx: usize,
-): void {
-  colSums(x, g, N, C, c0, c1, centre, sg, sgx);
-}
-
-/**
- * Adds, for columns [c0, c1) of x (float64 into t1, t2, which start at 0):
- * without g, Σ (x − centre) and Σ (x − centre)²; with g, Σ g and Σ g·(x − centre).
+ * Adds, for columns [c0, c1) of x (float64 into t1, t2, which start at 0): without g (g = 0),
+ * Σ (x − centre) and Σ (x − centre)², BatchNorm's moments shifted by centre; with g, Σ g and
+ * Σ g·(x − centre), the sums its backward needs.
  * Blocks of BLOCK rows go across all the columns before the next block: walking one column
  * group down all N rows first touched a new page per row (an 8 MB matrix missed the TLB on
  * every load, and ran at a fifth of the speed).
  */
-function colSums(
+export function colSums(
   x: usize,
   g: usize,
   N: i32,
@@ -80,24 +49,8 @@ function colSums(
         }
       }
       const o = (<usize>c) << 3;
-      v128.store(t1 + o, f64x2.add(v128.load(t1 + o), f64x2.promote_low_f32x4(a)));
-      v128.store(
-        t1 + o,
-        f64x2.add(
-          v128.load(t1 + o, 16),
-          f64x2.promote_low_f32x4(v128.shuffle<f32>(a, a, 2, 3, 0, 1)),
-        ),
-        16,
-      );
-      v128.store(t2 + o, f64x2.add(v128.load(t2 + o), f64x2.promote_low_f32x4(b)));
-      v128.store(
-        t2 + o,
-        f64x2.add(
-          v128.load(t2 + o, 16),
-          f64x2.promote_low_f32x4(v128.shuffle<f32>(b, b, 2, 3, 0, 1)),
-        ),
-        16,
-      );
+      addLanes(t1 + o, a);
+      addLanes(t2 + o, b);
     }
     for (let c = vend; c < c1; c++) {
       const ce = load<f32>(centre + ((<usize>c) << 2));
@@ -161,4 +114,14 @@ export function colAffine(
       store<f32>(out + base + q, v);
     }
   }
+}
+
+/** Adds the four float32 lanes of v to the four float64 at p. */
+function addLanes(p: usize, v: v128): void {
+  v128.store(p, f64x2.add(v128.load(p), f64x2.promote_low_f32x4(v)));
+  v128.store(
+    p,
+    f64x2.add(v128.load(p, 16), f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1))),
+    16,
+  );
 }

@@ -26,5 +26,5 @@ export {
   rowNormGradChunks,
 } from './layernorm';
 export { cellBackward, cellForward } from './recurrent';
-export { colAffine, colGradSums, colShiftedSums } from './columns';
+export { colAffine, colSums } from './columns';
 export { geluGrad, unaryMath } from './transcendental';

@@ -80,20 +80,35 @@ export function jsColumnPasses(P: NormPrimitives): NormPrimitives {
           sgx[s] += G[i] * (X[i] - mu[s]);
         }
       }
-      // DX = G·a + (X − mu)·B + C per column, as the reference's coefficients.
-      const A = new Float64Array(C),
-        B = new Float64Array(C),
-        K = new Float64Array(C);
-      for (let s = 0; s < C; s++) {
-        const w = p.w[s % p.P];
-        A[s] = inv[s] * w;
-        B[s] = (-inv[s] * inv[s] * inv[s] * w * sgx[s]) / N;
-        K[s] = (-inv[s] * w * sg[s]) / N;
-      }
+      const { A, B, K } = columnGradCoefficients(inv, p, sg, sgx, N);
       for (let o = 0, i = 0; o < N; o++) {
         for (let s = 0; s < C; s++, i++) DX[i] = G[i] * A[s] + (X[i] - mu[s]) * B[s] + K[s];
       }
       return { sg, sgx };
     },
   };
+}
+
+/**
+ * BatchNorm's dx = G·A + (X − μ)·B + K per column, from Σg and Σg·(x − μ) over the N rows
+ * (the reference's coefficients, stats.ts normalizeBackward, with Q = 1).
+ */
+export function columnGradCoefficients(
+  inv: Float64Array,
+  p: { P: number; w: Float64Array },
+  sg: Float64Array,
+  sgx: Float64Array,
+  N: number,
+) {
+  const C = inv.length;
+  const A = new Float64Array(C),
+    B = new Float64Array(C),
+    K = new Float64Array(C);
+  for (let s = 0; s < C; s++) {
+    const w = p.w[s % p.P];
+    A[s] = inv[s] * w;
+    B[s] = (-inv[s] * inv[s] * inv[s] * w * sgx[s]) / N;
+    K[s] = (-inv[s] * w * sg[s]) / N;
+  }
+  return { A, B, K };
 }

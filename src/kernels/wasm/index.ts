@@ -34,6 +34,65 @@ import {
 const float32 = (inputs: Tensor[]) => inputs.every((t) => t === undefined || t.dtype === 'float32');
 const ptr = (t: Tensor): number => heapPtr(t.data)!;
 
+/**
+ * A WASM kernel y = f(x) over a float32 tensor, split across threads by ranges of floats: the
+ * export takes (...head, x, y, n, ...tail), head and tail from the op's attributes.
+ */
+function pointwise(
+  name: string,
+  fn: string,
+  grain: number,
+  args: { head?: (attrs: any) => number[]; tail?: (attrs: any) => number[] } = {},
+): void {
+  registerKernel({
+    name,
+    backend: 'wasm',
+    supports: float32,
+    fn: ([x], attrs) => {
+      const y = empty(x.shape, x.dtype);
+      const [px, py] = [ptr(x), ptr(y)];
+      const head = args.head?.(attrs) ?? [],
+        tail = args.tail?.(attrs) ?? [];
+      parallelFor(fn, x.size, grain, (lo, hi) => [
+        ...head,
+        px + lo * 4,
+        py + lo * 4,
+        hi - lo,
+        ...tail,
+      ]);
+      return y;
+    },
+  });
+}
+
+/** A WASM gradient kernel dx = f(dy, x), the export taking (dy, x, dx, n, ...tail). */
+function pointwiseGrad(
+  name: string,
+  fn: string,
+  grain: number,
+  tail: (attrs: any) => number[] = () => [],
+): void {
+  registerKernel({
+    name,
+    backend: 'wasm',
+    differentiable: false,
+    supports: (inputs: Tensor[]) => float32(inputs) && inputs[0].size === inputs[1].size,
+    fn: ([dy, x], attrs) => {
+      const dx = empty(x.shape, x.dtype);
+      const [pg, px, pd] = [ptr(dy), ptr(x), ptr(dx)];
+      const rest = tail(attrs);
+      parallelFor(fn, x.size, grain, (lo, hi) => [
+        pg + lo * 4,
+        px + lo * 4,
+        pd + lo * 4,
+        hi - lo,
+        ...rest,
+      ]);
+      return dx;
+    },
+  });
+}
+
 onWasmReady(() => {
   const conv = wasmConvPrimitives();
   const norm = wasmNormPrimitives();
@@ -50,110 +109,21 @@ onWasmReady(() => {
   registerWasmElementwise();
   registerWasmLayout();
   registerWasmSoftmax();
-  registerKernel({
-    name: 'Relu',
-    backend: 'wasm',
-    supports: float32,
-    fn: ([x]) => {
-      const y = empty(x.shape, x.dtype);
-      const [px, py] = [ptr(x), ptr(y)];
-      parallelFor('relu', x.size, GRAIN_ELEMENTS, (lo, hi) => [px + lo * 4, py + lo * 4, hi - lo]);
-      return y;
-    },
-  });
-  registerKernel({
-    name: 'ReluGrad',
-    backend: 'wasm',
-    differentiable: false,
-    supports: (inputs: Tensor[]) => float32(inputs) && inputs[0].size === inputs[1].size,
-    fn: ([dy, x]) => {
-      const dx = empty(x.shape, x.dtype);
-      const [pg, px, pd] = [ptr(dy), ptr(x), ptr(dx)];
-      parallelFor('reluGrad', x.size, GRAIN_ELEMENTS, (lo, hi) => [
-        pg + lo * 4,
-        px + lo * 4,
-        pd + lo * 4,
-        hi - lo,
-      ]);
-      return dx;
-    },
-  });
-  // Op codes of assembly/transcendental.ts's unaryMath.
+  pointwise('Relu', 'relu', GRAIN_ELEMENTS);
+  pointwiseGrad('ReluGrad', 'reluGrad', GRAIN_ELEMENTS);
+  pointwise('LeakyRelu', 'leakyRelu', GRAIN_ELEMENTS, { tail: (a) => [a.slope] });
+  pointwiseGrad('LeakyReluGrad', 'leakyReluGrad', GRAIN_ELEMENTS, (a) => [a.slope]);
+  // Op codes of assembly/transcendental.ts's unaryMath; these cost tens of cycles a float,
+  // so threads split them from 4,096 floats on.
   for (const [name, op] of [
     ['Exp', 0],
     ['Log', 1],
     ['Sigmoid', 2],
     ['Tanh', 3],
     ['Gelu', 4],
-  ] as const) {
-    registerKernel({
-      name,
-      backend: 'wasm',
-      supports: float32,
-      fn: ([x]) => {
-        const y = empty(x.shape, x.dtype);
-        const [px, py] = [ptr(x), ptr(y)];
-        parallelFor('unaryMath', x.size, GRAIN_ELEMENTS / 8, (lo, hi) => [
-          op,
-          px + lo * 4,
-          py + lo * 4,
-          hi - lo,
-        ]);
-        return y;
-      },
-    });
-  }
-  registerKernel({
-    name: 'GeluGrad',
-    backend: 'wasm',
-    differentiable: false,
-    supports: (inputs: Tensor[]) => float32(inputs) && inputs[0].size === inputs[1].size,
-    fn: ([dy, x]) => {
-      const dx = empty(x.shape, x.dtype);
-      const [pg, px, pd] = [ptr(dy), ptr(x), ptr(dx)];
-      parallelFor('geluGrad', x.size, GRAIN_ELEMENTS / 8, (lo, hi) => [
-        pg + lo * 4,
-        px + lo * 4,
-        pd + lo * 4,
-        hi - lo,
-      ]);
-      return dx;
-    },
-  });
-  registerKernel({
-    name: 'LeakyRelu',
-    backend: 'wasm',
-    supports: float32,
-    fn: ([x], { slope }: { slope: number }) => {
-      const y = empty(x.shape, x.dtype);
-      const [px, py] = [ptr(x), ptr(y)];
-      parallelFor('leakyRelu', x.size, GRAIN_ELEMENTS, (lo, hi) => [
-        px + lo * 4,
-        py + lo * 4,
-        hi - lo,
-        slope,
-      ]);
-      return y;
-    },
-  });
-  registerKernel({
-    name: 'LeakyReluGrad',
-    backend: 'wasm',
-    differentiable: false,
-    supports: (inputs: Tensor[]) => float32(inputs) && inputs[0].size === inputs[1].size,
-    fn: ([dy, x], { slope }: { slope: number }) => {
-      const dx = empty(x.shape, x.dtype);
-      const [pg, px, pd] = [ptr(dy), ptr(x), ptr(dx)];
-      parallelFor('leakyReluGrad', x.size, GRAIN_ELEMENTS, (lo, hi) => [
-        pg + lo * 4,
-        px + lo * 4,
-        pd + lo * 4,
-        hi - lo,
-        slope,
-      ]);
-      return dx;
-    },
-  });
+  ] as const)
+    pointwise(name, 'unaryMath', GRAIN_ELEMENTS / 8, { head: () => [op] });
+  pointwiseGrad('GeluGrad', 'geluGrad', GRAIN_ELEMENTS / 8);
   registerKernel({
     name: 'MaxPool2d',
     backend: 'wasm',

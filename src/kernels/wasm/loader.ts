@@ -183,26 +183,16 @@ export interface WasmKernels {
   rowNormDxChunks(...args: number[]): void;
   rowNormAffineChunks(...args: number[]): void;
   geluGrad(dy: number, x: number, dx: number, n: number): void;
-  colShiftedSums(
+  colSums(
     x: number,
-    N: number,
-    C: number,
-    c0: number,
-    c1: number,
-    shift: number,
-    s1: number,
-    s2: number,
-  ): void;
-  colGradSums(
     g: number,
-    x: number,
     N: number,
     C: number,
     c0: number,
     c1: number,
     centre: number,
-    sg: number,
-    sgx: number,
+    t1: number,
+    t2: number,
   ): void;
   colAffine(
     x: number,

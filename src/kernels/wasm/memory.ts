@@ -14,17 +14,7 @@ export function heapPtr(a: TypedArray): number | null {
 
 /** Copies float64 parameter arrays into a scratch area; returns their pointers. */
 export function f64Args(name: string, ...arrays: Float64Array[]): number[] {
-  const n = arrays.reduce((s, a) => s + a.length, 0);
-  const base = workspaceBytes(name, Math.max(8, n * 8));
-  const view = new Float64Array(heap.buffer, base, n);
-  const ptrs: number[] = [];
-  let at = 0;
-  for (const a of arrays) {
-    view.set(a, at);
-    ptrs.push(base + at * 8);
-    at += a.length;
-  }
-  return ptrs;
+  return copyArgs(name, Float64Array, arrays);
 }
 
 /** Reads float64 results back out of a scratch area. */
@@ -34,14 +24,23 @@ export function f64Read(ptr: number, n: number): Float64Array {
 
 /** Copies parameter arrays into a float32 scratch area (rounding each value); returns their pointers. */
 export function f32Args(name: string, ...arrays: ArrayLike<number>[]): number[] {
+  return copyArgs(name, Float32Array, arrays);
+}
+
+function copyArgs(
+  name: string,
+  View: Float32ArrayConstructor | Float64ArrayConstructor,
+  arrays: ArrayLike<number>[],
+): number[] {
   const n = arrays.reduce((s, a) => s + a.length, 0);
-  const base = workspaceBytes(name, Math.max(16, n * 4));
-  const view = new Float32Array(heap.buffer, base, n);
+  const size = View.BYTES_PER_ELEMENT;
+  const base = workspaceBytes(name, Math.max(16, n * size));
+  const view = new View(heap.buffer as ArrayBuffer, base, n);
   const ptrs: number[] = [];
   let at = 0;
   for (const a of arrays) {
     view.set(a, at);
-    ptrs.push(base + at * 4);
+    ptrs.push(base + at * size);
     at += a.length;
   }
   return ptrs;

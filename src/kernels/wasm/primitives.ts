@@ -15,7 +15,7 @@ import {
   jsCellPrimitives,
 } from '../js/recurrent.js';
 import { type NormPrimitives, type StatLayout, jsNormPrimitives, rowLayout } from '../js/stats.js';
-import { jsColumnPasses } from '../js/stats-columns.js';
+import { columnGradCoefficients, jsColumnPasses } from '../js/stats-columns.js';
 import { gemmWorkspace, makeWasmGemm } from './gemm.js';
 import { wasmKernels } from './loader.js';
 import { f32Args, f64Args, f64Read, heapPtr } from './memory.js';
@@ -520,16 +520,13 @@ export function wasmCellPrimitives(): CellPrimitives {
  */
 export function wasmColumnPasses(P: NormPrimitives): NormPrimitives {
   const js = jsColumnPasses(P);
-  const sums = (
-    fn: 'colShiftedSums' | 'colGradSums',
-    head: number[],
-    N: number,
-    C: number,
-    centre: number,
-  ) => {
+  // Column sums (assembly/columns.ts colSums): moments shifted by centre when g is 0, else
+  // the backward's Σg and Σg·(x − centre).
+  const sums = (x: number, g: number, N: number, C: number, centre: number) => {
     const [s1, s2] = f64Args('col-out', new Float64Array(C), new Float64Array(C));
-    parallelFor(fn, Math.ceil(C / 4), Math.ceil(GRAIN_ELEMENTS / (4 * N)), (g0, g1) => [
-      ...head,
+    parallelFor('colSums', Math.ceil(C / 4), Math.ceil(GRAIN_ELEMENTS / (4 * N)), (g0, g1) => [
+      x,
+      g,
       N,
       C,
       4 * g0,
@@ -572,7 +569,7 @@ export function wasmColumnPasses(P: NormPrimitives): NormPrimitives {
     // Sums shifted by the first row; M2 = Σd² − (Σd)²/N loses accuracy as (mean − x₀)²/σ²
     // grows, so when a column's first value lies more than ~4σ from its mean (or the column
     // is constant) the sums are taken again, shifted by the mean.
-    let [d1, d2] = sums('colShiftedSums', [p[0]], N, C, p[0]);
+    let [d1, d2] = sums(p[0], 0, N, C, p[0]);
     let centre: ArrayLike<number> = X.subarray(0, C);
     const far = d1.some((s, c) => {
       const md = s / N;
@@ -581,7 +578,7 @@ export function wasmColumnPasses(P: NormPrimitives): NormPrimitives {
     if (far) {
       centre = Float32Array.from({ length: C }, (_, c) => X[c] + d1[c] / N);
       const [pc] = f32Args('col-centre', centre);
-      [d1, d2] = sums('colShiftedSums', [p[0]], N, C, pc);
+      [d1, d2] = sums(p[0], 0, N, C, pc);
     }
     const mean = Float64Array.from({ length: C }, (_, c) => centre[c] + d1[c] / N);
     return { count: N, mean, m2: d2.map((q, c) => Math.max(0, q - (d1[c] * d1[c]) / N)) };
@@ -619,18 +616,11 @@ export function wasmColumnPasses(P: NormPrimitives): NormPrimitives {
         C = L.numStats;
       const hi = Float32Array.from(mu);
       const [pc] = f32Args('col-centre', hi);
-      const [sg, sgxHi] = sums('colGradSums', [p[0], p[1]], N, C, pc);
+      const [sg, sgxHi] = sums(p[1], p[0], N, C, pc);
       const sgx = sgxHi.map((v, s) => v + (hi[s] - mu[s]) * sg[s]); // Σg(x − μ) from Σg(x − hi)
       // DX = G·A + (X − μ)·B + K, centred on hi: K absorbs (hi − μ)·B.
-      const A = new Float64Array(C),
-        B = new Float64Array(C),
-        K = new Float64Array(C);
-      for (let s = 0; s < C; s++) {
-        const w = prm.w[s % prm.P];
-        A[s] = inv[s] * w;
-        B[s] = (-inv[s] * inv[s] * inv[s] * w * sgx[s]) / N;
-        K[s] = (-inv[s] * w * sg[s]) / N + (hi[s] - mu[s]) * B[s];
-      }
+      const { A, B, K } = columnGradCoefficients(inv, prm, sg, sgx, N);
+      for (let s = 0; s < C; s++) K[s] += (hi[s] - mu[s]) * B[s];
       rows(p[1], p[0], p[2], N, C, [hi, A, B, K], false);
       return { sg, sgx };
     },
