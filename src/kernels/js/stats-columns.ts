@@ -3,7 +3,7 @@
 // element (about 40 ns each on [256, 128]). Here the same primitives go row by row, each
 // pass touching every element once with per-column float64 accumulators: two-pass moments
 // (exact, no E[x²] − E[x]²), then the affine and backward passes. Any other layout goes to
-// the backend's own primitives.
+// the backend's own primitives. The WASM twin is assembly/columns.ts (wasmColumnPasses).
 import type { NormPrimitives, StatLayout } from './stats.js';
 
 /** True for a layout whose statistics are the contiguous columns of a [outer, numStats] matrix. */
