@@ -147,17 +147,23 @@ export const EXP = 0,
   LOG = 1,
   SIGMOID = 2,
   TANH = 3,
-  GELU = 4;
+  GELU = 4,
+  NEG = 5,
+  SQRT = 6,
+  ABS = 7;
 
 function apply(op: i32, v: v128): v128 {
   if (op == EXP) return exp4(v);
   if (op == LOG) return log4(v);
   if (op == SIGMOID) return sigmoid4(v);
   if (op == TANH) return tanh4(v);
-  return gelu4(v);
+  if (op == GELU) return gelu4(v);
+  if (op == NEG) return f32x4.neg(v);
+  if (op == SQRT) return f32x4.sqrt(v);
+  return f32x4.abs(v);
 }
 
-/** y = f(x) over n floats, f by op code (EXP, LOG, SIGMOID, TANH, GELU); the tail one lane at a time. */
+/** y = f(x) over n floats, f by op code (EXP … ABS); the tail one lane at a time. */
 export function unaryMath(op: i32, x: usize, y: usize, n: i32): void {
   const end = n & ~3;
   // One loop per op: the op test stays outside the loop.
@@ -173,9 +179,13 @@ export function unaryMath(op: i32, x: usize, y: usize, n: i32): void {
   else if (op == TANH)
     for (let i = 0; i < end; i += 4)
       v128.store(y + ((<usize>i) << 2), tanh4(v128.load(x + ((<usize>i) << 2))));
-  else
+  else if (op == GELU)
     for (let i = 0; i < end; i += 4)
       v128.store(y + ((<usize>i) << 2), gelu4(v128.load(x + ((<usize>i) << 2))));
+  // The exact ones (neg, sqrt and abs are correctly rounded in IEEE arithmetic).
+  else
+    for (let i = 0; i < end; i += 4)
+      v128.store(y + ((<usize>i) << 2), apply(op, v128.load(x + ((<usize>i) << 2))));
   for (let i = end; i < n; i++) {
     const r = apply(op, f32x4.splat(load<f32>(x + ((<usize>i) << 2))));
     store<f32>(y + ((<usize>i) << 2), f32x4.extract_lane(r, 0));

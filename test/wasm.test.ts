@@ -431,6 +431,25 @@ describe('WASM kernels equal the JS reference', () => {
     }
   });
 
+  it('neg, sqrt and abs equal the JS kernels exactly, special values and odd sizes included', () => {
+    const values = Float32Array.from({ length: 1003 }, (_, i) =>
+      i < 6 ? [0, -0, Infinity, -Infinity, NaN, 1e-40][i] : 50 * Math.sin(i * 1.7) ** 5,
+    );
+    for (const [name, f] of [
+      ['neg', nk.neg],
+      ['sqrt', nk.sqrt],
+      ['abs', nk.abs],
+    ] as const) {
+      for (const n of [1003, 1, 2, 3]) {
+        const x = nk.tensor(values.subarray(values.length - n), [n]);
+        const [js, wasm] = both(() => f(x).toArray() as Float32Array);
+        js.forEach((e, i) =>
+          assert.ok(Object.is(wasm[i], e), `${name}(${x.data[i]}): ${wasm[i]} vs ${e}`),
+        );
+      }
+    }
+  });
+
   it('GELU and its gradient (exact erf form) match the JS kernels, odd sizes', () => {
     // The JS kernels compute 1 + erf(x/√2), which cancels for x below about −4 (as PyTorch's
     // does); there both are within 1e-7 of 0, so the comparison is relative plus 1e-7.

@@ -123,6 +123,12 @@ onWasmReady(() => {
     ['Gelu', 4],
   ] as const)
     pointwise(name, 'unaryMath', GRAIN_ELEMENTS / 8, { head: () => [op] });
+  for (const [name, op] of [
+    ['Neg', 5],
+    ['Sqrt', 6],
+    ['Abs', 7],
+  ] as const)
+    pointwise(name, 'unaryMath', GRAIN_ELEMENTS, { head: () => [op] });
   pointwiseGrad('GeluGrad', 'geluGrad', GRAIN_ELEMENTS / 8);
   registerKernel({
     name: 'MaxPool2d',
