@@ -79,23 +79,34 @@ export function lineChart(o: {
   };
 }
 
-/** Bars of a value per category, grouped by series. */
+/**
+ * Bars of a value per category, grouped by series. `yDomain` cuts the axis to a range (the
+ * bars then start at its bottom, and the axis title says so) where differences of a few
+ * points would not show on a scale from 0.
+ */
 export function barChart(o: {
   title: string;
   rows: { category: string; y: number; series: string }[];
   y: string;
   category: string;
+  yDomain?: [number, number];
 }): VegaLiteSpec {
+  const y = o.yDomain
+    ? {
+        title: `${o.y}, axis from ${o.yDomain[0]}`,
+        scale: { domain: o.yDomain, zero: false, clamp: true },
+      }
+    : { title: o.y };
   return {
     title: o.title,
     width: 420,
     height: 220,
     data: { values: o.rows },
-    mark: 'bar',
+    mark: { type: 'bar', clip: o.yDomain !== undefined },
     encoding: {
       x: { field: 'category', type: 'nominal', title: o.category, sort: null },
       xOffset: { field: 'series' },
-      y: { field: 'y', type: 'quantitative', title: o.y },
+      y: { field: 'y', type: 'quantitative', ...y },
       color: { field: 'series', type: 'nominal', title: '' },
     },
   };

@@ -235,6 +235,7 @@ export const denseSmallBatch: Experiment<Run> = {
         ]),
         y: 'IoU (%)',
         category: 'condition',
+        yDomain: [75, 95],
       }),
     ];
   },
