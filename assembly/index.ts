@@ -10,8 +10,6 @@ export {
   permute4,
   relu,
   reluGrad,
-  softmaxGradRows,
-  softmaxRows,
   sumMiddle,
   sumOuterInner,
 } from './elementwise';
@@ -28,3 +26,4 @@ export {
 export { cellBackward, cellForward } from './recurrent';
 export { colAffine, colSums } from './columns';
 export { geluGrad, unaryMath } from './transcendental';
+export { softmaxGradRows, softmaxGradStrided, softmaxRows, softmaxStrided } from './softmax';

@@ -13,7 +13,7 @@ function splat(v: f32): v128 {
 }
 
 /** eˣ: x = n·ln 2 + r, |r| ≤ ln 2 / 2, e^r by a degree-6 polynomial, 2ⁿ into the exponent bits. */
-function exp4(x: v128): v128 {
+export function exp4(x: v128): v128 {
   const big = f32x4.gt(x, splat(EXP_HI));
   const tiny = f32x4.lt(x, splat(EXP_LO));
   let v = f32x4.min(f32x4.max(x, splat(EXP_LO)), splat(EXP_HI));

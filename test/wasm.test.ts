@@ -83,13 +83,16 @@ describe('WASM kernels equal the JS reference', () => {
     setGrainScale(1);
   });
 
-  it('softmax and log-softmax over the last dim (and others, on JS), with gradients', () => {
+  it('softmax and log-softmax over the last dim and over strided dims, with gradients', () => {
     for (const scale of [1, 0]) {
       setGrainScale(scale);
       for (const [shape, dim] of [
         [[3, 37], -1],
         [[2, 5, 1], -1],
-        [[4, 3, 9], 1],
+        [[4, 3, 9], 1], // inner 9: two vectors and one lane
+        [[2, 7, 5, 6], 2],
+        [[5, 3, 4], 0], // one outer row
+        [[3, 2, 3], 1], // inner 3: lanes only
       ] as const) {
         const x = nk.randn([...shape], { std: 3 });
         for (const f of [nk.softmax, nk.logSoftmax]) {

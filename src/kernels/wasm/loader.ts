@@ -182,6 +182,8 @@ export interface WasmKernels {
   rowNormGradChunks(...args: number[]): void;
   rowNormDxChunks(...args: number[]): void;
   rowNormAffineChunks(...args: number[]): void;
+  softmaxStrided(...args: number[]): void;
+  softmaxGradStrided(...args: number[]): void;
   geluGrad(dy: number, x: number, dx: number, n: number): void;
   colSums(
     x: number,
