@@ -1,5 +1,6 @@
-// Elementwise passes and sums in SIMD: ReLU, leaky ReLU and their gradients, broadcasting binary operations,
-// sums over adjacent dims.
+// Elementwise passes and sums in SIMD: ReLU, leaky ReLU and their gradients, broadcasting
+// binary operations, sums over adjacent dims, the 4-level permute. (Softmax: softmax.ts; exp,
+// log and the like: transcendental.ts.)
 import { sumRun } from './stats';
 
 export function relu(x: usize, y: usize, n: i32): void {
