@@ -153,6 +153,18 @@ describe('normkit CLI', () => {
     assert.deepEqual(readFileSync(ckpt), good);
   });
 
+  it('trains with --augment, and resumes only with the same choice', () => {
+    const ckpt = join(dir, 'aug.ckpt');
+    const args = ['train', '--model', 'mlp', '--width', '8', '--train-limit', '128'];
+    const more = ['--test-limit', '20', '--checkpoint', ckpt];
+    const r = run(...args, ...more, '--epochs', '1', '--augment');
+    assert.equal(r.status, 0, r.stderr);
+    const without = run(...args, ...more, '--epochs', '2', '--resume');
+    assert.notEqual(without.status, 0);
+    assert.match(without.stderr, /aug\.ckpt was trained with --augment; resume with it/);
+    assert.equal(run(...args, ...more, '--epochs', '2', '--resume', '--augment').status, 0);
+  });
+
   it('refuses an empty data set and sizes that cannot fit, before training', () => {
     const empty = join(dir, 'empty');
     mkdirSync(empty, { recursive: true });

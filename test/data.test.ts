@@ -133,6 +133,68 @@ describe('DataLoader', () => {
     assert.equal(batch.labels[0], k);
   });
 
+  it('augments with random crops and flips, seeded by seed, epoch and batch', () => {
+    // 6 images [1, 5, 7] of distinct values, so each output pixel says where it came from.
+    const imgs = Float32Array.from({ length: 6 * 35 }, (_, i) => i + 1);
+    const six = Uint8Array.from({ length: 6 }, (_, i) => i);
+    const opts = { batchSize: 3, shuffle: true, seed: 4 };
+    const aug = { crop: 2, flip: true, fill: -1 };
+    const dl = new data.DataLoader(imgs, six, [1, 5, 7], { ...opts, augment: aug });
+    const plain = new data.DataLoader(imgs, six, [1, 5, 7], opts);
+    const order = dl.order(0);
+    const again = new data.DataLoader(imgs, six, [1, 5, 7], { ...opts, augment: aug });
+    assert.deepEqual(
+      Array.from(dl.batch(order, 1, 3).x.data),
+      Array.from(again.batch(order, 1, 3).x.data),
+    );
+    assert.notDeepEqual(
+      Array.from(dl.batch(order, 1, 3).x.data),
+      Array.from(dl.batch(order, 1, 4).x.data),
+    );
+    const seen = new Set<string>();
+    for (let epoch = 0; epoch < 30; epoch++) {
+      const got = dl.batch(order, 0, epoch),
+        base = plain.batch(order, 0, epoch);
+      assert.deepEqual(got.labels, base.labels);
+      for (let i = 0; i < 3; i++) {
+        const img = base.x.data.subarray(i * 35, (i + 1) * 35),
+          out = got.x.data.subarray(i * 35, (i + 1) * 35);
+        // Exactly one shift (dy, dx) in [−2, 2]² with or without a mirror explains the item.
+        const fits = [];
+        for (let dy = -2; dy <= 2; dy++)
+          for (let dx = -2; dx <= 2; dx++)
+            for (const flip of [false, true]) {
+              let ok = true;
+              for (let y = 0; y < 5 && ok; y++)
+                for (let x = 0; x < 7 && ok; x++) {
+                  const sy = y + dy,
+                    sx = (flip ? 6 - x : x) + dx;
+                  const want = sy >= 0 && sy < 5 && sx >= 0 && sx < 7 ? img[sy * 7 + sx] : -1;
+                  ok = out[y * 7 + x] === want;
+                }
+              if (ok) fits.push(`${dy},${dx},${flip}`);
+            }
+        assert.equal(fits.length, 1, `item ${i} of epoch ${epoch}: ${fits.join(' | ')}`);
+        seen.add(fits[0]);
+      }
+    }
+    // 90 draws from 50 outcomes: both mirrors and shifts in both directions occur.
+    assert.ok(
+      [...seen].some((f) => f.endsWith('true')) && [...seen].some((f) => f.endsWith('false')),
+    );
+    assert.ok(
+      [...seen].some((f) => f.startsWith('-2')) && [...seen].some((f) => f.startsWith('2')),
+    );
+    assert.throws(
+      () => new data.DataLoader(inputs, labels, [2], { batchSize: 2, augment: { flip: true } }),
+      /augment expects image items \[C, H, W\], got item shape \[2\]/,
+    );
+    assert.throws(
+      () => new data.DataLoader(imgs, six, [1, 5, 7], { batchSize: 2, augment: { crop: 5 } }),
+      /expected augment.crop to be an integer from 0 to 4, got 5/,
+    );
+  });
+
   it('refuses inconsistent inputs', () => {
     assert.throws(
       () => new data.DataLoader(inputs, labels, [3], { batchSize: 2 }),

@@ -75,6 +75,7 @@ program
     int('--min-length'),
   )
   .option('--batch-size <n>', 'mini-batch size', int('--batch-size'), 64)
+  .option('--augment', 'random crops (2-pixel padding) and left-right flips of the training images')
   .option('--lr <x>', 'learning rate (default 0.05 for sgd, 1e-3 for adam/adamw)', num('--lr'))
   .option('--epochs <n>', 'epochs (cosine learning-rate decay over them)', int('--epochs'), 5)
   .addOption(new Option('--optimizer <name>', 'optimizer').choices(OPTIMIZERS).default('sgd'))

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { BatchNormBase } from '../nn/batchnorm.js';
 import { BUNDLED_DIR, loadFashionMnist } from '../data/node.js';
 import { DataLoader } from '../data/loader.js';
+import { MEAN, STD } from '../data/fashion-mnist.js';
 import { manualSeed } from '../random.js';
 import { CosineAnnealingLR } from '../optim/scheduler.js';
 import { buildModel, type ModelKind, type NormKind } from '../train/models.js';
@@ -17,6 +18,8 @@ export interface TrainOptions {
   width?: number;
   /** lstm / transformer: train on random-length crops of at least this many rows. */
   minLength?: number;
+  /** Random 2-pixel crops and left–right flips of the training images (--augment). */
+  augment?: boolean;
   batchSize: number;
   lr?: number;
   epochs: number;
@@ -70,6 +73,7 @@ export function runTrain(o: TrainOptions): EpochRecord[] {
     norm: o.norm,
     width: o.width,
     minLength: o.minLength,
+    augment: o.augment === true,
     optimizer: o.optimizer,
     lr,
     weightDecay: o.weightDecay,
@@ -102,6 +106,12 @@ export function runTrain(o: TrainOptions): EpochRecord[] {
           `asked for ${o.minLength ?? '(none)'}`,
       );
     }
+    if ((c.augment ?? false) !== (o.augment === true)) {
+      throw new Error(
+        `--resume: ${o.checkpoint} was trained ${c.augment ? 'with' : 'without'} --augment; ` +
+          `resume ${c.augment ? 'with' : 'without'} it`,
+      );
+    }
     if (c.optimizer !== o.optimizer) {
       throw new Error(
         `--resume: ${o.checkpoint} was trained with --optimizer ${c.optimizer}, asked for ` +
@@ -125,6 +135,8 @@ export function runTrain(o: TrainOptions): EpochRecord[] {
     shuffle: true,
     seed: o.seed,
     dropLast,
+    // Padding with the background: a raw 0 in the split's normalized units.
+    augment: o.augment ? { crop: 2, flip: true, fill: (0 - MEAN) / STD } : undefined,
   });
   report.begin?.({
     model: o.model,

@@ -13,6 +13,13 @@ export interface DataLoaderOptions {
   shuffle?: boolean;
   dropLast?: boolean;
   seed?: number;
+  /**
+   * Random augmentation of image items [C, H, W], drawn anew for every batch (seeded by seed,
+   * epoch and batch, so a resumed run draws the same): `crop` pads by that many pixels with
+   * `fill` (default 0) and takes a random H×W window (torchvision's RandomCrop(size,
+   * padding)); `flip` mirrors left–right with probability ½ (RandomHorizontalFlip).
+   */
+  augment?: { crop?: number; flip?: boolean; fill?: number };
 }
 
 export class DataLoader {
@@ -32,6 +39,20 @@ export class DataLoader {
       );
     }
     this.itemSize = itemShape.reduce((a, b) => a * b, 1);
+    const aug = options.augment;
+    if (aug !== undefined) {
+      if (itemShape.length !== 3) {
+        throw new Error(
+          `DataLoader: augment expects image items [C, H, W], got item shape [${itemShape.join(', ')}]`,
+        );
+      }
+      const crop = aug.crop ?? 0;
+      if (!Number.isInteger(crop) || crop < 0 || crop >= Math.min(itemShape[1], itemShape[2])) {
+        throw new Error(
+          `DataLoader: expected augment.crop to be an integer from 0 to ${Math.min(itemShape[1], itemShape[2]) - 1}, got ${aug.crop}`,
+        );
+      }
+    }
     if (inputs.length !== labels.length * this.itemSize) {
       throw new Error(
         `DataLoader: ${labels.length} labels but ${inputs.length / this.itemSize} inputs of shape [${itemShape.join(', ')}]`,
@@ -63,15 +84,31 @@ export class DataLoader {
     return idx;
   }
 
-  /** The b-th batch of an epoch (batches can be fetched lazily, e.g. after a resume). */
-  batch(order: Uint32Array, b: number): Batch {
+  /**
+   * The b-th batch of an epoch (batches can be fetched lazily, e.g. after a resume); `epoch`
+   * seeds the augmentation, when there is one.
+   */
+  batch(order: Uint32Array, b: number, epoch = 0): Batch {
     const start = b * this.batchSize;
     const n = Math.min(this.batchSize, this.size - start);
     const xs = new Float32Array(n * this.itemSize);
     const labels = new Uint8Array(n);
+    const aug = this.options.augment;
+    const g =
+      aug &&
+      new Rng(((((this.options.seed ?? 0) * 1000003 + epoch) * 10007 + b) >>> 0) ^ 0x5bd1e995);
     for (let i = 0; i < n; i++) {
       const k = order[start + i];
-      xs.set(this.inputs.subarray(k * this.itemSize, (k + 1) * this.itemSize), i * this.itemSize);
+      const item = this.inputs.subarray(k * this.itemSize, (k + 1) * this.itemSize);
+      if (g)
+        augmentInto(
+          item,
+          xs.subarray(i * this.itemSize, (i + 1) * this.itemSize),
+          this.itemShape,
+          aug!,
+          g,
+        );
+      else xs.set(item, i * this.itemSize);
       labels[i] = this.labels[k];
     }
     return { x: tensor(xs, [n, ...this.itemShape]), labels };
@@ -79,6 +116,32 @@ export class DataLoader {
 
   *epoch(epoch = 0): Generator<Batch> {
     const order = this.order(epoch);
-    for (let b = 0; b < this.length; b++) yield this.batch(order, b);
+    for (let b = 0; b < this.length; b++) yield this.batch(order, b, epoch);
+  }
+}
+
+/** One item [C, H, W] shifted by a random crop of the padded image, maybe mirrored, into out. */
+function augmentInto(
+  item: Float32Array,
+  out: Float32Array,
+  [C, H, W]: readonly number[],
+  aug: NonNullable<DataLoaderOptions['augment']>,
+  g: Rng,
+): void {
+  const p = aug.crop ?? 0;
+  // The window's top-left corner in the padded image, as an offset from the original's.
+  const dy = p > 0 ? g.int(2 * p + 1) - p : 0,
+    dx = p > 0 ? g.int(2 * p + 1) - p : 0;
+  const flip = aug.flip === true && g.uniform() < 0.5;
+  const fill = aug.fill ?? 0;
+  for (let c = 0; c < C; c++) {
+    for (let y = 0; y < H; y++) {
+      const sy = y + dy;
+      for (let x = 0; x < W; x++) {
+        const sx = (flip ? W - 1 - x : x) + dx;
+        out[(c * H + y) * W + x] =
+          sy >= 0 && sy < H && sx >= 0 && sx < W ? item[(c * H + sy) * W + sx] : fill;
+      }
+    }
   }
 }

@@ -82,7 +82,7 @@ export function trainEpoch(
   const total: StepResult = { loss: 0, correct: 0, count: 0 };
   for (let b = 0; b < loader.length; b++) {
     const r = tidy(() => {
-      const { x, labels } = loader.batch(order, b);
+      const { x, labels } = loader.batch(order, b, epoch);
       return trainStep(model, opt, x, labels);
     });
     total.loss += r.loss * r.count;
