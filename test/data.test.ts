@@ -178,6 +178,13 @@ describe('DataLoader', () => {
         seen.add(fits[0]);
       }
     }
+    // Any seed, epoch and batch (the per-batch seed once came out negative and threw).
+    const big = new data.DataLoader(imgs, six, [1, 5, 7], {
+      ...opts,
+      seed: 1000,
+      augment: aug,
+    });
+    for (let epoch = 0; epoch < 50; epoch++) for (let b = 0; b < 2; b++) big.batch(order, b, epoch);
     // 90 draws from 50 outcomes: both mirrors and shifts in both directions occur.
     assert.ok(
       [...seen].some((f) => f.endsWith('true')) && [...seen].some((f) => f.endsWith('false')),

@@ -94,9 +94,12 @@ export class DataLoader {
     const xs = new Float32Array(n * this.itemSize);
     const labels = new Uint8Array(n);
     const aug = this.options.augment;
+    // A 32-bit seed per (seed, epoch, batch), kept non-negative (>>> 0 after the xor).
     const g =
       aug &&
-      new Rng(((((this.options.seed ?? 0) * 1000003 + epoch) * 10007 + b) >>> 0) ^ 0x5bd1e995);
+      new Rng(
+        (((((this.options.seed ?? 0) * 1000003 + epoch) * 10007 + b) >>> 0) ^ 0x5bd1e995) >>> 0,
+      );
     for (let i = 0; i < n; i++) {
       const k = order[start + i];
       const item = this.inputs.subarray(k * this.itemSize, (k + 1) * this.itemSize);
