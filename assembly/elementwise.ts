@@ -1,4 +1,4 @@
-// Elementwise passes and sums in SIMD: ReLU, leaky ReLU and their gradients, broadcasting
+// Elementwise passes and sums in SIMD: ReLU, leaky ReLU and their gradients, clamp, broadcasting
 // binary operations, sums over adjacent dims, the 4-level permute. (Softmax: softmax.ts; exp,
 // log and the like: transcendental.ts.)
 import { sumRun } from './stats';
@@ -58,6 +58,34 @@ export function leakyReluGrad(dy: usize, x: usize, dx: usize, n: i32, slope: f32
     const q = (<usize>i) << 2;
     const g = load<f32>(dy + q);
     store<f32>(dx + q, load<f32>(x + q) > 0 ? g : g * slope);
+  }
+}
+
+/**
+ * mask 0: y = min where x < min, max where x > max, else x (NaN and the sign of 0 kept, as
+ * the JS kernel's comparisons do); mask 1: y = 1 where min ≤ x ≤ max, else 0 (its gradient).
+ */
+export function clamp(x: usize, y: usize, n: i32, lo: f32, hi: f32, mask: i32): void {
+  const lv = f32x4.splat(lo),
+    hv = f32x4.splat(hi),
+    one = f32x4.splat(1);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const q = (<usize>i) << 2;
+    const v = v128.load(x + q);
+    const below = f32x4.lt(v, lv),
+      above = f32x4.gt(v, hv);
+    v128.store(
+      y + q,
+      mask
+        ? v128.and(one, v128.and(f32x4.ge(v, lv), f32x4.le(v, hv)))
+        : v128.bitselect(hv, v128.bitselect(lv, v, below), above),
+    );
+  }
+  for (; i < n; i++) {
+    const q = (<usize>i) << 2;
+    const v = load<f32>(x + q);
+    store<f32>(y + q, mask ? (v >= lo && v <= hi ? 1 : 0) : v < lo ? lo : v > hi ? hi : v);
   }
 }
 

@@ -5,6 +5,7 @@ export { affine, moments, normalize, normalizeBackward } from './stats';
 export { col2im, convBackwardInput, convBackwardWeight, convForward, im2col } from './conv';
 export {
   binary,
+  clamp,
   leakyRelu,
   leakyReluGrad,
   permute4,

@@ -138,6 +138,13 @@ function geluGradLanes(g: v128, x: v128): v128 {
   return f32x4.mul(g, f32x4.add(cdf, f32x4.mul(x, pdf)));
 }
 
+/** Math.sign: ±1, and ±0 and NaN as they are. */
+function sign4(v: v128): v128 {
+  const zero = f32x4.splat(0);
+  const r = v128.bitselect(f32x4.splat(1), v, f32x4.gt(v, zero));
+  return v128.bitselect(f32x4.splat(-1), r, f32x4.lt(v, zero));
+}
+
 /** 1 / (1 + e⁻ˣ). */
 function sigmoid4(x: v128): v128 {
   return f32x4.div(splat(1), f32x4.add(splat(1), exp4(f32x4.neg(x))));
@@ -150,7 +157,8 @@ export const EXP = 0,
   GELU = 4,
   NEG = 5,
   SQRT = 6,
-  ABS = 7;
+  ABS = 7,
+  SIGN = 8;
 
 function apply(op: i32, v: v128): v128 {
   if (op == EXP) return exp4(v);
@@ -160,7 +168,8 @@ function apply(op: i32, v: v128): v128 {
   if (op == GELU) return gelu4(v);
   if (op == NEG) return f32x4.neg(v);
   if (op == SQRT) return f32x4.sqrt(v);
-  return f32x4.abs(v);
+  if (op == ABS) return f32x4.abs(v);
+  return sign4(v);
 }
 
 /** y = f(x) over n floats, f by op code (EXP … ABS); the tail one lane at a time. */
@@ -182,7 +191,7 @@ export function unaryMath(op: i32, x: usize, y: usize, n: i32): void {
   else if (op == GELU)
     for (let i = 0; i < end; i += 4)
       v128.store(y + ((<usize>i) << 2), gelu4(v128.load(x + ((<usize>i) << 2))));
-  // The exact ones (neg, sqrt and abs are correctly rounded in IEEE arithmetic).
+  // The exact ones (neg, sqrt, abs and sign: correctly rounded in IEEE arithmetic).
   else
     for (let i = 0; i < end; i += 4)
       v128.store(y + ((<usize>i) << 2), apply(op, v128.load(x + ((<usize>i) << 2))));

@@ -434,7 +434,7 @@ describe('WASM kernels equal the JS reference', () => {
     }
   });
 
-  it('neg, sqrt and abs equal the JS kernels exactly, special values and odd sizes included', () => {
+  it('neg, sqrt, abs, sign, clamp and its mask equal the JS kernels exactly, special values and odd sizes included', () => {
     const values = Float32Array.from({ length: 1003 }, (_, i) =>
       i < 6 ? [0, -0, Infinity, -Infinity, NaN, 1e-40][i] : 50 * Math.sin(i * 1.7) ** 5,
     );
@@ -442,6 +442,10 @@ describe('WASM kernels equal the JS reference', () => {
       ['neg', nk.neg],
       ['sqrt', nk.sqrt],
       ['abs', nk.abs],
+      ['sign', nk.sign],
+      ['clamp', (t: nk.Tensor) => nk.clamp(t, -3, 0)],
+      ['clamp below', (t: nk.Tensor) => nk.clamp(t, 0.5)],
+      ['clamp mask', (t: nk.Tensor) => nk.runKernel('ClampMask', [t], { min: -3, max: 0 })],
     ] as const) {
       for (const n of [1003, 1, 2, 3]) {
         const x = nk.tensor(values.subarray(values.length - n), [n]);

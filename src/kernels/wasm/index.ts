@@ -42,11 +42,17 @@ function pointwise(
   name: string,
   fn: string,
   grain: number,
-  args: { head?: (attrs: any) => number[]; tail?: (attrs: any) => number[] } = {},
+  args: {
+    head?: (attrs: any) => number[];
+    tail?: (attrs: any) => number[];
+    /** False for the ops that have no gradient of their own (sign, clamp's mask). */
+    differentiable?: boolean;
+  } = {},
 ): void {
   registerKernel({
     name,
     backend: 'wasm',
+    differentiable: args.differentiable,
     supports: float32,
     fn: ([x], attrs) => {
       const y = empty(x.shape, x.dtype);
@@ -129,7 +135,13 @@ onWasmReady(() => {
     ['Abs', 7],
   ] as const)
     pointwise(name, 'unaryMath', GRAIN_ELEMENTS, { head: () => [op] });
+  pointwise('Sign', 'unaryMath', GRAIN_ELEMENTS, { head: () => [8], differentiable: false });
   pointwiseGrad('GeluGrad', 'geluGrad', GRAIN_ELEMENTS / 8);
+  pointwise('Clamp', 'clamp', GRAIN_ELEMENTS, { tail: (a) => [a.min, a.max, 0] });
+  pointwise('ClampMask', 'clamp', GRAIN_ELEMENTS, {
+    tail: (a) => [a.min, a.max, 1],
+    differentiable: false,
+  });
   registerKernel({
     name: 'MaxPool2d',
     backend: 'wasm',

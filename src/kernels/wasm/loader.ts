@@ -179,6 +179,7 @@ export interface WasmKernels {
   reluGrad(dy: number, x: number, dx: number, n: number): void;
   leakyRelu(x: number, y: number, n: number, slope: number): void;
   unaryMath(op: number, x: number, y: number, n: number): void;
+  clamp(x: number, y: number, n: number, lo: number, hi: number, mask: number): void;
   rowNormGradChunks(...args: number[]): void;
   rowNormDxChunks(...args: number[]): void;
   rowNormAffineChunks(...args: number[]): void;
