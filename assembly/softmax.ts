@@ -3,7 +3,7 @@
 // positions per f32x4). Max-shifted; the sums in float64; exp by transcendental.ts's exp4.
 import { exp4 } from './transcendental';
 
-/** The sum of v's four lanes added, in float64, to the pair of accumulators lo/hi. */
+/** Four float64 sums, one per lane: lanes 0 and 1 in accLo, 2 and 3 in accHi. */
 let accLo = f64x2.splat(0);
 let accHi = f64x2.splat(0);
 
@@ -12,9 +12,29 @@ function accumulate(v: v128): void {
   accHi = f64x2.add(accHi, f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1)));
 }
 
+function resetSums(): void {
+  accLo = f64x2.splat(0);
+  accHi = f64x2.splat(0);
+}
+
+/** The four lanes' sums added together (a row's total). */
 function accumulated(): f64 {
   const t = f64x2.add(accLo, accHi);
   return f64x2.extract_lane(t, 0) + f64x2.extract_lane(t, 1);
+}
+
+/** log of both lanes of a float64 pair. */
+function logPair(acc: v128): v128 {
+  return f64x2.replace_lane(
+    f64x2.splat(Math.log(f64x2.extract_lane(acc, 0))),
+    1,
+    Math.log(f64x2.extract_lane(acc, 1)),
+  );
+}
+
+/** The four float64 pairs back in one f32x4 (lane order kept). */
+function pairsToF32(lo: v128, hi: v128): v128 {
+  return v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
 }
 
 function exp1(v: f32): f32 {
@@ -39,8 +59,7 @@ export function softmaxRows(x: usize, y: usize, rows: i32, D: i32, log: i32): vo
     for (let d = end; d < D; d++) m = max(m, load<f32>(px + ((<usize>d) << 2)));
     if (m == -Infinity) m = 0;
     const ms = f32x4.splat(m);
-    accLo = f64x2.splat(0);
-    accHi = f64x2.splat(0);
+    resetSums();
     let tail: f64 = 0;
     for (let d = 0; d < end; d += 4) {
       const q = (<usize>d) << 2;
@@ -86,8 +105,7 @@ export function softmaxGradRows(dy: usize, y: usize, dx: usize, rows: i32, D: i3
   const end = D & ~3;
   for (let r = 0; r < rows; r++) {
     const o = (<usize>r * <usize>D) << 2;
-    accLo = f64x2.splat(0);
-    accHi = f64x2.splat(0);
+    resetSums();
     let tail: f64 = 0;
     for (let d = 0; d < end; d += 4) {
       const q = o + ((<usize>d) << 2);
@@ -141,46 +159,25 @@ export function softmaxStrided(
       let m = f32x4.splat(-Infinity);
       for (let d = 0; d < D; d++) m = f32x4.max(m, loadLanes(px + <usize>d * stride, lanes));
       m = v128.andnot(m, f32x4.eq(m, f32x4.splat(-Infinity))); // −∞ → 0
-      let lo = f64x2.splat(0),
-        hi = f64x2.splat(0);
+      resetSums();
       for (let d = 0; d < D; d++) {
         const e = exp4(f32x4.sub(loadLanes(px + <usize>d * stride, lanes), m));
         if (!log) storeLanes(py + <usize>d * stride, e, lanes);
-        lo = f64x2.add(lo, f64x2.promote_low_f32x4(e));
-        hi = f64x2.add(hi, f64x2.promote_low_f32x4(v128.shuffle<f32>(e, e, 2, 3, 0, 1)));
+        accumulate(e);
       }
-      let k = f32x4.splat(0);
       if (log) {
-        // log s + m per lane, in float64.
-        k = f32x4.replace_lane(
-          k,
-          0,
-          <f32>(Math.log(f64x2.extract_lane(lo, 0)) + <f64>f32x4.extract_lane(m, 0)),
-        );
-        k = f32x4.replace_lane(
-          k,
-          1,
-          <f32>(Math.log(f64x2.extract_lane(lo, 1)) + <f64>f32x4.extract_lane(m, 1)),
-        );
-        k = f32x4.replace_lane(
-          k,
-          2,
-          <f32>(Math.log(f64x2.extract_lane(hi, 0)) + <f64>f32x4.extract_lane(m, 2)),
-        );
-        k = f32x4.replace_lane(
-          k,
-          3,
-          <f32>(Math.log(f64x2.extract_lane(hi, 1)) + <f64>f32x4.extract_lane(m, 3)),
+        // log s + m per lane, in float64, rounded once.
+        const k = pairsToF32(
+          f64x2.add(logPair(accLo), f64x2.promote_low_f32x4(m)),
+          f64x2.add(logPair(accHi), f64x2.promote_low_f32x4(v128.shuffle<f32>(m, m, 2, 3, 0, 1))),
         );
         for (let d = 0; d < D; d++) {
           const p = <usize>d * stride;
           storeLanes(py + p, f32x4.sub(loadLanes(px + p, lanes), k), lanes);
         }
       } else {
-        k = f32x4.replace_lane(k, 0, <f32>(1 / f64x2.extract_lane(lo, 0)));
-        k = f32x4.replace_lane(k, 1, <f32>(1 / f64x2.extract_lane(lo, 1)));
-        k = f32x4.replace_lane(k, 2, <f32>(1 / f64x2.extract_lane(hi, 0)));
-        k = f32x4.replace_lane(k, 3, <f32>(1 / f64x2.extract_lane(hi, 1)));
+        const one = f64x2.splat(1);
+        const k = pairsToF32(f64x2.div(one, accLo), f64x2.div(one, accHi));
         for (let d = 0; d < D; d++) {
           const p = py + <usize>d * stride;
           storeLanes(p, f32x4.mul(loadLanes(p, lanes), k), lanes);
@@ -207,23 +204,13 @@ export function softmaxGradStrided(
     for (let i = 0; i < inner; i += 4) {
       const lanes = min(4, inner - i);
       const at = base + ((<usize>i) << 2);
-      let lo = f64x2.splat(0),
-        hi = f64x2.splat(0);
+      resetSums();
       for (let d = 0; d < D; d++) {
         const p = at + <usize>d * stride;
         const g = loadLanes(dy + p, lanes);
-        const t = log ? g : f32x4.mul(g, loadLanes(y + p, lanes));
-        lo = f64x2.add(lo, f64x2.promote_low_f32x4(t));
-        hi = f64x2.add(hi, f64x2.promote_low_f32x4(v128.shuffle<f32>(t, t, 2, 3, 0, 1)));
+        accumulate(log ? g : f32x4.mul(g, loadLanes(y + p, lanes)));
       }
-      const s = v128.shuffle<f32>(
-        f32x4.demote_f64x2_zero(lo),
-        f32x4.demote_f64x2_zero(hi),
-        0,
-        1,
-        4,
-        5,
-      );
+      const s = pairsToF32(accLo, accHi);
       for (let d = 0; d < D; d++) {
         const p = at + <usize>d * stride;
         const g = loadLanes(dy + p, lanes),
