@@ -322,8 +322,9 @@ export function rowNormGradChunks(
 }
 
 /**
- * Phase 2: dx = a[r]·w[j]·g + b[r]·(x − m[r]) + c[r] (float64 coefficients per row), chunk by
- * chunk so that the chunk's weight stays in cache; chunks [k0, k1).
+ * Phase 2: dx = a[r]·w[j]·g + b[r]·(x − m[r]) + c[r] (float64 coefficients per row, from
+ * rowGradCoefficients), chunk by chunk so that the chunk's weight stays in cache; chunks
+ * [k0, k1).
  */
 export function rowNormDxChunks(
   g: usize,
@@ -336,7 +337,9 @@ export function rowNormDxChunks(
   chunkCols: i32,
   mu: usize,
   center: i32,
-  coef: usize,
+  a: usize,
+  b: usize,
+  c: usize,
   w: usize,
 ): void {
   const rowBytes = (<usize>cols) << 2;
@@ -346,7 +349,6 @@ export function rowNormDxChunks(
     for (let r = 0; r < rows; r++) {
       const at = (<usize>r) << 3;
       const m = center ? load<f64>(mu + at) : 0;
-      const c = coef + at * 3;
       const off = <usize>r * rowBytes + ((<usize>j0) << 2);
       affine2Row(
         g + off,
@@ -354,9 +356,9 @@ export function rowNormDxChunks(
         dx + off,
         n,
         m,
-        <f32>load<f64>(c),
-        <f32>load<f64>(c, 8),
-        <f32>load<f64>(c, 16),
+        <f32>load<f64>(a + at),
+        <f32>load<f64>(b + at),
+        <f32>load<f64>(c + at),
         w + ((<usize>j0) << 2),
       );
     }

@@ -14,7 +14,13 @@ import {
   type Vec,
   jsCellPrimitives,
 } from '../js/recurrent.js';
-import { type NormPrimitives, type StatLayout, jsNormPrimitives, rowLayout } from '../js/stats.js';
+import {
+  type NormPrimitives,
+  type StatLayout,
+  jsNormPrimitives,
+  rowGradCoefficients,
+  rowLayout,
+} from '../js/stats.js';
 import { columnGradCoefficients, jsColumnPasses } from '../js/stats-columns.js';
 import { gemmWorkspace, makeWasmGemm } from './gemm.js';
 import { wasmKernels } from './loader.js';
@@ -140,7 +146,7 @@ export function wasmColumnPrimitives(): ColumnPrimitives {
       if (p === null) return js.rowNormBackward(G, X, DX, rows, mu, inv, W, DW, DB, center);
       const cols = X.length / rows;
       const [pm, pi] = f64Args('norm-in', mu, inv);
-      if (cols > 4 * CHUNK_COLS) return chunkedBackward(p, rows, cols, pm, pi, center, !!DB);
+      if (cols > 4 * CHUNK_COLS) return chunkedBackward(p, rows, cols, pm, pi, inv, center, !!DB);
       const G1 = groupRowsFor(rows),
         groups = Math.ceil(rows / G1);
       const partials = workspaceBytes('rownorm-partials', 2 * groups * cols * 4);
@@ -178,9 +184,23 @@ export function wasmColumnPrimitives(): ColumnPrimitives {
 const CHUNK_COLS = 2048;
 
 /**
+ * Runs a chunked row-norm pass (assembly/layernorm.ts) over the column chunks of [rows, cols],
+ * threads taking whole chunks; args(k0, k1, thread) are the call's arguments.
+ */
+function overChunks(
+  fn: string,
+  rows: number,
+  cols: number,
+  args: (k0: number, k1: number, t: number) => number[],
+): void {
+  const chunks = Math.ceil(cols / CHUNK_COLS);
+  parallelFor(fn, chunks, Math.max(1, Math.ceil(GRAIN_ELEMENTS / (rows * CHUNK_COLS))), args);
+}
+
+/**
  * LayerNorm/RMSNorm forward for rows longer than 4 chunks: the rows' moments (the shared
- * helper), then the affine chunk by chunk (threads take whole chunks) so that the weight and
- * bias are read once. p: pointers to X, Y, W[, B].
+ * helper), then the affine chunk by chunk so that the weight and bias are read once.
+ * p: pointers to X, Y, W[, B].
  */
 function chunkedForward(
   X: TypedArray,
@@ -197,9 +217,7 @@ function chunkedForward(
     return 1 / Math.sqrt(center ? v + eps : v + m.mean[r] * m.mean[r] + eps);
   });
   const [pm, pi] = f64Args('norm-in', m.mean, inv);
-  const chunks = Math.ceil(cols / CHUNK_COLS);
-  const grain = Math.max(1, Math.ceil(GRAIN_ELEMENTS / (rows * CHUNK_COLS)));
-  parallelFor('rowNormAffineChunks', chunks, grain, (k0, k1) => [
+  overChunks('rowNormAffineChunks', rows, cols, (k0, k1) => [
     p[0],
     p[1],
     rows,
@@ -218,9 +236,9 @@ function chunkedForward(
 
 /**
  * LayerNorm/RMSNorm backward for rows longer than 4 chunks: per chunk of columns, every row's
- * sums and the columns' dweight/dbias (threads take whole chunks), the row sums merged here
- * in chunk order (so the result does not depend on the thread count), then dx chunk by chunk.
- * p: pointers to G, X, DX, W, DW[, DB]; pm, pi: the rows' mean and inv in scratch.
+ * sums and the columns' dweight/dbias, the row sums merged here in chunk order (so the
+ * result does not depend on the thread count), then dx chunk by chunk.
+ * p: pointers to G, X, DX, W, DW[, DB]; pm, pi: the rows' mean and inv (inv) in scratch.
  */
 function chunkedBackward(
   p: number[],
@@ -228,13 +246,13 @@ function chunkedBackward(
   cols: number,
   pm: number,
   pi: number,
+  inv: Float64Array,
   center: boolean,
   hasBias: boolean,
 ): void {
   const chunks = Math.ceil(cols / CHUNK_COLS);
   const rowSums = workspaceBytes('rownorm-rowsums', rows * chunks * 16);
-  const grain = Math.max(1, Math.ceil(GRAIN_ELEMENTS / (rows * CHUNK_COLS)));
-  parallelFor('rowNormGradChunks', chunks, grain, (k0, k1, t) => {
+  overChunks('rowNormGradChunks', rows, cols, (k0, k1, t) => {
     const acc = workspaceBytes(`rownorm-acc-${t}`, CHUNK_COLS * 16 + CHUNK_COLS * 8);
     return [
       p[0],
@@ -257,22 +275,18 @@ function chunkedBackward(
     ];
   });
   const sums = f64Read(rowSums, rows * chunks * 2);
-  const inv = f64Read(pi, rows);
-  const coef = new Float64Array(rows * 3);
+  const sg = new Float64Array(rows),
+    sgx = new Float64Array(rows);
   for (let r = 0; r < rows; r++) {
-    let sg = 0,
-      sgx = 0;
     for (let k = 0; k < chunks; k++) {
-      sg += sums[(r * chunks + k) * 2];
-      sgx += sums[(r * chunks + k) * 2 + 1];
+      sg[r] += sums[(r * chunks + k) * 2];
+      sgx[r] += sums[(r * chunks + k) * 2 + 1];
     }
-    const s = inv[r];
-    coef[3 * r] = s;
-    coef[3 * r + 1] = -s * s * ((sgx * s) / cols);
-    coef[3 * r + 2] = center ? -s * (sg / cols) : 0;
   }
-  const [pc] = f64Args('norm-coef', coef);
-  parallelFor('rowNormDxChunks', chunks, grain, (k0, k1) => [
+  const { A, B, C } = rowGradCoefficients(sg, sgx, inv, cols);
+  if (!center) C.fill(0);
+  const [pa, pb, pc] = f64Args('norm-coef', A, B, C);
+  overChunks('rowNormDxChunks', rows, cols, (k0, k1) => [
     p[0],
     p[1],
     p[2],
@@ -283,6 +297,8 @@ function chunkedBackward(
     CHUNK_COLS,
     pm,
     center ? 1 : 0,
+    pa,
+    pb,
     pc,
     p[3],
   ]);
