@@ -193,6 +193,10 @@ describe('DataLoader', () => {
       [...seen].some((f) => f.startsWith('-2')) && [...seen].some((f) => f.startsWith('2')),
     );
     assert.throws(
+      () => dl.batch(order, 0),
+      /DataLoader.batch: with augment, pass the epoch \(batch\(order, b, epoch\)\)/,
+    );
+    assert.throws(
       () => new data.DataLoader(inputs, labels, [2], { batchSize: 2, augment: { flip: true } }),
       /augment expects image items \[C, H, W\], got item shape \[2\]/,
     );

@@ -88,17 +88,24 @@ export class DataLoader {
    * The b-th batch of an epoch (batches can be fetched lazily, e.g. after a resume); `epoch`
    * seeds the augmentation, when there is one.
    */
-  batch(order: Uint32Array, b: number, epoch = 0): Batch {
+  batch(order: Uint32Array, b: number, epoch?: number): Batch {
+    const aug = this.options.augment;
+    if (aug !== undefined && epoch === undefined) {
+      // Without it every epoch would draw the same crops and flips for batch b.
+      throw new Error(
+        'DataLoader.batch: with augment, pass the epoch (batch(order, b, epoch)) so that each ' +
+          'epoch draws new crops and flips',
+      );
+    }
     const start = b * this.batchSize;
     const n = Math.min(this.batchSize, this.size - start);
     const xs = new Float32Array(n * this.itemSize);
     const labels = new Uint8Array(n);
-    const aug = this.options.augment;
     // A 32-bit seed per (seed, epoch, batch), kept non-negative (>>> 0 after the xor).
     const g =
       aug &&
       new Rng(
-        (((((this.options.seed ?? 0) * 1000003 + epoch) * 10007 + b) >>> 0) ^ 0x5bd1e995) >>> 0,
+        (((((this.options.seed ?? 0) * 1000003 + epoch!) * 10007 + b) >>> 0) ^ 0x5bd1e995) >>> 0,
       );
     for (let i = 0; i < n; i++) {
       const k = order[start + i];
