@@ -13,7 +13,7 @@ const g = new Generator(7);
 await initWasm();
 const implementations = {
   js: withColumnPasses(jsNormPrimitives),
-  wasm: withColumnPasses(jsNormPrimitives, wasmColumnPasses(jsNormPrimitives)),
+  wasm: withColumnPasses(jsNormPrimitives, wasmColumnPasses()),
 };
 /** A float32 array in the shared memory (where the WASM passes run; elsewhere they defer to JS). */
 const shared = (a: Float32Array) => tensor(a, [a.length]).data as Float32Array;

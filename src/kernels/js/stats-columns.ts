@@ -16,7 +16,7 @@ const isColumns = (L: StatLayout) =>
  */
 export function withColumnPasses(
   P: NormPrimitives,
-  columns: NormPrimitives = jsColumnPasses(P),
+  columns: NormPrimitives = jsColumnPasses,
 ): NormPrimitives {
   const take = (L: StatLayout, Q = 1) => isColumns(L) && Q === 1;
   return {
@@ -29,10 +29,9 @@ export function withColumnPasses(
   };
 }
 
-/** The column passes in JS (float64 accumulators); other layouts go to P. */
-export function jsColumnPasses(P: NormPrimitives): NormPrimitives {
+/** The column passes in JS (float64 accumulators), for column layouts only (withColumnPasses routes them). */
+export const jsColumnPasses: NormPrimitives = (() => {
   const moments: NormPrimitives['moments'] = (X, L) => {
-    if (!isColumns(L)) return P.moments(X, L);
     const C = L.numStats,
       N = L.outer;
     const mean = new Float64Array(C),
@@ -48,7 +47,6 @@ export function jsColumnPasses(P: NormPrimitives): NormPrimitives {
     return { count: N, mean, m2 };
   };
   const affine: NormPrimitives['affine'] = (X, Y, L, c, a, b, relu = false) => {
-    if (!isColumns(L)) return P.affine(X, Y, L, c, a, b, relu);
     const C = L.numStats;
     for (let o = 0, i = 0; o < L.outer; o++) {
       for (let s = 0; s < C; s++, i++) {
@@ -61,7 +59,6 @@ export function jsColumnPasses(P: NormPrimitives): NormPrimitives {
     moments,
     affine,
     normalize(X, Y, L, eps, p, relu = false) {
-      if (!isColumns(L) || p.Q !== 1) return P.normalize(X, Y, L, eps, p, relu);
       const m = moments(X, L);
       const a = m.m2.map((q, s) => p.w[s % p.P] / Math.sqrt(q / m.count + eps));
       const b = Float64Array.from({ length: L.numStats }, (_, s) => p.b[s % p.P]);
@@ -69,7 +66,6 @@ export function jsColumnPasses(P: NormPrimitives): NormPrimitives {
       return m;
     },
     normalizeBackward(G, X, DX, L, mu, inv, p) {
-      if (!isColumns(L) || p.Q !== 1) return P.normalizeBackward(G, X, DX, L, mu, inv, p);
       const C = L.numStats,
         N = L.outer;
       const sg = new Float64Array(C),
@@ -87,7 +83,7 @@ export function jsColumnPasses(P: NormPrimitives): NormPrimitives {
       return { sg, sgx };
     },
   };
-}
+})();
 
 /**
  * BatchNorm's dx = G·A + (X − μ)·B + K per column, from Σg and Σg·(x − μ) over the N rows

@@ -105,7 +105,7 @@ onWasmReady(() => {
   registerConvKernels('wasm', conv, float32);
   registerMatMul('wasm', conv.gemm, float32, makeWasmBatchedGemm(conv.gemm));
   registerRecurrentKernels('wasm', conv.gemm, wasmCellPrimitives(), float32);
-  registerBatchNormKernels('wasm', withColumnPasses(norm, wasmColumnPasses(norm)), float32);
+  registerBatchNormKernels('wasm', withColumnPasses(norm, wasmColumnPasses()), float32);
   registerRowNormKernels('wasm', norm, float32);
   registerGroupNormKernels('wasm', norm, float32);
   const column = wasmColumnPrimitives();

@@ -534,8 +534,8 @@ export function wasmCellPrimitives(): CellPrimitives {
  * by groups of four columns, the elementwise passes by rows. Moments are sums shifted by the
  * first row, taken again shifted by the mean when that row is far from it.
  */
-export function wasmColumnPasses(P: NormPrimitives): NormPrimitives {
-  const js = jsColumnPasses(P);
+export function wasmColumnPasses(): NormPrimitives {
+  const js = jsColumnPasses;
   // Column sums (assembly/columns.ts colSums): moments shifted by centre when g is 0, else
   // the backward's Σg and Σg·(x − centre).
   const sums = (x: number, g: number, N: number, C: number, centre: number) => {
