@@ -29,7 +29,10 @@ export function withColumnPasses(
   };
 }
 
-/** The column passes in JS (float64 accumulators), for column layouts only (withColumnPasses routes them). */
+/**
+ * The column passes in JS (float64 accumulators), for column layouts only: withColumnPasses
+ * routes those here and everything else to the backend's primitives.
+ */
 export const jsColumnPasses: NormPrimitives = (() => {
   const moments: NormPrimitives['moments'] = (X, L) => {
     const C = L.numStats,
