@@ -56,6 +56,12 @@ export abstract class Optimizer<H extends GroupBase> {
     });
   }
 
+  /** Frees the per-parameter state (momentum, moments); the next step starts it afresh. */
+  dispose(): void {
+    for (const s of this.state.values()) for (const b of Object.values(s.buffers)) b.dispose();
+    this.state.clear();
+  }
+
   /** Clears every parameter's gradient (PyTorch's set_to_none=True). */
   zeroGrad(): void {
     for (const g of this.paramGroups) {
@@ -162,8 +168,7 @@ export abstract class Optimizer<H extends GroupBase> {
       const { params: _ignored, ...h } = g;
       Object.assign(this.paramGroups[i], h);
     });
-    for (const s of this.state.values()) for (const b of Object.values(s.buffers)) b.dispose();
-    this.state.clear();
+    this.dispose();
     for (const [i, s] of Object.entries(sd.state)) {
       const p = params[Number(i)];
       const buffers: Record<string, Tensor> = {};
