@@ -12,6 +12,7 @@ import { runExport } from './export.js';
 import { labList, labReport, labRun } from './lab.js';
 import { OPTIMIZERS } from './optimizer.js';
 import { runTrain } from './train.js';
+import { runPlayground } from './playground.js';
 import { getNumThreads, setNumThreads } from '../index.js';
 import { maxThreads } from '../kernels/wasm/threads.js';
 
@@ -223,6 +224,14 @@ program
     useThreads(o.threads);
     runGan(o);
   });
+
+program
+  .command('playground')
+  .description('serve the playground page (two networks trained side by side in the browser)')
+  .option('--port <n>', 'port (0: any free one)', int('--port', 0), 8080)
+  .option('--host <address>', 'address to listen on', '127.0.0.1')
+  .option('--no-isolation', 'do not send the cross-origin isolation headers (one thread per run)')
+  .action((o) => runPlayground(o));
 
 const lab = program
   .command('lab')
