@@ -4,6 +4,12 @@ export { gemmPackedABytes, gemmWorkspaceBytes, sgemm, sgemmBatch } from './gemm'
 export { affine, moments, normalize, normalizeBackward } from './stats';
 export { col2im, convBackwardInput, convBackwardWeight, convForward, im2col } from './conv';
 export {
+  winogradConv,
+  winogradScratchBytes,
+  winogradWeightGrad,
+  winogradWeightGradScratchBytes,
+} from './winograd';
+export {
   binary,
   clamp,
   leakyRelu,

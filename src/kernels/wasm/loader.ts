@@ -42,6 +42,15 @@ export interface WasmKernels {
   gemmWorkspaceBytes(): number;
   /** Bytes to pack a GEMM's whole A [M, K] once (the conv passes whose A is the weights). */
   gemmPackedABytes(M: number, K: number): number;
+  winogradScratchBytes(C: number, K: number, H: number, W: number, ph: number, pw: number): number;
+  winogradWeightGradScratchBytes(
+    Cs: number,
+    K: number,
+    H: number,
+    W: number,
+    ph: number,
+    pw: number,
+  ): number;
   // Layout passes (see assembly/stats.ts): statistics [s0, s1) of a StatLayout.
   moments(
     x: number,

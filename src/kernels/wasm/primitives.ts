@@ -28,6 +28,7 @@ import { f32Args, f64Args, f64Read, heapPtr } from './memory.js';
 import { heap } from '../../memory/allocator.js';
 import { parallelFor } from './threads.js';
 import { workspaceBytes } from '../workspace.js';
+import { winogradApplies, winogradConv, winogradWeightGrad } from './winograd.js';
 
 /** Elements a thread should get at least before splitting pays for the hand-off. */
 export const GRAIN_ELEMENTS = 1 << 15;
@@ -367,6 +368,10 @@ export function wasmConvPrimitives(): ConvPrimitives {
       const pb = bias ? heapPtr(bias.data) : 0;
       if (p === null || pb === null) return false;
       const [Cout, Kd] = [w.shape[0], g.C * g.kh * g.kw];
+      if (winogradApplies(g, Cout)) {
+        winogradConv(p[0], p[1], pb, p[2], x.shape[0], g.C, g.H, g.W, Cout, g.ph, g.pw, 0);
+        return true;
+      }
       run('convForward', [p[0], p[1], pb, p[2]], x.shape[0], g, Cout, [], () => g.C, [Cout, Kd]);
       return true;
     },
@@ -374,6 +379,12 @@ export function wasmConvPrimitives(): ConvPrimitives {
       const p = ptrs(dy.data, w.data, dx.data);
       if (p === null) return false;
       const [Cout, Kd] = [w.shape[0], g.C * g.kh * g.kw];
+      if (winogradApplies(g, Cout)) {
+        // dx = conv3x3(dy, w rotated and transposed) with padding 2 − p: H = oh + 2(2 − ph) − 2.
+        const [N] = dx.shape;
+        winogradConv(p[0], p[1], 0, p[2], N, Cout, g.oh, g.ow, g.C, 2 - g.ph, 2 - g.pw, 1);
+        return true;
+      }
       run('convBackwardInput', p, dx.shape[0], g, Cout, [], () => g.C, [Kd, Cout]);
       return true;
     },
@@ -381,6 +392,10 @@ export function wasmConvPrimitives(): ConvPrimitives {
       const p = ptrs(dy.data, x.data, dw.data);
       if (p === null) return false;
       const [N, Cout] = [x.shape[0], dw.shape[0]];
+      if (winogradApplies(g, Cout, 'weight')) {
+        winogradWeightGrad(p[1], p[0], p[2], N, g.C, g.H, g.W, Cout, g.ph, g.pw);
+        return true;
+      }
       // Split over input channels, each thread building only its channels' im2col rows; a
       // layer with few input channels (a network's first) splits over output channels.
       // Either split gives the same bits: each weight sums the same images in one order.

@@ -1,0 +1,642 @@
+// Winograd F(2x2, 3x3) convolution (Lavin & Gray, 2016) for 3x3 kernels, stride 1, dilation 1,
+// one group: each 2x2 output tile comes from a 4x4 input tile through 16 products instead of
+// 36. Input tiles are transformed (V = Bᵀ d B), multiplied by the transformed weights
+// (U = G g Gᵀ) in 16 GEMMs, M[ξ] (K x T) = U[ξ] (K x C) · V[ξ] (C x T) over all T tiles of a
+// block of images, and transformed back (Y = Aᵀ M A). The transforms take four tiles along a
+// row at once, one per SIMD lane; a row's tiles are rounded up to a multiple of four (the
+// extra ones read the zero border and are never written out).
+//
+// flip = 1 runs the adjoint's convolution for backward-input: w is then [C, K, 3, 3] and the
+// kernel used for (k, c) is w[c, k] rotated by 180 degrees.
+import { gemmPackedABytes, packWholeA, sgemm, sgemmPackedA } from './gemm';
+
+/** One row (a, b, d) of G applied: a, (a + b + d)/2, (a − b + d)/2, d, stored a plane apart. */
+function gRow(a: f64, b: f64, d: f64, out: usize, plane: usize): void {
+  store<f32>(out, <f32>a);
+  store<f32>(out + plane, <f32>(0.5 * (a + b + d)));
+  store<f32>(out + 2 * plane, <f32>(0.5 * (a - b + d)));
+  store<f32>(out + 3 * plane, <f32>d);
+}
+
+/** Tap i of a row-major 3x3 kernel, rotated by 180 degrees when flipped. */
+function tap(base: usize, i: i32, flip: i32): f64 {
+  return <f64>load<f32>(base + ((<usize>(flip ? 8 - i : i)) << 2));
+}
+
+/** G g Gᵀ for every (k, c): u[(ξ·K + k)·C + c], ξ = 4·row + column, in float64 then rounded. */
+function transformWeights(w: usize, K: i32, C: i32, flip: i32, u: usize): void {
+  const plane = (<usize>(K * C)) << 2;
+  for (let k = 0; k < K; k++) {
+    for (let c = 0; c < C; c++) {
+      const base = w + ((<usize>((flip ? c * K + k : k * C + c) * 9)) << 2);
+      const g0 = tap(base, 0, flip),
+        g1 = tap(base, 1, flip),
+        g2 = tap(base, 2, flip),
+        g3 = tap(base, 3, flip),
+        g4 = tap(base, 4, flip),
+        g5 = tap(base, 5, flip),
+        g6 = tap(base, 6, flip),
+        g7 = tap(base, 7, flip),
+        g8 = tap(base, 8, flip);
+      // Rows of G g: g_row0, (row0 + row1 + row2)/2, (row0 − row1 + row2)/2, row2; then G on each.
+      const out = u + ((<usize>(k * C + c)) << 2);
+      gRow(g0, g1, g2, out, plane);
+      gRow(
+        0.5 * (g0 + g3 + g6),
+        0.5 * (g1 + g4 + g7),
+        0.5 * (g2 + g5 + g8),
+        out + 4 * plane,
+        plane,
+      );
+      gRow(
+        0.5 * (g0 - g3 + g6),
+        0.5 * (g1 - g4 + g7),
+        0.5 * (g2 - g5 + g8),
+        out + 8 * plane,
+        plane,
+      );
+      gRow(g6, g7, g8, out + 12 * plane, plane);
+    }
+  }
+}
+
+/** Rows and columns of the zero-bordered image copy that the input transform reads. */
+function paddedRows(tilesH: i32): i32 {
+  return 2 * tilesH + 2;
+}
+function paddedCols(tilesWp: i32): i32 {
+  return 2 * tilesWp + 4; // the last group of four tiles loads columns up to 2·tilesWp + 3
+}
+
+/** Copies nb images [C, H, W] into zero-bordered planes [C, Hp, Wp] (ph rows, pw columns before). */
+function pad(
+  x: usize,
+  nb: i32,
+  C: i32,
+  H: i32,
+  W: i32,
+  ph: i32,
+  pw: i32,
+  Hp: i32,
+  Wp: i32,
+  out: usize,
+): void {
+  memory.fill(out, 0, (<usize>(nb * C * Hp * Wp)) << 2);
+  for (let p = 0; p < nb * C; p++) {
+    const src = x + ((<usize>(p * H * W)) << 2);
+    const dst = out + ((<usize>((p * Hp + ph) * Wp + pw)) << 2);
+    for (let r = 0; r < H; r++)
+      memory.copy(dst + ((<usize>(r * Wp)) << 2), src + ((<usize>(r * W)) << 2), (<usize>W) << 2);
+  }
+}
+
+// Bᵀ d B on four tiles at once: rows (d0 − d2, d1 + d2, d2 − d1, d1 − d3), then the same on
+// columns. v[ξ] goes to v + ((ξ·C + c)·T + t)·4.
+function inputTransform(
+  padded: usize,
+  nb: i32,
+  C: i32,
+  tilesH: i32,
+  tilesWp: i32,
+  Hp: i32,
+  Wp: i32,
+  T: i32,
+  v: usize,
+): void {
+  const rowBytes = (<usize>Wp) << 2;
+  const plane = (<usize>(C * T)) << 2;
+  for (let i = 0; i < nb; i++) {
+    for (let c = 0; c < C; c++) {
+      const src = padded + ((<usize>((i * C + c) * Hp * Wp)) << 2);
+      for (let ty = 0; ty < tilesH; ty++) {
+        for (let tx = 0; tx < tilesWp; tx += 4) {
+          const t = (i * tilesH + ty) * tilesWp + tx;
+          let p = src + ((<usize>(2 * ty * Wp + 2 * tx)) << 2);
+          // d[r][j]: element j of row r of each of the four tiles (input columns 2·(tx+q) + j).
+          let a = v128.load(p),
+            b = v128.load(p, 16),
+            a2 = v128.load(p, 8),
+            b2 = v128.load(p, 24);
+          const d00 = v128.shuffle<f32>(a, b, 0, 2, 4, 6),
+            d01 = v128.shuffle<f32>(a, b, 1, 3, 5, 7),
+            d02 = v128.shuffle<f32>(a2, b2, 0, 2, 4, 6),
+            d03 = v128.shuffle<f32>(a2, b2, 1, 3, 5, 7);
+          p += rowBytes;
+          a = v128.load(p);
+          b = v128.load(p, 16);
+          a2 = v128.load(p, 8);
+          b2 = v128.load(p, 24);
+          const d10 = v128.shuffle<f32>(a, b, 0, 2, 4, 6),
+            d11 = v128.shuffle<f32>(a, b, 1, 3, 5, 7),
+            d12 = v128.shuffle<f32>(a2, b2, 0, 2, 4, 6),
+            d13 = v128.shuffle<f32>(a2, b2, 1, 3, 5, 7);
+          p += rowBytes;
+          a = v128.load(p);
+          b = v128.load(p, 16);
+          a2 = v128.load(p, 8);
+          b2 = v128.load(p, 24);
+          const d20 = v128.shuffle<f32>(a, b, 0, 2, 4, 6),
+            d21 = v128.shuffle<f32>(a, b, 1, 3, 5, 7),
+            d22 = v128.shuffle<f32>(a2, b2, 0, 2, 4, 6),
+            d23 = v128.shuffle<f32>(a2, b2, 1, 3, 5, 7);
+          p += rowBytes;
+          a = v128.load(p);
+          b = v128.load(p, 16);
+          a2 = v128.load(p, 8);
+          b2 = v128.load(p, 24);
+          const d30 = v128.shuffle<f32>(a, b, 0, 2, 4, 6),
+            d31 = v128.shuffle<f32>(a, b, 1, 3, 5, 7),
+            d32 = v128.shuffle<f32>(a2, b2, 0, 2, 4, 6),
+            d33 = v128.shuffle<f32>(a2, b2, 1, 3, 5, 7);
+          const out = v + ((<usize>(c * T + t)) << 2);
+          storeRow(
+            out,
+            plane,
+            0,
+            f32x4.sub(d00, d20),
+            f32x4.sub(d01, d21),
+            f32x4.sub(d02, d22),
+            f32x4.sub(d03, d23),
+          );
+          storeRow(
+            out,
+            plane,
+            1,
+            f32x4.add(d10, d20),
+            f32x4.add(d11, d21),
+            f32x4.add(d12, d22),
+            f32x4.add(d13, d23),
+          );
+          storeRow(
+            out,
+            plane,
+            2,
+            f32x4.sub(d20, d10),
+            f32x4.sub(d21, d11),
+            f32x4.sub(d22, d12),
+            f32x4.sub(d23, d13),
+          );
+          storeRow(
+            out,
+            plane,
+            3,
+            f32x4.sub(d10, d30),
+            f32x4.sub(d11, d31),
+            f32x4.sub(d12, d32),
+            f32x4.sub(d13, d33),
+          );
+        }
+      }
+    }
+  }
+}
+
+/** The column half of Bᵀ d B on one transformed row r, stored as ξ = 4r .. 4r + 3. */
+function storeRow(out: usize, plane: usize, r: i32, t0: v128, t1: v128, t2: v128, t3: v128): void {
+  const p = out + <usize>(4 * r) * plane;
+  v128.store(p, f32x4.sub(t0, t2));
+  v128.store(p + plane, f32x4.add(t1, t2));
+  v128.store(p + 2 * plane, f32x4.sub(t2, t1));
+  v128.store(p + 3 * plane, f32x4.sub(t1, t3));
+}
+
+// Aᵀ m A on four tiles at once: rows (m0 + m1 + m2, m1 − m2 − m3), then the same on columns;
+// written to y [K, oh, ow] of each image, with the bias.
+function outputTransform(
+  m: usize,
+  bias: usize,
+  y: usize,
+  n: i32,
+  nb: i32,
+  K: i32,
+  oh: i32,
+  ow: i32,
+  tilesH: i32,
+  tilesWp: i32,
+  T: i32,
+): void {
+  const plane = (<usize>(K * T)) << 2;
+  for (let k = 0; k < K; k++) {
+    const bv = bias != 0 ? f32x4.splat(load<f32>(bias + ((<usize>k) << 2))) : f32x4.splat(0);
+    for (let i = 0; i < nb; i++) {
+      const yk = y + ((<usize>(((n + i) * K + k) * oh * ow)) << 2);
+      for (let ty = 0; ty < tilesH; ty++) {
+        for (let tx = 0; tx < tilesWp; tx += 4) {
+          const t = (i * tilesH + ty) * tilesWp + tx;
+          const q = m + ((<usize>(k * T + t)) << 2);
+          const s00 = f32x4.add(
+            f32x4.add(v128.load(q), v128.load(q + 4 * plane)),
+            v128.load(q + 8 * plane),
+          );
+          const s01 = f32x4.add(
+            f32x4.add(v128.load(q + plane), v128.load(q + 5 * plane)),
+            v128.load(q + 9 * plane),
+          );
+          const s02 = f32x4.add(
+            f32x4.add(v128.load(q + 2 * plane), v128.load(q + 6 * plane)),
+            v128.load(q + 10 * plane),
+          );
+          const s03 = f32x4.add(
+            f32x4.add(v128.load(q + 3 * plane), v128.load(q + 7 * plane)),
+            v128.load(q + 11 * plane),
+          );
+          const s10 = f32x4.sub(
+            f32x4.sub(v128.load(q + 4 * plane), v128.load(q + 8 * plane)),
+            v128.load(q + 12 * plane),
+          );
+          const s11 = f32x4.sub(
+            f32x4.sub(v128.load(q + 5 * plane), v128.load(q + 9 * plane)),
+            v128.load(q + 13 * plane),
+          );
+          const s12 = f32x4.sub(
+            f32x4.sub(v128.load(q + 6 * plane), v128.load(q + 10 * plane)),
+            v128.load(q + 14 * plane),
+          );
+          const s13 = f32x4.sub(
+            f32x4.sub(v128.load(q + 7 * plane), v128.load(q + 11 * plane)),
+            v128.load(q + 15 * plane),
+          );
+          const y0 = 2 * ty,
+            x0 = 2 * tx;
+          storePair(
+            yk,
+            y0,
+            x0,
+            oh,
+            ow,
+            f32x4.add(f32x4.add(f32x4.add(s00, s01), s02), bv),
+            f32x4.add(f32x4.sub(f32x4.sub(s01, s02), s03), bv),
+          );
+          storePair(
+            yk,
+            y0 + 1,
+            x0,
+            oh,
+            ow,
+            f32x4.add(f32x4.add(f32x4.add(s10, s11), s12), bv),
+            f32x4.add(f32x4.sub(f32x4.sub(s11, s12), s13), bv),
+          );
+        }
+      }
+    }
+  }
+}
+
+/** Output row `row`, columns x0 .. x0 + 7: lane q of `even` at x0 + 2q, of `odd` at x0 + 2q + 1. */
+function storePair(yk: usize, row: i32, x0: i32, oh: i32, ow: i32, even: v128, odd: v128): void {
+  if (row >= oh) return;
+  const p = yk + ((<usize>(row * ow + x0)) << 2);
+  const lo = v128.shuffle<f32>(even, odd, 0, 4, 1, 5),
+    hi = v128.shuffle<f32>(even, odd, 2, 6, 3, 7);
+  if (x0 + 8 <= ow) {
+    v128.store(p, lo);
+    v128.store(p, hi, 16);
+    return;
+  }
+  const n = ow - x0; // 1 to 7 columns left in this row
+  if (n >= 4) {
+    v128.store(p, lo);
+    if (n > 4) store<f32>(p, f32x4.extract_lane(hi, 0), 16);
+    if (n > 5) store<f32>(p, f32x4.extract_lane(hi, 1), 20);
+    if (n > 6) store<f32>(p, f32x4.extract_lane(hi, 2), 24);
+  } else {
+    if (n > 0) store<f32>(p, f32x4.extract_lane(lo, 0));
+    if (n > 1) store<f32>(p, f32x4.extract_lane(lo, 1), 4);
+    if (n > 2) store<f32>(p, f32x4.extract_lane(lo, 2), 8);
+  }
+}
+
+/** Tiles per row rounded up to whole groups of four. */
+function groupCols(ow: i32): i32 {
+  return ((((ow + 1) >> 1) + 3) >> 2) << 2;
+}
+
+/** Images transformed together so that each of the 16 GEMMs has at least about 256 columns. */
+export function winogradBlock(oh: i32, ow: i32): i32 {
+  const tiles = ((oh + 1) >> 1) * groupCols(ow);
+  return max(1, (256 + tiles - 1) / tiles);
+}
+
+/** Scratch bytes for one thread: padded images, V, M, U, the 16 packed U and nothing else. */
+export function winogradScratchBytes(C: i32, K: i32, H: i32, W: i32, ph: i32, pw: i32): i32 {
+  const oh = H + 2 * ph - 2,
+    ow = W + 2 * pw - 2;
+  const tilesH = (oh + 1) >> 1,
+    tilesWp = groupCols(ow);
+  const nb = winogradBlock(oh, ow);
+  const T = nb * tilesH * tilesWp;
+  const floats =
+    nb * C * paddedRows(tilesH) * paddedCols(tilesWp) + 16 * C * T + 16 * K * T + 16 * K * C;
+  return floats * 4 + 16 * gemmPackedABytes(K, C);
+}
+
+/**
+ * y[n] = conv3x3(x[n], w) (+ bias) for images [n0, n1): x [N, C, H, W], y [N, K, oh, ow] with
+ * oh = H + 2·ph − 2, ow = W + 2·pw − 2. `scratch` holds winogradScratchBytes(…) bytes,
+ * `work` the GEMM's workspace.
+ */
+export function winogradConv(
+  x: usize,
+  w: usize,
+  bias: usize,
+  y: usize,
+  n0: i32,
+  n1: i32,
+  C: i32,
+  H: i32,
+  W: i32,
+  K: i32,
+  ph: i32,
+  pw: i32,
+  flip: i32,
+  scratch: usize,
+  work: usize,
+): void {
+  const oh = H + 2 * ph - 2,
+    ow = W + 2 * pw - 2;
+  const tilesH = (oh + 1) >> 1,
+    tilesWp = groupCols(ow);
+  const Hp = paddedRows(tilesH),
+    Wp = paddedCols(tilesWp);
+  const nbMax = winogradBlock(oh, ow);
+  const Tmax = nbMax * tilesH * tilesWp;
+  const padded = scratch;
+  const v = padded + ((<usize>(nbMax * C * Hp * Wp)) << 2);
+  const m = v + ((<usize>(16 * C * Tmax)) << 2);
+  const u = m + ((<usize>(16 * K * Tmax)) << 2);
+  const packed = u + ((<usize>(16 * K * C)) << 2);
+  const packedBytes = <usize>gemmPackedABytes(K, C);
+  transformWeights(w, K, C, flip, u);
+  for (let xi = 0; xi < 16; xi++)
+    packWholeA(u + ((<usize>(xi * K * C)) << 2), C, 1, K, C, packed + <usize>xi * packedBytes);
+  for (let n = n0; n < n1; n += nbMax) {
+    const nb = min(nbMax, n1 - n);
+    const T = nb * tilesH * tilesWp;
+    pad(x + ((<usize>(n * C * H * W)) << 2), nb, C, H, W, ph, pw, Hp, Wp, padded);
+    // V and M keep the planes of a full block (stride Tmax) so the offsets stay fixed.
+    inputTransform(padded, nb, C, tilesH, tilesWp, Hp, Wp, Tmax, v);
+    for (let xi = 0; xi < 16; xi++) {
+      sgemmPackedA(
+        K,
+        T,
+        C,
+        packed + <usize>xi * packedBytes,
+        v + ((<usize>(xi * C * Tmax)) << 2),
+        Tmax,
+        1,
+        m + ((<usize>(xi * K * Tmax)) << 2),
+        Tmax,
+        0,
+        work,
+      );
+    }
+    outputTransform(m, bias, y, n, nb, K, oh, ow, tilesH, tilesWp, Tmax);
+  }
+}
+
+// Weight gradient. Y = Aᵀ [U ⊙ V] A is linear in U = G w Gᵀ, so
+// dL/dU[ξ][k][c] = Σ_tiles (A dY Aᵀ)[ξ][k][t] · V[ξ][c][t] (16 GEMMs with the tiles as the inner
+// dimension) and dL/dw = Gᵀ (dL/dU) G. Tiles past the output (odd sizes, the rounding of a row
+// to whole groups of four) have dY = 0 and add nothing.
+
+/** Copies nb images of dy [K, oh, ow] into zero-bordered planes [K, 2·tilesH, 2·tilesWp]. */
+function padOutput(
+  dy: usize,
+  nb: i32,
+  K: i32,
+  oh: i32,
+  ow: i32,
+  rows: i32,
+  cols: i32,
+  out: usize,
+): void {
+  memory.fill(out, 0, (<usize>(nb * K * rows * cols)) << 2);
+  for (let p = 0; p < nb * K; p++) {
+    const src = dy + ((<usize>(p * oh * ow)) << 2);
+    const dst = out + ((<usize>(p * rows * cols)) << 2);
+    for (let r = 0; r < oh; r++)
+      memory.copy(
+        dst + ((<usize>(r * cols)) << 2),
+        src + ((<usize>(r * ow)) << 2),
+        (<usize>ow) << 2,
+      );
+  }
+}
+
+/** A dY Aᵀ of four tiles at once: rows (r0, r0 + r1, r0 − r1, −r1), then the same on columns. */
+function outputGradTransform(
+  padded: usize,
+  nb: i32,
+  K: i32,
+  tilesH: i32,
+  tilesWp: i32,
+  T: i32,
+  g: usize,
+): void {
+  const rows = 2 * tilesH,
+    cols = 2 * tilesWp;
+  const plane = (<usize>(K * T)) << 2;
+  const zero = f32x4.splat(0);
+  for (let i = 0; i < nb; i++) {
+    for (let k = 0; k < K; k++) {
+      const src = padded + ((<usize>((i * K + k) * rows * cols)) << 2);
+      for (let ty = 0; ty < tilesH; ty++) {
+        for (let tx = 0; tx < tilesWp; tx += 4) {
+          const p = src + ((<usize>(2 * ty * cols + 2 * tx)) << 2);
+          const r0 = v128.load(p),
+            r0b = v128.load(p, 16),
+            r1 = v128.load(p + ((<usize>cols) << 2)),
+            r1b = v128.load(p + ((<usize>cols) << 2), 16);
+          const a = v128.shuffle<f32>(r0, r0b, 0, 2, 4, 6),
+            b = v128.shuffle<f32>(r0, r0b, 1, 3, 5, 7),
+            c = v128.shuffle<f32>(r1, r1b, 0, 2, 4, 6),
+            d = v128.shuffle<f32>(r1, r1b, 1, 3, 5, 7);
+          const out = g + ((<usize>(k * T + (i * tilesH + ty) * tilesWp + tx)) << 2);
+          storeGradRow(out, plane, 0, a, b);
+          storeGradRow(out, plane, 1, f32x4.add(a, c), f32x4.add(b, d));
+          storeGradRow(out, plane, 2, f32x4.sub(a, c), f32x4.sub(b, d));
+          storeGradRow(out, plane, 3, f32x4.sub(zero, c), f32x4.sub(zero, d));
+        }
+      }
+    }
+  }
+}
+
+/** (p, p + q, p − q, −q) of one row, stored as ξ = 4r .. 4r + 3. */
+function storeGradRow(out: usize, plane: usize, r: i32, p: v128, q: v128): void {
+  const o = out + <usize>(4 * r) * plane;
+  v128.store(o, p);
+  v128.store(o + plane, f32x4.add(p, q));
+  v128.store(o + 2 * plane, f32x4.sub(p, q));
+  v128.store(o + 3 * plane, f32x4.neg(q));
+}
+
+/** One row (m0 .. m3) of Gᵀ applied: m0 + (m1 + m2)/2, (m1 − m2)/2, (m1 + m2)/2 + m3. */
+function gtRow(m0: f64, m1: f64, m2: f64, m3: f64, out: usize, step: usize): void {
+  store<f32>(out, <f32>(m0 + 0.5 * (m1 + m2)));
+  store<f32>(out + step, <f32>(0.5 * (m1 - m2)));
+  store<f32>(out + 2 * step, <f32>(0.5 * (m1 + m2) + m3));
+}
+
+/** dw[k, c0 + j] = Gᵀ m[k][j] G (3x3, in float64 then rounded) from m[ξ][k][j] (K x Cs planes). */
+function weightGradTransform(m: usize, K: i32, Cs: i32, C: i32, c0: i32, dw: usize): void {
+  const plane = (<usize>(K * Cs)) << 2;
+  for (let k = 0; k < K; k++) {
+    for (let j = 0; j < Cs; j++) {
+      const p = m + ((<usize>(k * Cs + j)) << 2);
+      // Gᵀ on the columns of each row of the 4x4 block, then on the rows of the 4x3 result.
+      let r0a: f64 = 0,
+        r0b: f64 = 0,
+        r0c: f64 = 0,
+        r1a: f64 = 0,
+        r1b: f64 = 0,
+        r1c: f64 = 0;
+      let r2a: f64 = 0,
+        r2b: f64 = 0,
+        r2c: f64 = 0,
+        r3a: f64 = 0,
+        r3b: f64 = 0,
+        r3c: f64 = 0;
+      for (let r = 0; r < 4; r++) {
+        const q = p + <usize>(4 * r) * plane;
+        const m0 = <f64>load<f32>(q),
+          m1 = <f64>load<f32>(q + plane),
+          m2 = <f64>load<f32>(q + 2 * plane),
+          m3 = <f64>load<f32>(q + 3 * plane);
+        const a = m0 + 0.5 * (m1 + m2),
+          b = 0.5 * (m1 - m2),
+          c = 0.5 * (m1 + m2) + m3;
+        if (r == 0) {
+          r0a = a;
+          r0b = b;
+          r0c = c;
+        } else if (r == 1) {
+          r1a = a;
+          r1b = b;
+          r1c = c;
+        } else if (r == 2) {
+          r2a = a;
+          r2b = b;
+          r2c = c;
+        } else {
+          r3a = a;
+          r3b = b;
+          r3c = c;
+        }
+      }
+      const out = dw + ((<usize>((k * C + c0 + j) * 9)) << 2);
+      gtRow(r0a, r1a, r2a, r3a, out, 12);
+      gtRow(r0b, r1b, r2b, r3b, out + 4, 12);
+      gtRow(r0c, r1c, r2c, r3c, out + 8, 12);
+    }
+  }
+}
+
+/** Scratch bytes for one thread of winogradWeightGrad over Cs input channels. */
+export function winogradWeightGradScratchBytes(
+  Cs: i32,
+  K: i32,
+  H: i32,
+  W: i32,
+  ph: i32,
+  pw: i32,
+): i32 {
+  const oh = H + 2 * ph - 2,
+    ow = W + 2 * pw - 2;
+  const tilesH = (oh + 1) >> 1,
+    tilesWp = groupCols(ow);
+  const nb = winogradBlock(oh, ow);
+  const T = nb * tilesH * tilesWp;
+  const floats =
+    nb * Cs * paddedRows(tilesH) * paddedCols(tilesWp) +
+    nb * K * 4 * tilesH * tilesWp +
+    16 * Cs * T +
+    16 * K * T +
+    16 * K * Cs;
+  return floats * 4;
+}
+
+/**
+ * dw[:, c0:c1] = the weight gradient of y = conv3x3(x, w) (x [N, C, H, W], dy [N, K, oh, ow],
+ * dw [K, C, 3, 3]) over all N images in order, so each weight's sum has one order whatever
+ * the split over input channels.
+ */
+export function winogradWeightGrad(
+  x: usize,
+  dy: usize,
+  dw: usize,
+  c0: i32,
+  c1: i32,
+  N: i32,
+  C: i32,
+  H: i32,
+  W: i32,
+  K: i32,
+  ph: i32,
+  pw: i32,
+  scratch: usize,
+  work: usize,
+): void {
+  const Cs = c1 - c0;
+  const oh = H + 2 * ph - 2,
+    ow = W + 2 * pw - 2;
+  const tilesH = (oh + 1) >> 1,
+    tilesWp = groupCols(ow);
+  const Hp = paddedRows(tilesH),
+    Wp = paddedCols(tilesWp);
+  const nbMax = winogradBlock(oh, ow);
+  const Tmax = nbMax * tilesH * tilesWp;
+  const padded = scratch;
+  const paddedDy = padded + ((<usize>(nbMax * Cs * Hp * Wp)) << 2);
+  const v = paddedDy + ((<usize>(nbMax * K * 4 * tilesH * tilesWp)) << 2);
+  const g = v + ((<usize>(16 * Cs * Tmax)) << 2);
+  const m = g + ((<usize>(16 * K * Tmax)) << 2);
+  for (let n = 0; n < N; n += nbMax) {
+    const nb = min(nbMax, N - n);
+    const T = nb * tilesH * tilesWp;
+    // The block's images, channels [c0, c1): nb planes of Cs channels each, C apart in x.
+    for (let i = 0; i < nb; i++)
+      pad(
+        x + ((<usize>(((n + i) * C + c0) * H * W)) << 2),
+        1,
+        Cs,
+        H,
+        W,
+        ph,
+        pw,
+        Hp,
+        Wp,
+        padded + ((<usize>(i * Cs * Hp * Wp)) << 2),
+      );
+    inputTransform(padded, nb, Cs, tilesH, tilesWp, Hp, Wp, Tmax, v);
+    padOutput(
+      dy + ((<usize>(n * K * oh * ow)) << 2),
+      nb,
+      K,
+      oh,
+      ow,
+      2 * tilesH,
+      2 * tilesWp,
+      paddedDy,
+    );
+    outputGradTransform(paddedDy, nb, K, tilesH, tilesWp, Tmax, g);
+    for (let xi = 0; xi < 16; xi++) {
+      sgemm(
+        K,
+        Cs,
+        T,
+        g + ((<usize>(xi * K * Tmax)) << 2),
+        Tmax,
+        1,
+        v + ((<usize>(xi * Cs * Tmax)) << 2),
+        1,
+        Tmax,
+        m + ((<usize>(xi * K * Cs)) << 2),
+        Cs,
+        n > 0 ? 1 : 0,
+        work,
+      );
+    }
+  }
+  weightGradTransform(m, K, Cs, C, c0, dw);
+}
