@@ -122,6 +122,15 @@ function packA(a: usize, rsA: i32, csA: i32, ic: i32, pc: i32, mc: i32, kc: i32,
   }
 }
 
+/**
+ * c + a·b: in the relaxed-SIMD build (npm run build:wasm makes both) one fused multiply-add,
+ * rounded once or twice as the hardware does; in the plain build a multiply and an add.
+ */
+function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
+}
+
 // C tile (rows x cols, at c with row stride ldc) += or = the MR x NR product of packed panels.
 // Ten accumulators, two B vectors, one A splat and V8's product temporary fill 14 of the 15
 // SIMD registers V8 allocates on x64; the fifth row pays for the loop's own instructions.
@@ -153,20 +162,20 @@ function micro(
     b0 = v128.load(pb, 0);
     b1 = v128.load(pb, 16);
     a = v128.load(pa, 0);
-    c00 = f32x4.add(c00, f32x4.mul(a, b0));
-    c01 = f32x4.add(c01, f32x4.mul(a, b1));
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
     a = v128.load(pa, 16);
-    c10 = f32x4.add(c10, f32x4.mul(a, b0));
-    c11 = f32x4.add(c11, f32x4.mul(a, b1));
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
     a = v128.load(pa, 32);
-    c20 = f32x4.add(c20, f32x4.mul(a, b0));
-    c21 = f32x4.add(c21, f32x4.mul(a, b1));
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
     a = v128.load(pa, 48);
-    c30 = f32x4.add(c30, f32x4.mul(a, b0));
-    c31 = f32x4.add(c31, f32x4.mul(a, b1));
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
     a = v128.load(pa, 64);
-    c40 = f32x4.add(c40, f32x4.mul(a, b0));
-    c41 = f32x4.add(c41, f32x4.mul(a, b1));
+    c40 = madd(a, b0, c40);
+    c41 = madd(a, b1, c41);
     pa += MR * 16;
     pb += NR * 4;
   }

@@ -11,6 +11,7 @@ import type {
 
 export interface Ready {
   backend: 'wasm' | 'js';
+  build: string | null;
   threads: number;
   isolated: boolean;
   note?: string;

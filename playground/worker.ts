@@ -185,7 +185,9 @@ try {
     images: data.test.images.slice(0, GRID * 784),
     labels: Array.from(data.test.labels.subarray(0, GRID)),
   };
-  post({ type: 'ready', ...k, isolated: self.crossOriginIsolated, grid }, [grid.images.buffer]);
+  post({ type: 'ready', ...k, build: nk.wasmBuild(), isolated: self.crossOriginIsolated, grid }, [
+    grid.images.buffer,
+  ]);
   for (const m of pending.splice(0)) handle(m);
 } catch (e) {
   post({ type: 'error', message: (e as Error).message ?? String(e) });

@@ -41,6 +41,7 @@ describe('normkit in Chromium', () => {
         assert.equal(out.crossOriginIsolated, true);
         assert.equal(out.error, undefined);
         assert.equal(out.wasm.backend, 'wasm', 'WASM kernels in use');
+        assert.equal(out.wasm.build, 'relaxed-simd', 'Chromium runs the relaxed-SIMD build');
         assert.ok(
           out.wasm.last < 0.5 * out.wasm.first,
           `loss falls on WASM: ${out.wasm.first} -> ${out.wasm.last}`,

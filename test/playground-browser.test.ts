@@ -17,7 +17,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { servePlayground } from '../src/cli/playground.js';
 import { PlaygroundRun } from '../src/playground/index.js';
 import { BUNDLED_DIR, loadSplit } from '../src/data/node.js';
-import { getNumThreads, setNumThreads } from '../src/index.js';
+import { getNumThreads, setNumThreads, wasmBuild } from '../src/index.js';
 
 const CHROMIUM = process.env.NORMKIT_CHROMIUM ?? '/usr/bin/chromium';
 const have = existsSync(CHROMIUM);
@@ -137,6 +137,12 @@ describe('playground in Chromium', () => {
         (r) => r.A.state === 'idle' && r.B.state === 'idle',
       );
       assert.equal(ready.A.backend, 'wasm', 'run A uses the WASM kernels');
+      const build = await page.evaluate(() => (globalThis as any).__playground.runs.A.ready.build);
+      assert.equal(
+        build,
+        'relaxed-simd',
+        'Chromium validates the relaxed-SIMD build, and it loads',
+      );
       assert.equal(ready.B.backend, 'wasm', 'run B uses the WASM kernels');
       assert.deepEqual([ready.A.norm, ready.B.norm], ['batch', 'none']);
       const readyAt: number = await page.evaluate(() => performance.now());
@@ -215,8 +221,8 @@ describe('playground in Chromium', () => {
         () => (globalThis as any).__playground.longTasks,
       );
       t.diagnostic(
-        `CNN step, batch 64, ${threads} kernel thread(s): ${page_.B.ms!.toFixed(1)} ms in the page's worker ` +
-          `(run A idle), ${node.toFixed(1)} ms in Node: ratio ${(page_.B.ms! / node).toFixed(2)}`,
+        `CNN step, batch 64, ${threads} kernel thread(s): ${page_.B.ms!.toFixed(1)} ms in the page's worker (${build} kernels) ` +
+          `(run A idle), ${node.toFixed(1)} ms in Node (${wasmBuild()} kernels): ratio ${(page_.B.ms! / node).toFixed(2)}`,
       );
       t.diagnostic(
         `main-thread long tasks (over 50 ms): ${longTasks.length}, ${JSON.stringify(longTasks.map((l) => [Math.round(l.start), Math.round(l.duration)]))} ([start, duration] in ms)`,

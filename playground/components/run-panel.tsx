@@ -24,7 +24,7 @@ function status(run: RunClient): string {
   const ms = run.medianMs();
   const kernels =
     run.ready.backend === 'wasm'
-      ? `WASM, ${run.ready.threads} thread${run.ready.threads > 1 ? 's' : ''}`
+      ? `WASM ${run.ready.build === 'relaxed-simd' ? 'relaxed SIMD' : 'SIMD'}, ${run.ready.threads} thread${run.ready.threads > 1 ? 's' : ''}`
       : 'JS kernels';
   const step = run.steps.length;
   const diverged =

@@ -18,6 +18,8 @@ export type FromWorker =
       type: 'ready';
       /** 'wasm' with kernel threads, or 'js' when the page is not cross-origin isolated. */
       backend: 'wasm' | 'js';
+      /** Which WASM build runs (relaxed SIMD where the browser has it). */
+      build: string | null;
       threads: number;
       isolated: boolean;
       /** Why the fast kernels are not in use, when they are not. */

@@ -334,7 +334,11 @@ export interface WasmKernels {
   ): void;
 }
 
+/** The two builds of the kernels (`npm run build:wasm` makes both from assembly/). */
+export type WasmBuild = 'relaxed-simd' | 'simd';
+
 let kernels: WasmKernels | null = null;
+let build: WasmBuild | 'custom' | null = null;
 let loadError: string | null = null;
 const listeners: ((k: WasmKernels) => void)[] = [];
 
@@ -353,8 +357,12 @@ export function onWasmReady(fn: (k: WasmKernels) => void): void {
   else listeners.push(fn);
 }
 
-export function instantiateWasm(bytes: BufferSource): WasmKernels {
+export function instantiateWasm(
+  bytes: BufferSource,
+  which: WasmBuild | 'custom' = 'custom',
+): WasmKernels {
   const module = new WebAssembly.Module(bytes);
+  build = which;
   const instance = new WebAssembly.Instance(module, { env: { memory: heap.memory } });
   kernels = instance.exports as unknown as WasmKernels;
   attachThreads(module, instance.exports);
@@ -362,10 +370,48 @@ export function instantiateWasm(bytes: BufferSource): WasmKernels {
   return kernels;
 }
 
-const WASM_URL = new URL('../../../wasm/normkit.wasm', import.meta.url);
+const BUILD_URLS: Record<WasmBuild, URL> = {
+  // The GEMM's multiply-adds as relaxed_madd (fused where the CPU has FMA).
+  'relaxed-simd': new URL('../../../wasm/normkit-relaxed.wasm', import.meta.url),
+  simd: new URL('../../../wasm/normkit.wasm', import.meta.url),
+};
 
-/** Loads the kernels from bytes or a URL (default: the built file beside the package). */
-export async function initWasm(source: BufferSource | URL | string = WASM_URL): Promise<void> {
+/** Which kernels run: the relaxed-SIMD build, the plain SIMD one, bytes the caller gave, or none. */
+export function wasmBuild(): WasmBuild | 'custom' | null {
+  return kernels ? build : null;
+}
+
+/**
+ * The builds to try, best first: relaxed SIMD where the engine validates it (Node 22+, current
+ * Chromium; Node 20 with --experimental-wasm-relaxed-simd), else plain SIMD. `prefer` forces
+ * one (Node: NORMKIT_WASM_BUILD).
+ */
+function candidates(prefer?: string): WasmBuild[] {
+  if (prefer === 'simd' || prefer === 'relaxed-simd') return [prefer];
+  if (prefer !== undefined && prefer !== '')
+    throw new Error(`NORMKIT_WASM_BUILD: expected simd or relaxed-simd, got ${prefer}`);
+  return ['relaxed-simd', 'simd'];
+}
+
+/** The first candidate build whose bytes this engine validates, with the reasons of the others. */
+async function pick(
+  read: (url: URL) => Promise<BufferSource>,
+  prefer?: string,
+): Promise<[WasmBuild, BufferSource]> {
+  const refused: string[] = [];
+  for (const b of candidates(prefer)) {
+    const bytes = await read(BUILD_URLS[b]);
+    if (WebAssembly.validate(bytes)) return [b, bytes];
+    refused.push(`${b}: this engine does not validate ${BUILD_URLS[b].pathname.split('/').pop()}`);
+  }
+  throw new Error(refused.join('; '));
+}
+
+/**
+ * Loads the kernels from bytes or a URL; by default the best build beside the package that
+ * this engine runs (wasmBuild() says which).
+ */
+export async function initWasm(source?: BufferSource | URL | string): Promise<void> {
   if (kernels) return;
   if (!heap.shared) {
     loadError =
@@ -373,18 +419,23 @@ export async function initWasm(source: BufferSource | URL | string = WASM_URL): 
       '(Cross-Origin-Opener-Policy: same-origin, Cross-Origin-Embedder-Policy: require-corp)';
     throw new Error(`initWasm: ${loadError}; the JS kernels remain in use`);
   }
-  const bytes =
-    source instanceof URL || typeof source === 'string'
-      ? await (await fetch(source)).arrayBuffer()
-      : source;
-  instantiateWasm(bytes);
+  const fetchBytes = async (url: URL | string) => (await fetch(url)).arrayBuffer();
+  if (source === undefined) {
+    const [b, bytes] = await pick(fetchBytes);
+    instantiateWasm(bytes, b);
+    return;
+  }
+  instantiateWasm(
+    source instanceof URL || typeof source === 'string' ? await fetchBytes(source) : source,
+  );
 }
 
-// Node: load synchronously at import, so ops need no async set-up.
+// Node: load at import (before any op runs), so ops need no set-up.
 if (isNode) {
   try {
-    const { readFileSync } = await import('node:fs');
-    instantiateWasm(readFileSync(WASM_URL));
+    const { readFile } = await import('node:fs/promises');
+    const [b, bytes] = await pick((url) => readFile(url), process.env.NORMKIT_WASM_BUILD);
+    instantiateWasm(bytes, b);
   } catch (e) {
     loadError = (e as Error).message;
   }

@@ -75,6 +75,14 @@ function capped(fn: string, n: number): number {
  * `node -e`, `node -p` or `node --input-type=module -e` (ERR_INPUT_TYPE_NOT_ALLOWED) and the
  * other process-wide modes.
  */
+/**
+ * V8's WebAssembly flags (--experimental-wasm-relaxed-simd, ...) are process-wide: a worker
+ * runs with them already and refuses them in its execArgv (ERR_WORKER_INVALID_EXEC_ARGV).
+ */
+function isV8WasmFlag(flag: string): boolean {
+  return flag.startsWith('--experimental-wasm-') || flag.startsWith('--wasm-');
+}
+
 export function workerExecArgv(argv: readonly string[]): string[] {
   const withValue = new Set(['-e', '--eval', '-p', '--print', '--input-type']);
   const alone = new Set(['-i', '--interactive', '-c', '--check', '--test', '--watch']);
@@ -84,7 +92,12 @@ export function workerExecArgv(argv: readonly string[]): string[] {
     const flag = a.split('=')[0];
     if (withValue.has(flag)) {
       if (!a.includes('=')) i++;
-    } else if (!alone.has(flag) && !flag.startsWith('--test-') && !flag.startsWith('--watch')) {
+    } else if (
+      !alone.has(flag) &&
+      !flag.startsWith('--test-') &&
+      !flag.startsWith('--watch') &&
+      !isV8WasmFlag(flag)
+    ) {
       out.push(a);
     }
   }
