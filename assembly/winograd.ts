@@ -111,43 +111,27 @@ function inputTransform(
       for (let ty = 0; ty < tilesH; ty++) {
         for (let tx = 0; tx < tilesWp; tx += 4) {
           const t = (i * tilesH + ty) * tilesWp + tx;
-          let p = src + ((<usize>(2 * ty * Wp + 2 * tx)) << 2);
           // d[r][j]: element j of row r of each of the four tiles (input columns 2·(tx+q) + j).
-          let a = v128.load(p),
-            b = v128.load(p, 16),
-            a2 = v128.load(p, 8),
-            b2 = v128.load(p, 24);
-          const d00 = v128.shuffle<f32>(a, b, 0, 2, 4, 6),
-            d01 = v128.shuffle<f32>(a, b, 1, 3, 5, 7),
-            d02 = v128.shuffle<f32>(a2, b2, 0, 2, 4, 6),
-            d03 = v128.shuffle<f32>(a2, b2, 1, 3, 5, 7);
-          p += rowBytes;
-          a = v128.load(p);
-          b = v128.load(p, 16);
-          a2 = v128.load(p, 8);
-          b2 = v128.load(p, 24);
-          const d10 = v128.shuffle<f32>(a, b, 0, 2, 4, 6),
-            d11 = v128.shuffle<f32>(a, b, 1, 3, 5, 7),
-            d12 = v128.shuffle<f32>(a2, b2, 0, 2, 4, 6),
-            d13 = v128.shuffle<f32>(a2, b2, 1, 3, 5, 7);
-          p += rowBytes;
-          a = v128.load(p);
-          b = v128.load(p, 16);
-          a2 = v128.load(p, 8);
-          b2 = v128.load(p, 24);
-          const d20 = v128.shuffle<f32>(a, b, 0, 2, 4, 6),
-            d21 = v128.shuffle<f32>(a, b, 1, 3, 5, 7),
-            d22 = v128.shuffle<f32>(a2, b2, 0, 2, 4, 6),
-            d23 = v128.shuffle<f32>(a2, b2, 1, 3, 5, 7);
-          p += rowBytes;
-          a = v128.load(p);
-          b = v128.load(p, 16);
-          a2 = v128.load(p, 8);
-          b2 = v128.load(p, 24);
-          const d30 = v128.shuffle<f32>(a, b, 0, 2, 4, 6),
-            d31 = v128.shuffle<f32>(a, b, 1, 3, 5, 7),
-            d32 = v128.shuffle<f32>(a2, b2, 0, 2, 4, 6),
-            d33 = v128.shuffle<f32>(a2, b2, 1, 3, 5, 7);
+          const p0 = src + ((<usize>(2 * ty * Wp + 2 * tx)) << 2),
+            p1 = p0 + rowBytes,
+            p2 = p1 + rowBytes,
+            p3 = p2 + rowBytes;
+          const d00 = evens(p0, 0),
+            d01 = odds(p0, 0),
+            d02 = evens(p0, 8),
+            d03 = odds(p0, 8);
+          const d10 = evens(p1, 0),
+            d11 = odds(p1, 0),
+            d12 = evens(p1, 8),
+            d13 = odds(p1, 8);
+          const d20 = evens(p2, 0),
+            d21 = odds(p2, 0),
+            d22 = evens(p2, 8),
+            d23 = odds(p2, 8);
+          const d30 = evens(p3, 0),
+            d31 = odds(p3, 0),
+            d32 = evens(p3, 8),
+            d33 = odds(p3, 8);
           const out = v + ((<usize>(c * T + t)) << 2);
           storeRow(
             out,
@@ -189,6 +173,16 @@ function inputTransform(
       }
     }
   }
+}
+
+/** The floats at p + off + 0, 2, 4, 6 (bytes off, off + 8, ...): one column of four tiles. */
+function evens(p: usize, off: usize): v128 {
+  return v128.shuffle<f32>(v128.load(p + off), v128.load(p + off + 16), 0, 2, 4, 6);
+}
+
+/** The floats at p + off + 1, 3, 5, 7. */
+function odds(p: usize, off: usize): v128 {
+  return v128.shuffle<f32>(v128.load(p + off), v128.load(p + off + 16), 1, 3, 5, 7);
 }
 
 /** The column half of Bᵀ d B on one transformed row r, stored as ξ = 4r .. 4r + 3. */

@@ -9,14 +9,8 @@ import type {
   ToWorker,
 } from '../src/playground/index.js';
 
-export interface Ready {
-  backend: 'wasm' | 'js';
-  build: string | null;
-  threads: number;
-  isolated: boolean;
-  note?: string;
-  grid: { images: Float32Array; labels: number[] };
-}
+/** What a worker reports once its kernels and data are loaded. */
+export type Ready = Omit<Extract<FromWorker, { type: 'ready' }>, 'type'>;
 
 /** Exponential smoothing of the per-step loss for the curve (the raw values are kept too). */
 const SMOOTHING = 0.95;

@@ -1,20 +1,8 @@
 // The first test images with the run's predictions; wrong ones framed in red and labelled.
 import { useEffect, useRef } from 'preact/hooks';
+// Runtime-neutral: the class names and the normalization the worker applied.
+import { CLASSES, MEAN, STD } from '../../src/data/fashion-mnist.js';
 
-const CLASSES = [
-  'T-shirt',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Boot',
-];
-const MEAN = 0.286;
-const STD = 0.353;
 const SCALE = 2;
 const CELL = 28 * SCALE + 6;
 const PER_ROW = 8;
