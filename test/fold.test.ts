@@ -1,7 +1,8 @@
 // foldBatchNorm: folded copies give the unfolded eval outputs (float32 and float64) for every
 // foldable layer kind (groups, stride, dilation, transposed, no bias, no affine), the CLI's
-// CNN and ResNet; the original is untouched; what cannot fold is reported or refused. And
-// cloneModule, which folding builds on.
+// CNN and ResNet; the original is untouched; what cannot fold is reported or refused. The
+// folding eval-mode Sequential does on its own under noGrad. And cloneModule, which folding
+// builds on.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as nk from '../src/index.js';
@@ -132,6 +133,66 @@ describe('foldBatchNorm', () => {
       () => nk.foldBatchNorm(noStats),
       /foldBatchNorm: 1 BatchNorm2d\(2, trackRunningStats=false\) has no running statistics/,
     );
+  });
+});
+
+describe('eval-mode Sequential folds BatchNorm into the layer before it', () => {
+  /** Counts the passes of every BatchNorm in m (forward, or fused with the ReLU after it). */
+  function countNormCalls(m: nk.nn.Module): () => number {
+    let calls = 0;
+    for (const [, mod] of m.namedModules()) {
+      if (!(mod instanceof nn.BatchNormBase)) continue;
+      const norm = mod as unknown as { run: (...a: unknown[]) => nk.Tensor };
+      const run = norm.run.bind(mod);
+      norm.run = (...a: unknown[]) => (calls++, run(...a));
+    }
+    return () => calls;
+  }
+
+  it("the CLI's CNN under noGrad: the same outputs, its conv+BN pairs folded", () => {
+    nk.manualSeed(3);
+    const model = buildModel({ model: 'cnn', norm: 'batch', width: 8 });
+    randomizeNorms(model);
+    model.eval();
+    const calls = countNormCalls(model);
+    const x = nk.randn([5, 1, 28, 28]);
+    const unfused = nk.tidy(() => model.call(x).toArray()); // gradients recorded: not folded
+    assert.equal(calls(), 3, 'with gradients recorded every norm runs');
+    const fused = nk.noGrad(() => nk.tidy(() => model.call(x).toArray()));
+    // Both convolutions' norms fold; the linear layer's norm runs (its weight, 392 x 128, is
+    // larger than its output: folding it per call would cost more than the norm).
+    assert.equal(calls(), 4, 'under noGrad only the linear layer norm runs');
+    assertClose(fused, unfused, { rtol: 1e-5, atol: 1e-5, what: 'folded eval output' });
+    // One image: the second convolution's output (16 x 14 x 14) is under 8x its weight
+    // (16 x 8 x 3 x 3), so its norm runs as well.
+    nk.noGrad(() => nk.tidy(() => model.call(nk.randn([1, 1, 28, 28]))));
+    assert.equal(calls(), 6);
+  });
+
+  it('not while training, nor for a norm without running statistics, nor when hooked', () => {
+    const conv = new nn.Conv2d(2, 3, 3, { padding: 1 });
+    const seq = (bn: nk.nn.Module) => new nn.Sequential(conv, bn);
+    const x = nk.randn([2, 2, 12, 12]); // output 864 values, over 8x the weight (54)
+    const cases: [string, nk.nn.Sequential, boolean][] = [
+      ['training mode', seq(new nn.BatchNorm2d(3)).train(), true],
+      [
+        'trackRunningStats false',
+        seq(new nn.BatchNorm2d(3, { trackRunningStats: false })).eval(),
+        true,
+      ],
+      ['eval mode', seq(new nn.BatchNorm2d(3)).eval(), false],
+    ];
+    for (const [what, m, runs] of cases) {
+      const calls = countNormCalls(m);
+      nk.noGrad(() => nk.tidy(() => m.call(x)));
+      assert.equal(calls() > 0, runs, `${what}: the norm ${runs ? 'runs' : 'is folded'}`);
+    }
+    const hooked = seq(new nn.BatchNorm2d(3)).eval();
+    const calls = countNormCalls(hooked);
+    const h = hooked.layers[1].registerForwardHook(() => {});
+    nk.noGrad(() => nk.tidy(() => hooked.call(x)));
+    h.remove();
+    assert.equal(calls(), 1, 'a hooked norm runs on its own');
   });
 });
 

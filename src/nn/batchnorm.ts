@@ -107,6 +107,25 @@ export abstract class BatchNormBase extends NormBase {
     return this.run(x, false);
   }
 
+  /**
+   * In eval mode with running statistics this norm is the per-channel affine map
+   * y = x·scale + shift, scale = γ/√(σ² + ε), shift = β − μ·scale (float64): what folding it
+   * into the layer before it needs. null while it uses batch statistics.
+   */
+  evalAffine(): { scale: Float64Array; shift: Float64Array } | null {
+    if (this.training || !this.trackRunningStats) return null;
+    const mu = this.runningMean!.data,
+      v = this.runningVar!.data;
+    const g = this.weight?.data,
+      b = this.bias?.data;
+    const scale = Float64Array.from(
+      { length: this.numFeatures },
+      (_, c) => (g ? g[c] : 1) / Math.sqrt(v[c] + this.eps),
+    );
+    const shift = Float64Array.from(scale, (s, c) => (b ? b[c] : 0) - mu[c] * s);
+    return { scale, shift };
+  }
+
   /** BatchNorm followed by a ReLU runs as one fused pass (same values, one less tensor). */
   override fuseWith(next: Module): ((x: Tensor) => Tensor) | null {
     return next instanceof ReLU ? (x) => this.run(x, true) : null;

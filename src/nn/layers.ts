@@ -7,6 +7,10 @@ import { convTranspose2d, type ConvTranspose2dOptions } from '../ops/conv-transp
 import { linear } from '../ops/matmul.js';
 import { reshape } from '../ops/shape-ops.js';
 import { pair2 } from '../ops/util.js';
+import { isGradEnabled } from '../autograd/grad-mode.js';
+import { tensor } from '../tensor/create.js';
+import { BatchNorm2d, type BatchNormBase } from './batchnorm.js';
+import { BatchRenorm2d } from './batchnorm-variants.js';
 import { defaultInit_ } from './init.js';
 import { Module } from './module.js';
 
@@ -44,6 +48,32 @@ export class Linear extends Module {
   setBias(b: Tensor): void {
     this.bias = setBiasOf(this, b, this.outFeatures);
   }
+}
+
+/** How many times the weight's size a convolution's output must be for folding to pay. */
+const FOLD_RATIO = 8;
+
+/**
+ * The weight and bias of `layer` followed by the eval-mode BatchNorm `bn`, folded (float64,
+ * then the weight's dtype): weight rows scaled by γ/√(σ² + ε), bias b·scale + shift. Only
+ * when no gradient is recorded, since the folded tensors are computed outside autograd.
+ */
+function foldedEval(layer: Conv2d, bn: BatchNormBase): { weight: Tensor; bias: Tensor } | null {
+  if (isGradEnabled()) return null;
+  const a = bn.evalAffine();
+  const W = layer.weight;
+  const C = W.shape[0];
+  if (a === null || a.scale.length !== C) return null;
+  const per = W.size / C; // weight [out, ...]: a contiguous block per output channel
+  const w = new Float64Array(W.size);
+  for (let c = 0; c < C; c++)
+    for (let k = c * per; k < (c + 1) * per; k++) w[k] = W.data[k] * a.scale[c];
+  const b0 = layer.bias?.data;
+  const b = Float64Array.from(a.shift, (t, c) => (b0 ? b0[c] : 0) * a.scale[c] + t);
+  return {
+    weight: tensor(w, W.shape, { dtype: W.dtype }),
+    bias: tensor(b, [C], { dtype: W.dtype }),
+  };
 }
 
 function setBiasOf(m: Module, b: Tensor, n: number): Tensor {
@@ -147,6 +177,25 @@ export class Conv2d extends ConvBase {
 
   forward(x: Tensor): Tensor {
     return this.named(() => conv2d(x, this.weight, this.bias, this.options));
+  }
+
+  /**
+   * Followed by an eval-mode BatchNorm2d, under noGrad: one convolution with the norm folded
+   * into the weight and bias (foldBatchNorm's arithmetic, done per call), when the output is
+   * larger than the weight by FOLD_RATIO (folding reads the weight; the norm's pass the output).
+   */
+  override fuseWith(next: Module): ((x: Tensor) => Tensor) | null {
+    if (!(next instanceof BatchNorm2d || next instanceof BatchRenorm2d)) return null;
+    if (next.settings.channelAxis !== 1 || next.evalAffine() === null || isGradEnabled())
+      return null;
+    return (x) => {
+      const [sh, sw] = pair2('Conv2d', 'stride', this.options.stride ?? 1, 1);
+      const outputs =
+        (x.shape[0] * this.outChannels * x.size) / (x.shape[0] * x.shape[1] * sh * sw);
+      const f = outputs > FOLD_RATIO * this.weight.size ? foldedEval(this, next) : null;
+      if (f === null) return next.call(this.call(x));
+      return this.named(() => conv2d(x, f.weight, f.bias, this.options));
+    };
   }
 }
 
