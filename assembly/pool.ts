@@ -54,7 +54,7 @@ export function maxPool2d(
           }
         }
         store<f32>(y + q, best);
-        store<f32>(idx + q, <f32>bi);
+        if (idx != 0) store<f32>(idx + q, <f32>bi);
         q += 4;
       }
     }
@@ -104,13 +104,23 @@ function maxPool2x2(
       const r0 = 2 * oy * W;
       const row = (<usize>((p * oh + oy) * ow)) << 2;
       if (ow < 4) {
-        for (let ox = 0; ox < ow; ox++) maxPool2x2One(base, r0, W, ox, y + row, idx + row);
+        for (let ox = 0; ox < ow; ox++)
+          maxPool2x2One(base, r0, W, ox, y + row, idx == 0 ? 0 : idx + row);
         continue;
       }
       // Four outputs a step; a ragged end redoes the row's last four (same values again).
       for (let ox = 0; ox < ow; ox += 4) {
         const o = min(ox, ow - 4);
-        maxPool2x2Four(base, r0, W, o, y + row + ((<usize>o) << 2), idx + row + ((<usize>o) << 2));
+        if (idx == 0) maxPool2x2FourValues(base, r0, W, o, y + row + ((<usize>o) << 2));
+        else
+          maxPool2x2Four(
+            base,
+            r0,
+            W,
+            o,
+            y + row + ((<usize>o) << 2),
+            idx + row + ((<usize>o) << 2),
+          );
       }
     }
   }
@@ -161,7 +171,26 @@ function maxPool2x2One(base: usize, r0: i32, W: i32, ox: i32, y: usize, idx: usi
     }
   }
   store<f32>(y + ((<usize>ox) << 2), best);
-  store<f32>(idx + ((<usize>ox) << 2), <f32>bi);
+  if (idx != 0) store<f32>(idx + ((<usize>ox) << 2), <f32>bi);
+}
+
+/** maxPool2x2Four's values without the argmax: f32x4.max keeps a NaN, as the rule does. */
+function maxPool2x2FourValues(base: usize, r0: i32, W: i32, ox: i32, y: usize): void {
+  const a = base + ((<usize>(r0 + 2 * ox)) << 2),
+    b = a + ((<usize>W) << 2);
+  const a0 = v128.load(a),
+    a1 = v128.load(a, 16),
+    b0 = v128.load(b),
+    b1 = v128.load(b, 16);
+  const top = f32x4.max(
+    v128.shuffle<f32>(a0, a1, 0, 2, 4, 6),
+    v128.shuffle<f32>(a0, a1, 1, 3, 5, 7),
+  );
+  const bottom = f32x4.max(
+    v128.shuffle<f32>(b0, b1, 0, 2, 4, 6),
+    v128.shuffle<f32>(b0, b1, 1, 3, 5, 7),
+  );
+  v128.store(y, f32x4.max(top, bottom));
 }
 
 /**

@@ -517,7 +517,18 @@ describe('WASM kernels equal the JS reference', () => {
       js.forEach((r, i) =>
         assertClose(wasm[i], r, { rtol: 0, atol: 0, what: `maxPool2d [${shape}] part ${i}` }),
       );
+      // Under noGrad the WASM kernel writes the values alone (no argmax): the same values.
+      const [jsValues, wasmValues] = both(() =>
+        nk.noGrad(() => nk.maxPool2d(t, 2).toArray() as Float32Array),
+      );
+      assertClose(wasmValues, jsValues, { rtol: 0, atol: 0, what: `maxPool2d [${shape}] values` });
+      assertClose(wasmValues, js[0], { rtol: 0, atol: 0, what: `values = the training path's` });
     }
+    // The general (non-2x2) path without indices too.
+    const [jsV, wasmV] = both(() =>
+      nk.noGrad(() => nk.maxPool2d(x, 3, { stride: 2, padding: 1 }).toArray() as Float32Array),
+    );
+    assertClose(wasmV, jsV, { rtol: 0, atol: 0, what: 'maxPool2d 3x3 values' });
   });
 
   it('avgPool2d (padding, ceil mode, divisors) and adaptiveAvgPool2d forward/backward', () => {

@@ -1,3 +1,4 @@
+import { isGradEnabled } from '../autograd/grad-mode.js';
 import { apply, applyMulti } from '../autograd/apply.js';
 import { registerGradient } from '../kernels/registry.js';
 import { poolOutSize } from '../kernels/js/pool.js';
@@ -42,7 +43,12 @@ export function maxPool2d(
   kernelSize: number | [number, number],
   opts: Pool2dOptions = {},
 ): Tensor {
-  return applyMulti('MaxPool2d', [x], poolAttrs('maxPool2d', x, kernelSize, opts))[0];
+  // Without a gradient to route, the argmax indices need not be written (kernels may skip them).
+  const indices = isGradEnabled() && x.requiresGrad;
+  return applyMulti('MaxPool2d', [x], {
+    ...poolAttrs('maxPool2d', x, kernelSize, opts),
+    indices,
+  })[0];
 }
 
 export function avgPool2d(

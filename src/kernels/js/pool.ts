@@ -10,6 +10,8 @@ export interface PoolAttrs {
   padding: [number, number];
   ceilMode?: boolean;
   countIncludePad?: boolean;
+  /** MaxPool2d: false when no gradient will need the argmax (a kernel may then skip it). */
+  indices?: boolean;
 }
 
 export function poolOutSize(size: number, k: number, s: number, p: number, ceil = false): number {

@@ -150,9 +150,10 @@ onWasmReady(() => {
       const [N, C, H, W] = x.shape;
       const oh = poolOutSize(H, a.kernel[0], a.stride[0], a.padding[0], a.ceilMode);
       const ow = poolOutSize(W, a.kernel[1], a.stride[1], a.padding[1], a.ceilMode);
+      // Without indices (no gradient wanted) the kernel writes the values alone.
       const y = empty([N, C, oh, ow], x.dtype),
-        idx = empty([N, C, oh, ow], x.dtype);
-      const [px, py, pi] = [ptr(x), ptr(y), ptr(idx)];
+        idx = empty(a.indices === false ? [0] : [N, C, oh, ow], x.dtype);
+      const [px, py, pi] = [ptr(x), ptr(y), a.indices === false ? 0 : ptr(idx)];
       parallelFor('maxPool2d', N * C, Math.ceil(GRAIN_ELEMENTS / (H * W)), (p0, p1) => [
         px + p0 * H * W * 4,
         p1 - p0,
@@ -164,7 +165,7 @@ onWasmReady(() => {
         oh,
         ow,
         py + p0 * oh * ow * 4,
-        pi + p0 * oh * ow * 4,
+        pi === 0 ? 0 : pi + p0 * oh * ow * 4,
       ]);
       return [y, idx];
     },
