@@ -342,6 +342,91 @@ export function sgemmBatch(
   }
 }
 
+/** Rows of C up to which the product runs without packing (smallMDots, smallMRows). */
+const SMALL_M: i32 = 4;
+
+/**
+ * C = A·B for M ≤ SMALL_M when B's columns run along k (B = Wᵀ of a linear layer): each C[m][n]
+ * is one dot product of contiguous rows, in four f32x4 accumulators, B read once.
+ */
+function smallMDots(
+  M: i32,
+  N: i32,
+  K: i32,
+  a: usize,
+  rsA: i32,
+  b: usize,
+  csB: i32,
+  c: usize,
+  ldc: i32,
+  accumulate: i32,
+): void {
+  for (let n = 0; n < N; n++) {
+    const bn = b + ((<usize>(n * csB)) << 2);
+    for (let m = 0; m < M; m++) {
+      const am = a + ((<usize>(m * rsA)) << 2);
+      let s0 = f32x4.splat(0),
+        s1 = f32x4.splat(0),
+        s2 = f32x4.splat(0),
+        s3 = f32x4.splat(0);
+      let k = 0;
+      for (; k + 16 <= K; k += 16) {
+        const pa = am + ((<usize>k) << 2),
+          pb = bn + ((<usize>k) << 2);
+        s0 = madd(v128.load(pa), v128.load(pb), s0);
+        s1 = madd(v128.load(pa, 16), v128.load(pb, 16), s1);
+        s2 = madd(v128.load(pa, 32), v128.load(pb, 32), s2);
+        s3 = madd(v128.load(pa, 48), v128.load(pb, 48), s3);
+      }
+      for (; k + 4 <= K; k += 4)
+        s0 = madd(v128.load(am + ((<usize>k) << 2)), v128.load(bn + ((<usize>k) << 2)), s0);
+      const s = f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3));
+      let sum =
+        f32x4.extract_lane(s, 0) +
+        f32x4.extract_lane(s, 1) +
+        (f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3));
+      for (; k < K; k++)
+        sum += load<f32>(am + ((<usize>k) << 2)) * load<f32>(bn + ((<usize>k) << 2));
+      const q = c + ((<usize>(m * ldc + n)) << 2);
+      store<f32>(q, accumulate != 0 ? load<f32>(q) + sum : sum);
+    }
+  }
+}
+
+/** C = A·B for M ≤ SMALL_M when B's rows are contiguous: C's row += a[m][k] · B's row k. */
+function smallMRows(
+  M: i32,
+  N: i32,
+  K: i32,
+  a: usize,
+  rsA: i32,
+  b: usize,
+  rsB: i32,
+  c: usize,
+  ldc: i32,
+  accumulate: i32,
+): void {
+  for (let m = 0; m < M; m++) {
+    const cm = c + ((<usize>(m * ldc)) << 2);
+    if (accumulate == 0) memory.fill(cm, 0, (<usize>N) << 2);
+    const am = a + ((<usize>(m * rsA)) << 2);
+    for (let k = 0; k < K; k++) {
+      const s = load<f32>(am + ((<usize>k) << 2));
+      const av = f32x4.splat(s);
+      const bk = b + ((<usize>(k * rsB)) << 2);
+      let n = 0;
+      for (; n + 4 <= N; n += 4) {
+        const q = cm + ((<usize>n) << 2);
+        v128.store(q, madd(av, v128.load(bk + ((<usize>n) << 2)), v128.load(q)));
+      }
+      for (; n < N; n++) {
+        const q = cm + ((<usize>n) << 2);
+        store<f32>(q, load<f32>(q) + s * load<f32>(bk + ((<usize>n) << 2)));
+      }
+    }
+  }
+}
+
 /** sgemm with A packed beforehand by packWholeA(…, M, K, packed). */
 export function sgemmPackedA(
   M: i32,
@@ -380,6 +465,15 @@ function gemm(
     if (accumulate == 0) {
       for (let i = 0; i < M; i++) memory.fill(c + ((<usize>(i * ldc)) << 2), 0, (<usize>N) << 2);
     }
+    return;
+  }
+  // A few rows (a batch of one to four): packing B would cost more than the product reads.
+  if (packed == 0 && M <= SMALL_M && csA == 1 && rsB == 1) {
+    smallMDots(M, N, K, a, rsA, b, csB, c, ldc, accumulate);
+    return;
+  }
+  if (packed == 0 && M <= SMALL_M && csA == 1 && csB == 1) {
+    smallMRows(M, N, K, a, rsA, b, rsB, c, ldc, accumulate);
     return;
   }
   const bPack = work;

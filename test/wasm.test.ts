@@ -55,6 +55,27 @@ describe('WASM kernels equal the JS reference', () => {
         assertClose(wasm[i], v, { rtol: 1e-4, atol: 1e-4, what: `[${M},${K},${N}] part ${i}` }),
       );
     }
+    // One to four rows go without packing: dot products against a transposed B (a linear
+    // layer's x · Wᵀ), rows of B added up otherwise; K and N with SIMD tails.
+    for (const [M, K, N] of [
+      [1, 3136, 128],
+      [2, 37, 5],
+      [3, 17, 9],
+      [4, 1, 13],
+      [5, 19, 7],
+    ]) {
+      const x = nk.randn([M, K]),
+        w = nk.randn([N, K]),
+        bias = nk.randn([N]);
+      const [js, wasm] = both(() => forwardBackward((p, q, r) => nk.linear(p, q, r), [x, w, bias]));
+      js.forEach((v, i) =>
+        assertClose(wasm[i], v, {
+          rtol: 1e-4,
+          atol: 1e-4,
+          what: `linear [${M},${K},${N}] part ${i}`,
+        }),
+      );
+    }
     const inputs = [nk.randn([2, 1, 7, 5]), nk.randn([3, 5, 6])];
     const [js, wasm] = both(() => forwardBackward((x, y) => nk.matmul(x, y), inputs));
     js.forEach((v, i) =>
