@@ -84,6 +84,15 @@ describe('kernel threads', () => {
       ['--max-old-space-size=512'],
     );
     assert.deepEqual(workerExecArgv(['--input-type', 'module', '--eval', 'x', '-p', 'y']), []);
+    // V8's wasm flags are process-wide: the worker has them and refuses them in execArgv.
+    assert.deepEqual(
+      workerExecArgv([
+        '--experimental-wasm-relaxed-simd',
+        '--wasm-max-mem-pages=1',
+        '--enable-source-maps',
+      ]),
+      ['--enable-source-maps'],
+    );
     const index = fileURLToPath(new URL('../src/index.js', import.meta.url));
     const code =
       `import * as nk from ${JSON.stringify(pathToFileURL(index).href)};` +

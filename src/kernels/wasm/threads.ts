@@ -71,11 +71,6 @@ function capped(fn: string, n: number): number {
 }
 
 /**
- * The parent's Node options minus those a worker cannot run with: the entry point of
- * `node -e`, `node -p` or `node --input-type=module -e` (ERR_INPUT_TYPE_NOT_ALLOWED) and the
- * other process-wide modes.
- */
-/**
  * V8's WebAssembly flags (--experimental-wasm-relaxed-simd, ...) are process-wide: a worker
  * runs with them already and refuses them in its execArgv (ERR_WORKER_INVALID_EXEC_ARGV).
  */
@@ -83,6 +78,11 @@ function isV8WasmFlag(flag: string): boolean {
   return flag.startsWith('--experimental-wasm-') || flag.startsWith('--wasm-');
 }
 
+/**
+ * The parent's Node options minus those a worker cannot run with: the entry point of
+ * `node -e`, `node -p` or `node --input-type=module -e` (ERR_INPUT_TYPE_NOT_ALLOWED) and the
+ * other process-wide modes, and V8's WebAssembly flags.
+ */
 export function workerExecArgv(argv: readonly string[]): string[] {
   const withValue = new Set(['-e', '--eval', '-p', '--print', '--input-type']);
   const alone = new Set(['-i', '--interactive', '-c', '--check', '--test', '--watch']);
