@@ -181,17 +181,17 @@ export class Conv2d extends ConvBase {
 
   /**
    * Followed by an eval-mode BatchNorm2d, under noGrad: one convolution with the norm folded
-   * into the weight and bias (foldBatchNorm's arithmetic, done per call), when the output is
-   * larger than the weight by FOLD_RATIO (folding reads the weight; the norm's pass the output).
+   * into the weight and bias (foldBatchNorm's fold, done per call), when the output is larger
+   * than the weight by FOLD_RATIO (folding reads the weight; the norm's pass the output).
    */
   override fuseWith(next: Module): ((x: Tensor) => Tensor) | null {
     if (!(next instanceof BatchNorm2d || next instanceof BatchRenorm2d)) return null;
-    if (next.settings.channelAxis !== 1 || next.evalAffine() === null || isGradEnabled())
-      return null;
+    if (next.training || !next.trackRunningStats || next.settings.channelAxis !== 1) return null;
+    if (isGradEnabled()) return null;
+    const [sh, sw] = pair2('Conv2d', 'stride', this.options.stride ?? 1, 1);
     return (x) => {
-      const [sh, sw] = pair2('Conv2d', 'stride', this.options.stride ?? 1, 1);
-      const outputs =
-        (x.shape[0] * this.outChannels * x.size) / (x.shape[0] * x.shape[1] * sh * sw);
+      const [N, , H, W] = x.shape;
+      const outputs = (N * this.outChannels * H * W) / (sh * sw);
       const f = outputs > FOLD_RATIO * this.weight.size ? foldedEval(this, next) : null;
       if (f === null) return next.call(this.call(x));
       return this.named(() => conv2d(x, f.weight, f.bias, this.options));
