@@ -1,9 +1,9 @@
 // One run of the playground, in its own module Web Worker: it loads the kernels (WASM, with
-// kernel threads when the page is cross-origin isolated), the
-// bundled Fashion-MNIST subset, and trains between the page's commands, posting summaries:
-// every step's loss (batched, at most every POST_MS), a probe of the network's insides every
-// PROBE_MS and a test evaluation every EVAL_MS. It yields to its event loop between bursts
-// of steps, so pause and step take effect at once.
+// kernel threads when the page is cross-origin isolated) and the bundled Fashion-MNIST
+// subset, and trains between the page's commands, posting summaries: every step's loss
+// (batched, at most every POST_MS), a probe of the network's insides every PROBE_MS and a
+// test evaluation every EVAL_MS. It yields to its event loop between bursts of steps, so
+// pause and step take effect at once.
 import * as nk from '../src/index.js';
 import {
   PlaygroundRun,
