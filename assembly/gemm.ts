@@ -427,6 +427,42 @@ function smallMRows(
   }
 }
 
+/**
+ * Where element (k, n) of a B [K, N] sits, in floats, in the order the GEMM packs B: blocks of
+ * NC columns, each cut into K blocks, each a run of NR-column panels (packB's layout). A
+ * producer that writes B in this order (the Winograd input transform) spares the GEMM its
+ * packing pass: sgemmPackedAB.
+ */
+export function packedBIndex(K: i32, N: i32, k: i32, n: i32): i32 {
+  const jc = (n / NC) * NC;
+  const kStep = kStepFor(K);
+  const pc = (k / kStep) * kStep;
+  const kc = min(kStep, K - pc);
+  const nc = min(NC, N - jc);
+  const paddedCols = ((nc + NR - 1) / NR) * NR;
+  return jc * K + paddedCols * pc + ((n - jc) / NR) * kc * NR + (k - pc) * NR + ((n - jc) % NR);
+}
+
+/** Floats of a B [K, N] in packedBIndex's layout (columns rounded up to whole panels). */
+export function packedBFloats(K: i32, N: i32): i32 {
+  return K * (((N + NR - 1) / NR) * NR);
+}
+
+/** sgemm with A packed by packWholeA and B laid out by packedBIndex beforehand. */
+export function sgemmPackedAB(
+  M: i32,
+  N: i32,
+  K: i32,
+  packedA: usize,
+  packedB: usize,
+  c: usize,
+  ldc: i32,
+  accumulate: i32,
+  work: usize,
+): void {
+  gemm(M, N, K, 0, 0, 0, packedA, packedB, -1, 0, c, ldc, accumulate, work);
+}
+
 /** sgemm with A packed beforehand by packWholeA(…, M, K, packed). */
 export function sgemmPackedA(
   M: i32,
@@ -486,14 +522,17 @@ function gemm(
     for (let pc = 0; pc < K; pc += kStep) {
       const kc = min(kStep, K - pc);
       const add = accumulate != 0 || pc > 0;
-      packB(b, rsB, csB, pc, jc, kc, nc, bPack);
+      // rsB = −1: b is already in packedBIndex's layout; this block starts at (pc, jc).
+      let bBlock = bPack;
+      if (rsB < 0) bBlock = b + ((<usize>packedBIndex(K, N, pc, jc)) << 2);
+      else packB(b, rsB, csB, pc, jc, kc, nc, bPack);
       for (let ic = 0; ic < M; ic += MC) {
         const mc = min(MC, M - ic);
         let aBlock = aPack;
         if (packed == 0) packA(a, rsA, csA, ic, pc, mc, kc, aPack);
         else aBlock = packed + ((<usize>(pc * rowsPadded + ic * kc)) << 4);
         for (let jr = 0; jr < nc; jr += NR) {
-          const bp = bPack + ((<usize>((jr / NR) * kc * NR)) << 2);
+          const bp = bBlock + ((<usize>((jr / NR) * kc * NR)) << 2);
           const cols = min(NR, nc - jr);
           for (let ir = 0; ir < mc; ir += MR) {
             const ap = aBlock + ((<usize>((ir / MR) * kc * MR)) << 4);

@@ -8,7 +8,14 @@
 //
 // flip = 1 runs the adjoint's convolution for backward-input: w is then [C, K, 3, 3] and the
 // kernel used for (k, c) is w[c, k] rotated by 180 degrees.
-import { gemmPackedABytes, packWholeA, sgemm, sgemmPackedA } from './gemm';
+import {
+  gemmPackedABytes,
+  packWholeA,
+  packedBFloats,
+  packedBIndex,
+  sgemm,
+  sgemmPackedAB,
+} from './gemm';
 
 /** One row (a, b, d) of G applied: a, (a + b + d)/2, (a − b + d)/2, d, stored a plane apart. */
 function gRow(a: f64, b: f64, d: f64, out: usize, plane: usize): void {
@@ -102,77 +109,99 @@ function inputTransform(
   Wp: i32,
   T: i32,
   v: usize,
+  packedN: i32,
 ): void {
   const rowBytes = (<usize>Wp) << 2;
-  const plane = (<usize>(C * T)) << 2;
+  // packedN > 0: each ξ plane holds V [C, packedN] in the GEMM's packed-B layout (planes
+  // packedBFloats(C, T) apart), written channel by channel for each group of tiles so that
+  // the stores run along the packed panels; otherwise V [C, T] row-major, tile by tile.
+  const plane = (<usize>(packedN > 0 ? packedBFloats(C, T) : C * T)) << 2;
   for (let i = 0; i < nb; i++) {
+    if (packedN > 0) {
+      for (let ty = 0; ty < tilesH; ty++) {
+        for (let tx = 0; tx < tilesWp; tx += 4) {
+          const t = (i * tilesH + ty) * tilesWp + tx;
+          const at = padded + ((<usize>((i * C * Hp + 2 * ty) * Wp + 2 * tx)) << 2);
+          for (let c = 0; c < C; c++) {
+            const out = v + ((<usize>packedBIndex(C, packedN, c, t)) << 2);
+            transformGroup(at + <usize>c * Hp * rowBytes, rowBytes, out, plane);
+          }
+        }
+      }
+      continue;
+    }
     for (let c = 0; c < C; c++) {
       const src = padded + ((<usize>((i * C + c) * Hp * Wp)) << 2);
       for (let ty = 0; ty < tilesH; ty++) {
         for (let tx = 0; tx < tilesWp; tx += 4) {
           const t = (i * tilesH + ty) * tilesWp + tx;
-          // d[r][j]: element j of row r of each of the four tiles (input columns 2·(tx+q) + j).
-          const p0 = src + ((<usize>(2 * ty * Wp + 2 * tx)) << 2),
-            p1 = p0 + rowBytes,
-            p2 = p1 + rowBytes,
-            p3 = p2 + rowBytes;
-          const d00 = evens(p0, 0),
-            d01 = odds(p0, 0),
-            d02 = evens(p0, 8),
-            d03 = odds(p0, 8);
-          const d10 = evens(p1, 0),
-            d11 = odds(p1, 0),
-            d12 = evens(p1, 8),
-            d13 = odds(p1, 8);
-          const d20 = evens(p2, 0),
-            d21 = odds(p2, 0),
-            d22 = evens(p2, 8),
-            d23 = odds(p2, 8);
-          const d30 = evens(p3, 0),
-            d31 = odds(p3, 0),
-            d32 = evens(p3, 8),
-            d33 = odds(p3, 8);
           const out = v + ((<usize>(c * T + t)) << 2);
-          storeRow(
-            out,
-            plane,
-            0,
-            f32x4.sub(d00, d20),
-            f32x4.sub(d01, d21),
-            f32x4.sub(d02, d22),
-            f32x4.sub(d03, d23),
-          );
-          storeRow(
-            out,
-            plane,
-            1,
-            f32x4.add(d10, d20),
-            f32x4.add(d11, d21),
-            f32x4.add(d12, d22),
-            f32x4.add(d13, d23),
-          );
-          storeRow(
-            out,
-            plane,
-            2,
-            f32x4.sub(d20, d10),
-            f32x4.sub(d21, d11),
-            f32x4.sub(d22, d12),
-            f32x4.sub(d23, d13),
-          );
-          storeRow(
-            out,
-            plane,
-            3,
-            f32x4.sub(d10, d30),
-            f32x4.sub(d11, d31),
-            f32x4.sub(d12, d32),
-            f32x4.sub(d13, d33),
-          );
+          transformGroup(src + ((<usize>(2 * ty * Wp + 2 * tx)) << 2), rowBytes, out, plane);
         }
       }
     }
   }
+}
+
+/** Bᵀ d B of the four tiles whose top-left input is at p; v[ξ] at out + ξ·plane. */
+function transformGroup(p: usize, rowBytes: usize, out: usize, plane: usize): void {
+  // d[r][j]: element j of row r of each of the four tiles (input columns 2·(tx+q) + j).
+  const p0 = p,
+    p1 = p0 + rowBytes,
+    p2 = p1 + rowBytes,
+    p3 = p2 + rowBytes;
+  const d00 = evens(p0, 0),
+    d01 = odds(p0, 0),
+    d02 = evens(p0, 8),
+    d03 = odds(p0, 8);
+  const d10 = evens(p1, 0),
+    d11 = odds(p1, 0),
+    d12 = evens(p1, 8),
+    d13 = odds(p1, 8);
+  const d20 = evens(p2, 0),
+    d21 = odds(p2, 0),
+    d22 = evens(p2, 8),
+    d23 = odds(p2, 8);
+  const d30 = evens(p3, 0),
+    d31 = odds(p3, 0),
+    d32 = evens(p3, 8),
+    d33 = odds(p3, 8);
+  storeRow(
+    out,
+    plane,
+    0,
+    f32x4.sub(d00, d20),
+    f32x4.sub(d01, d21),
+    f32x4.sub(d02, d22),
+    f32x4.sub(d03, d23),
+  );
+  storeRow(
+    out,
+    plane,
+    1,
+    f32x4.add(d10, d20),
+    f32x4.add(d11, d21),
+    f32x4.add(d12, d22),
+    f32x4.add(d13, d23),
+  );
+  storeRow(
+    out,
+    plane,
+    2,
+    f32x4.sub(d20, d10),
+    f32x4.sub(d21, d11),
+    f32x4.sub(d22, d12),
+    f32x4.sub(d23, d13),
+  );
+  storeRow(
+    out,
+    plane,
+    3,
+    f32x4.sub(d10, d30),
+    f32x4.sub(d11, d31),
+    f32x4.sub(d12, d32),
+    f32x4.sub(d13, d33),
+  );
 }
 
 /** The floats at p + off + 0, 2, 4, 6 (bytes off, off + 8, ...): one column of four tiles. */
@@ -320,7 +349,10 @@ export function winogradScratchBytes(C: i32, K: i32, H: i32, W: i32, ph: i32, pw
   const nb = winogradBlock(oh, ow);
   const T = nb * tilesH * tilesWp;
   const floats =
-    nb * C * paddedRows(tilesH) * paddedCols(tilesWp) + 16 * C * T + 16 * K * T + 16 * K * C;
+    nb * C * paddedRows(tilesH) * paddedCols(tilesWp) +
+    16 * packedBFloats(C, T) +
+    16 * K * T +
+    16 * K * C;
   return floats * 4 + 16 * gemmPackedABytes(K, C);
 }
 
@@ -356,7 +388,7 @@ export function winogradConv(
   const Tmax = nbMax * tilesH * tilesWp;
   const padded = scratch;
   const v = padded + ((<usize>(nbMax * C * Hp * Wp)) << 2);
-  const m = v + ((<usize>(16 * C * Tmax)) << 2);
+  const m = v + ((<usize>(16 * packedBFloats(C, Tmax))) << 2);
   const u = m + ((<usize>(16 * K * Tmax)) << 2);
   const packed = u + ((<usize>(16 * K * C)) << 2);
   const packedBytes = <usize>gemmPackedABytes(K, C);
@@ -368,16 +400,16 @@ export function winogradConv(
     const T = nb * tilesH * tilesWp;
     pad(x + ((<usize>(n * C * H * W)) << 2), nb, C, H, W, ph, pw, Hp, Wp, padded);
     // V and M keep the planes of a full block (stride Tmax) so the offsets stay fixed.
-    inputTransform(padded, nb, C, tilesH, tilesWp, Hp, Wp, Tmax, v);
+    // V goes straight into the GEMM's packed-B layout (no packing pass in the 16 products).
+    inputTransform(padded, nb, C, tilesH, tilesWp, Hp, Wp, Tmax, v, T);
+    const vPlane = (<usize>packedBFloats(C, Tmax)) << 2;
     for (let xi = 0; xi < 16; xi++) {
-      sgemmPackedA(
+      sgemmPackedAB(
         K,
         T,
         C,
         packed + <usize>xi * packedBytes,
-        v + ((<usize>(xi * C * Tmax)) << 2),
-        Tmax,
-        1,
+        v + <usize>xi * vPlane,
         m + ((<usize>(xi * K * Tmax)) << 2),
         Tmax,
         0,
@@ -602,7 +634,7 @@ export function winogradWeightGrad(
         Wp,
         padded + ((<usize>(i * Cs * Hp * Wp)) << 2),
       );
-    inputTransform(padded, nb, Cs, tilesH, tilesWp, Hp, Wp, Tmax, v);
+    inputTransform(padded, nb, Cs, tilesH, tilesWp, Hp, Wp, Tmax, v, 0);
     padOutput(
       dy + ((<usize>(n * K * oh * ow)) << 2),
       nb,
