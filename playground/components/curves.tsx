@@ -15,7 +15,7 @@ const options: Omit<uPlot.Options, 'width' | 'height'> = {
     { scale: 'acc', side: 1, label: 'test accuracy', grid: { show: false } },
   ],
   series: [
-    {},
+    { label: 'step' },
     { label: 'A loss', scale: 'loss', stroke: COLORS.A, width: 1.5, spanGaps: true },
     { label: 'B loss', scale: 'loss', stroke: COLORS.B, width: 1.5, spanGaps: true },
     {
