@@ -3,6 +3,7 @@
 import * as nn from '../nn/index.js';
 import type { Module } from '../nn/module.js';
 import { noGrad } from '../autograd/grad-mode.js';
+import { norm1d as cliNorm1d, norm2d as cliNorm2d } from '../train/models.js';
 import type { PlaygroundNorm, RunConfig } from './config.js';
 
 const MLP_WIDTH = 128;
@@ -12,42 +13,21 @@ const CNN_WIDTH = 16;
 /** Where a norm would sit in a network without one (an identity the probes can find). */
 export class NoNorm extends nn.Identity {}
 
-function groupsFor(c: number): number {
-  return c % 8 === 0 ? 8 : c % 4 === 0 ? 4 : 1;
-}
-
-/** The norm for conv features [N, C, H, W]; LayerNorm over (C, H, W) is GroupNorm(1, C). */
+/**
+ * The norm for conv features [N, C, H, W]: the CLI's choices (train/models.ts), with Batch
+ * Renorm besides and a NoNorm marker where there is none.
+ */
 function norm2d(kind: PlaygroundNorm, c: number): Module {
-  switch (kind) {
-    case 'batch':
-      return new nn.BatchNorm2d(c);
-    case 'renorm':
-      return new nn.BatchRenorm2d(c);
-    case 'group':
-      return new nn.GroupNorm(groupsFor(c), c);
-    case 'layer':
-      return new nn.GroupNorm(1, c);
-    case 'instance':
-      return new nn.InstanceNorm2d(c, { affine: true });
-    case 'none':
-      return new NoNorm();
-  }
+  if (kind === 'renorm') return new nn.BatchRenorm2d(c);
+  if (kind === 'none') return new NoNorm();
+  return cliNorm2d(kind)(c);
 }
 
-/** The norm for features [N, C]; instance norm has nothing to normalize there (identity). */
+/** The norm for features [N, C]; instance norm has nothing to normalize there (NoNorm). */
 function norm1d(kind: PlaygroundNorm, c: number): Module {
-  switch (kind) {
-    case 'batch':
-      return new nn.BatchNorm1d(c);
-    case 'renorm':
-      return new nn.BatchRenorm1d(c);
-    case 'group':
-      return new nn.GroupNorm(groupsFor(c), c);
-    case 'layer':
-      return new nn.LayerNorm(c);
-    default:
-      return new NoNorm();
-  }
+  if (kind === 'renorm') return new nn.BatchRenorm1d(c);
+  if (kind === 'none' || kind === 'instance') return new NoNorm();
+  return cliNorm1d(kind)(c);
 }
 
 /** A weight layer, its norm, ReLU and dropout in the order the config asks for. */
