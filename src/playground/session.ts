@@ -3,10 +3,7 @@
 import type { Split } from '../data/fashion-mnist.js';
 import { DataLoader } from '../data/loader.js';
 import { dispose, tidy } from '../memory/scope.js';
-import { noGrad } from '../autograd/grad-mode.js';
-import { tensor } from '../tensor/create.js';
-import { crossEntropy } from '../ops/loss.js';
-import { argmaxRows } from '../train/metrics.js';
+import { evaluate, trainStep, type StepResult } from '../train/loop.js';
 import { manualSeed } from '../random.js';
 import type { Module } from '../nn/module.js';
 import { Adam } from '../optim/adam.js';
@@ -98,31 +95,22 @@ export class PlaygroundRun {
     }
     const t0 = performance.now();
     this.model.train();
-    let loss = NaN,
-      correct = 0,
-      count = 0;
-    const run = (): void =>
-      tidy(() => {
+    let r: StepResult = { loss: NaN, correct: 0, count: 0 };
+    const run = (): void => {
+      r = tidy(() => {
         const { x, labels } = this.loader.batch(this.order, this.batchIndex);
-        const logits = this.model.call(x);
-        const l = crossEntropy(logits, labels);
-        this.opt.zeroGrad();
-        l.backward();
-        this.opt.step();
-        loss = l.item();
-        const pred = argmaxRows(logits);
-        for (let i = 0; i < labels.length; i++) if (pred[i] === labels[i]) correct++;
-        count = labels.length;
+        return trainStep(this.model, this.opt, x, labels);
       });
+    };
     const snapshot = probe ? this.probes.capture(run, probe.watch) : (run(), undefined);
     this.batchIndex++;
     this.steps++;
-    if (!Number.isFinite(loss)) this.divergedAt = this.steps;
+    if (!Number.isFinite(r.loss)) this.divergedAt = this.steps;
     const record = {
       step: this.steps,
       epoch: this.epoch,
-      loss,
-      accuracy: correct / count,
+      loss: r.loss,
+      accuracy: r.correct / r.count,
       ms: performance.now() - t0,
     };
     return { record, snapshot };
@@ -136,38 +124,17 @@ export class PlaygroundRun {
   evaluate(forgotEval = false, gridCount = 24): EvalRecord {
     const { test } = this.data;
     const count = Math.min(EVAL_COUNT, test.count);
-    const batch = forgotEval ? this.config.batchSize : EVAL_BATCH;
-    const predictions: number[] = [];
-    let correct = 0,
-      lossSum = 0;
-    this.model.train(forgotEval);
-    try {
-      noGrad(() => {
-        for (let start = 0; start < count; start += batch) {
-          const n = Math.min(batch, count - start);
-          tidy(() => {
-            const x = tensor(test.images.subarray(start * 784, (start + n) * 784), [n, 1, 28, 28]);
-            const labels = test.labels.subarray(start, start + n);
-            const logits = this.model.call(x);
-            lossSum += crossEntropy(logits, labels, { reduction: 'sum' }).item();
-            const pred = argmaxRows(logits);
-            for (let i = 0; i < n; i++) {
-              if (pred[i] === labels[i]) correct++;
-              if (start + i < gridCount) predictions.push(pred[i]);
-            }
-          });
-        }
-      });
-    } finally {
-      this.model.train();
-    }
-    return {
-      step: this.steps,
-      accuracy: correct / count,
-      loss: lossSum / count,
-      trainMode: forgotEval,
-      predictions,
+    const first = {
+      images: test.images.subarray(0, count * 784),
+      labels: test.labels.subarray(0, count),
+      count,
     };
+    const r = evaluate(this.model, first, {
+      batchSize: forgotEval ? this.config.batchSize : EVAL_BATCH,
+      trainMode: forgotEval,
+      keepPredictions: gridCount,
+    });
+    return { step: this.steps, trainMode: forgotEval, ...r };
   }
 
   /** Frees the network's and the optimizer's tensors. */

@@ -36,16 +36,31 @@ export function trainStep(
   });
 }
 
+export interface EvaluateOptions {
+  /** Samples per forward call (default 500). */
+  batchSize?: number;
+  /**
+   * Evaluate in training mode: batch statistics, and the running statistics move, as a loop
+   * that never calls eval() does (the playground's "forgot eval()").
+   */
+  trainMode?: boolean;
+  /** Keep the predicted classes of the first this many samples (default 0). */
+  keepPredictions?: number;
+}
+
 /** Accuracy and mean loss over a split, in eval mode, without recording gradients. */
 export function evaluate(
   model: Module,
   split: Split,
-  batchSize = 500,
-): { loss: number; accuracy: number } {
+  opts: EvaluateOptions = {},
+): { loss: number; accuracy: number; predictions: number[] } {
+  const batchSize = opts.batchSize ?? 500,
+    keep = opts.keepPredictions ?? 0;
   const wasTraining = model.training;
-  model.eval();
+  model.train(opts.trainMode ?? false);
   let lossSum = 0,
     correct = 0;
+  const predictions: number[] = [];
   try {
     noGrad(() => {
       for (let start = 0; start < split.count; start += batchSize) {
@@ -56,14 +71,17 @@ export function evaluate(
           const logits = model.call(x);
           lossSum += crossEntropy(logits, labels, { reduction: 'sum' }).item();
           const pred = argmaxRows(logits);
-          for (let i = 0; i < n; i++) if (pred[i] === labels[i]) correct++;
+          for (let i = 0; i < n; i++) {
+            if (pred[i] === labels[i]) correct++;
+            if (start + i < keep) predictions.push(pred[i]);
+          }
         });
       }
     });
   } finally {
     model.train(wasTraining);
   }
-  return { loss: lossSum / split.count, accuracy: correct / split.count };
+  return { loss: lossSum / split.count, accuracy: correct / split.count, predictions };
 }
 
 export interface EpochHooks {
