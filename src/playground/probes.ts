@@ -8,6 +8,7 @@ import type { Module } from '../nn/module.js';
 import type { RemovableHandle } from '../autograd/hooks.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { NoNorm } from './models.js';
+import { channelLayout, jsNormPrimitives } from '../kernels/js/stats.js';
 
 export interface Histogram {
   lo: number;
@@ -72,25 +73,14 @@ export function histogram(values: ArrayLike<number>, bins = HISTOGRAM_BINS): His
   return { lo, hi, counts, mean, std: Math.sqrt(ss / n) };
 }
 
-/** Per-channel mean and unbiased variance of [N, C, ...] (float64 sums, two passes). */
+/** Per-channel mean and unbiased variance of [N, C, ...], by the norms' statistics helper. */
 export function channelStats(x: Tensor): { mean: number[]; variance: number[] } {
-  const [n, c] = x.shape;
-  const inner = x.size / (n * c);
-  const d = x.data;
-  const mean: number[] = [],
-    variance: number[] = [];
-  for (let ch = 0; ch < c; ch++) {
-    let s = 0;
-    for (let i = 0; i < n; i++)
-      for (let j = 0, o = (i * c + ch) * inner; j < inner; j++) s += d[o + j];
-    const m = s / (n * inner);
-    let ss = 0;
-    for (let i = 0; i < n; i++)
-      for (let j = 0, o = (i * c + ch) * inner; j < inner; j++) ss += (d[o + j] - m) ** 2;
-    mean.push(m);
-    variance.push(ss / Math.max(1, n * inner - 1));
-  }
-  return { mean, variance };
+  const m = jsNormPrimitives.moments(x.data, channelLayout(x.shape));
+  const n = x.size / x.shape[1];
+  return {
+    mean: Array.from(m.mean),
+    variance: Array.from(m.m2, (q) => q / Math.max(1, n - 1)),
+  };
 }
 
 function kindOf(m: Module): string {
