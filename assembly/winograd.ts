@@ -340,20 +340,36 @@ export function winogradBlock(oh: i32, ow: i32): i32 {
   return max(1, (256 + tiles - 1) / tiles);
 }
 
-/** Scratch bytes for one thread: padded images, V, M, U, the 16 packed U and nothing else. */
+// winogradConv's scratch, region by region (byte offsets; END is the size): the block's padded
+// images, V in packed-B layout, M, U and the 16 packed U. One function gives both the size
+// and the layout, so they cannot drift apart.
+const PADDED = 0,
+  V = 1,
+  M = 2,
+  U = 3,
+  PACKED_U = 4,
+  END = 5;
+
+function convRegion(region: i32, C: i32, K: i32, tilesH: i32, tilesWp: i32, nb: i32): usize {
+  const T = nb * tilesH * tilesWp;
+  let at: usize = 0;
+  if (region == PADDED) return at;
+  at += (<usize>(nb * C * paddedRows(tilesH) * paddedCols(tilesWp))) << 2;
+  if (region == V) return at;
+  at += (<usize>(16 * packedBFloats(C, T))) << 2;
+  if (region == M) return at;
+  at += (<usize>(16 * K * T)) << 2;
+  if (region == U) return at;
+  at += (<usize>(16 * K * C)) << 2;
+  if (region == PACKED_U) return at;
+  return at + 16 * <usize>gemmPackedABytes(K, C);
+}
+
+/** Scratch bytes for one thread of winogradConv. */
 export function winogradScratchBytes(C: i32, K: i32, H: i32, W: i32, ph: i32, pw: i32): i32 {
   const oh = H + 2 * ph - 2,
     ow = W + 2 * pw - 2;
-  const tilesH = (oh + 1) >> 1,
-    tilesWp = groupCols(ow);
-  const nb = winogradBlock(oh, ow);
-  const T = nb * tilesH * tilesWp;
-  const floats =
-    nb * C * paddedRows(tilesH) * paddedCols(tilesWp) +
-    16 * packedBFloats(C, T) +
-    16 * K * T +
-    16 * K * C;
-  return floats * 4 + 16 * gemmPackedABytes(K, C);
+  return <i32>convRegion(END, C, K, (oh + 1) >> 1, groupCols(ow), winogradBlock(oh, ow));
 }
 
 /**
@@ -386,11 +402,11 @@ export function winogradConv(
     Wp = paddedCols(tilesWp);
   const nbMax = winogradBlock(oh, ow);
   const Tmax = nbMax * tilesH * tilesWp;
-  const padded = scratch;
-  const v = padded + ((<usize>(nbMax * C * Hp * Wp)) << 2);
-  const m = v + ((<usize>(16 * packedBFloats(C, Tmax))) << 2);
-  const u = m + ((<usize>(16 * K * Tmax)) << 2);
-  const packed = u + ((<usize>(16 * K * C)) << 2);
+  const padded = scratch + convRegion(PADDED, C, K, tilesH, tilesWp, nbMax);
+  const v = scratch + convRegion(V, C, K, tilesH, tilesWp, nbMax);
+  const m = scratch + convRegion(M, C, K, tilesH, tilesWp, nbMax);
+  const u = scratch + convRegion(U, C, K, tilesH, tilesWp, nbMax);
+  const packed = scratch + convRegion(PACKED_U, C, K, tilesH, tilesWp, nbMax);
   const packedBytes = <usize>gemmPackedABytes(K, C);
   transformWeights(w, K, C, flip, u);
   for (let xi = 0; xi < 16; xi++)
@@ -558,6 +574,30 @@ function weightGradTransform(m: usize, K: i32, Cs: i32, C: i32, c0: i32, dw: usi
   }
 }
 
+// winogradWeightGrad's scratch, region by region (byte offsets; G_END is the size): the
+// block's padded images and padded dy, V, A dY Aᵀ and the summed products.
+const G_PADDED = 0,
+  G_PADDED_DY = 1,
+  G_V = 2,
+  G_DY = 3,
+  G_M = 4,
+  G_END = 5;
+
+function gradRegion(region: i32, Cs: i32, K: i32, tilesH: i32, tilesWp: i32, nb: i32): usize {
+  const T = nb * tilesH * tilesWp;
+  let at: usize = 0;
+  if (region == G_PADDED) return at;
+  at += (<usize>(nb * Cs * paddedRows(tilesH) * paddedCols(tilesWp))) << 2;
+  if (region == G_PADDED_DY) return at;
+  at += (<usize>(nb * K * 4 * tilesH * tilesWp)) << 2;
+  if (region == G_V) return at;
+  at += (<usize>(16 * Cs * T)) << 2;
+  if (region == G_DY) return at;
+  at += (<usize>(16 * K * T)) << 2;
+  if (region == G_M) return at;
+  return at + ((<usize>(16 * K * Cs)) << 2);
+}
+
 /** Scratch bytes for one thread of winogradWeightGrad over Cs input channels. */
 export function winogradWeightGradScratchBytes(
   Cs: i32,
@@ -569,17 +609,7 @@ export function winogradWeightGradScratchBytes(
 ): i32 {
   const oh = H + 2 * ph - 2,
     ow = W + 2 * pw - 2;
-  const tilesH = (oh + 1) >> 1,
-    tilesWp = groupCols(ow);
-  const nb = winogradBlock(oh, ow);
-  const T = nb * tilesH * tilesWp;
-  const floats =
-    nb * Cs * paddedRows(tilesH) * paddedCols(tilesWp) +
-    nb * K * 4 * tilesH * tilesWp +
-    16 * Cs * T +
-    16 * K * T +
-    16 * K * Cs;
-  return floats * 4;
+  return <i32>gradRegion(G_END, Cs, K, (oh + 1) >> 1, groupCols(ow), winogradBlock(oh, ow));
 }
 
 /**
@@ -612,11 +642,11 @@ export function winogradWeightGrad(
     Wp = paddedCols(tilesWp);
   const nbMax = winogradBlock(oh, ow);
   const Tmax = nbMax * tilesH * tilesWp;
-  const padded = scratch;
-  const paddedDy = padded + ((<usize>(nbMax * Cs * Hp * Wp)) << 2);
-  const v = paddedDy + ((<usize>(nbMax * K * 4 * tilesH * tilesWp)) << 2);
-  const g = v + ((<usize>(16 * Cs * Tmax)) << 2);
-  const m = g + ((<usize>(16 * K * Tmax)) << 2);
+  const padded = scratch + gradRegion(G_PADDED, Cs, K, tilesH, tilesWp, nbMax);
+  const paddedDy = scratch + gradRegion(G_PADDED_DY, Cs, K, tilesH, tilesWp, nbMax);
+  const v = scratch + gradRegion(G_V, Cs, K, tilesH, tilesWp, nbMax);
+  const g = scratch + gradRegion(G_DY, Cs, K, tilesH, tilesWp, nbMax);
+  const m = scratch + gradRegion(G_M, Cs, K, tilesH, tilesWp, nbMax);
   for (let n = 0; n < N; n += nbMax) {
     const nb = min(nbMax, N - n);
     const T = nb * tilesH * tilesWp;
