@@ -108,22 +108,25 @@ export abstract class BatchNormBase extends NormBase {
   }
 
   /**
-   * In eval mode with running statistics this norm is the per-channel affine map
-   * y = x·scale + shift, scale = γ/√(σ² + ε), shift = β − μ·scale (float64): what folding it
-   * into the layer before it needs. null while it uses batch statistics.
+   * γ/√(σ² + ε) per channel from the running statistics (float64): eval mode's map is
+   * y = (x − μ)·scale + β. null without running statistics. What folding this norm into the
+   * layer before it scales that layer's weights by.
    */
-  evalAffine(): { scale: Float64Array; shift: Float64Array } | null {
-    if (this.training || !this.trackRunningStats) return null;
-    const mu = this.runningMean!.data,
-      v = this.runningVar!.data;
-    const g = this.weight?.data,
-      b = this.bias?.data;
-    const scale = Float64Array.from(
+  runningScale(): Float64Array | null {
+    if (!this.trackRunningStats) return null;
+    const v = this.runningVar!.data,
+      g = this.weight?.data;
+    return Float64Array.from(
       { length: this.numFeatures },
       (_, c) => (g ? g[c] : 1) / Math.sqrt(v[c] + this.eps),
     );
-    const shift = Float64Array.from(scale, (s, c) => (b ? b[c] : 0) - mu[c] * s);
-    return { scale, shift };
+  }
+
+  /** The bias b of the layer before this norm carried through eval mode: (b − μ)·scale + β. */
+  foldedBias(b: ArrayLike<number> | undefined, scale: Float64Array): Float64Array {
+    const mu = this.runningMean!.data,
+      beta = this.bias?.data;
+    return Float64Array.from(scale, (s, c) => ((b ? b[c] : 0) - mu[c]) * s + (beta ? beta[c] : 0));
   }
 
   /** BatchNorm followed by a ReLU runs as one fused pass (same values, one less tensor). */

@@ -54,25 +54,23 @@ export class Linear extends Module {
 const FOLD_RATIO = 8;
 
 /**
- * The weight and bias of `layer` followed by the eval-mode BatchNorm `bn`, folded (float64,
- * then the weight's dtype): weight rows scaled by γ/√(σ² + ε), bias b·scale + shift. Only
- * when no gradient is recorded, since the folded tensors are computed outside autograd.
+ * The weight and bias of `layer` followed by the eval-mode BatchNorm `bn`, folded as
+ * foldBatchNorm folds (float64, then the weight's dtype). Only when no gradient is recorded,
+ * since the folded tensors are computed outside autograd.
  */
 function foldedEval(layer: Conv2d, bn: BatchNormBase): { weight: Tensor; bias: Tensor } | null {
   if (isGradEnabled()) return null;
-  const a = bn.evalAffine();
+  const scale = bn.runningScale();
   const W = layer.weight;
   const C = W.shape[0];
-  if (a === null || a.scale.length !== C) return null;
+  if (scale === null || scale.length !== C) return null;
   const per = W.size / C; // weight [out, ...]: a contiguous block per output channel
   const w = new Float64Array(W.size);
   for (let c = 0; c < C; c++)
-    for (let k = c * per; k < (c + 1) * per; k++) w[k] = W.data[k] * a.scale[c];
-  const b0 = layer.bias?.data;
-  const b = Float64Array.from(a.shift, (t, c) => (b0 ? b0[c] : 0) * a.scale[c] + t);
+    for (let k = c * per; k < (c + 1) * per; k++) w[k] = W.data[k] * scale[c];
   return {
     weight: tensor(w, W.shape, { dtype: W.dtype }),
-    bias: tensor(b, [C], { dtype: W.dtype }),
+    bias: tensor(bn.foldedBias(layer.bias?.data, scale), [C], { dtype: W.dtype }),
   };
 }
 

@@ -56,11 +56,7 @@ function obstacle(layer: Foldable, bn: BatchNormBase): string | null {
 /** Scales each output channel's weights by s and sets bias (b − μ)·s + β, in float64. */
 function foldInto(layer: Foldable, bn: BatchNormBase): void {
   const C = bn.numFeatures;
-  const mu = bn.runningMean!.data,
-    v = bn.runningVar!.data;
-  const g = bn.weight?.data,
-    beta = bn.bias?.data;
-  const s = Float64Array.from({ length: C }, (_, c) => (g ? g[c] : 1) / Math.sqrt(v[c] + bn.eps));
+  const s = bn.runningScale()!; // obstacle() has checked for running statistics
   const W = layer.weight.data;
   if (layer instanceof ConvTranspose2d) {
     // Weight [in, out/groups, kh, kw]: output channel (group·out/groups + j) sits at [i, j].
@@ -76,11 +72,7 @@ function foldInto(layer: Foldable, bn: BatchNormBase): void {
     const per = W.length / C; // weight [out, ...]: a contiguous block per output channel
     for (let c = 0; c < C; c++) for (let k = c * per; k < (c + 1) * per; k++) W[k] *= s[c];
   }
-  const b0 = layer.bias?.data;
-  const b = Float64Array.from(
-    { length: C },
-    (_, c) => ((b0 ? b0[c] : 0) - mu[c]) * s[c] + (beta ? beta[c] : 0),
-  );
+  const b = bn.foldedBias(layer.bias?.data, s);
   layer.setBias(tensor(b, [C], { dtype: layer.weight.dtype }));
 }
 
