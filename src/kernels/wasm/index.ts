@@ -150,10 +150,11 @@ onWasmReady(() => {
       const [N, C, H, W] = x.shape;
       const oh = poolOutSize(H, a.kernel[0], a.stride[0], a.padding[0], a.ceilMode);
       const ow = poolOutSize(W, a.kernel[1], a.stride[1], a.padding[1], a.ceilMode);
-      // Without indices (no gradient wanted) the kernel writes the values alone.
+      // Without indices (no gradient wanted) the kernel writes the values alone (idx 0).
+      const indices = a.indices !== false;
       const y = empty([N, C, oh, ow], x.dtype),
-        idx = empty(a.indices === false ? [0] : [N, C, oh, ow], x.dtype);
-      const [px, py, pi] = [ptr(x), ptr(y), a.indices === false ? 0 : ptr(idx)];
+        idx = empty(indices ? [N, C, oh, ow] : [0], x.dtype);
+      const [px, py, pi] = [ptr(x), ptr(y), indices ? ptr(idx) : 0];
       parallelFor('maxPool2d', N * C, Math.ceil(GRAIN_ELEMENTS / (H * W)), (p0, p1) => [
         px + p0 * H * W * 4,
         p1 - p0,
