@@ -34,6 +34,48 @@ function storeTransposed4(v0: v128, v1: v128, v2: v128, v3: v128, out: usize, st
   v128.store(out + 3 * step, v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7));
 }
 
+/** storeTransposed4 that adds to what is there when `add` (a C tile written transposed). */
+function storeTransposed4Add(
+  v0: v128,
+  v1: v128,
+  v2: v128,
+  v3: v128,
+  out: usize,
+  step: usize,
+  add: bool,
+): void {
+  const lo01 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5),
+    lo23 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5),
+    hi01 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7),
+    hi23 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
+  let t0 = v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5),
+    t1 = v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7),
+    t2 = v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5),
+    t3 = v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7);
+  if (add) {
+    t0 = f32x4.add(t0, v128.load(out));
+    t1 = f32x4.add(t1, v128.load(out + step));
+    t2 = f32x4.add(t2, v128.load(out + 2 * step));
+    t3 = f32x4.add(t3, v128.load(out + 3 * step));
+  }
+  v128.store(out, t0);
+  v128.store(out + step, t1);
+  v128.store(out + 2 * step, t2);
+  v128.store(out + 3 * step, t3);
+}
+
+/** The four lanes of v to out, out + step, ... (bytes), added to what is there when `add`. */
+function storeLanes(v: v128, out: usize, step: usize, add: bool): void {
+  const x0 = f32x4.extract_lane(v, 0),
+    x1 = f32x4.extract_lane(v, 1),
+    x2 = f32x4.extract_lane(v, 2),
+    x3 = f32x4.extract_lane(v, 3);
+  store<f32>(out, add ? load<f32>(out) + x0 : x0);
+  store<f32>(out + step, add ? load<f32>(out + step) + x1 : x1);
+  store<f32>(out + 2 * step, add ? load<f32>(out + 2 * step) + x2 : x2);
+  store<f32>(out + 3 * step, add ? load<f32>(out + 3 * step) + x3 : x3);
+}
+
 // Packs B[pc:pc+kc, jc:jc+nc] into panels of NR columns: panel q, element (k, c) at q*kc*NR + k*NR + c.
 function packB(b: usize, rsB: i32, csB: i32, pc: i32, jc: i32, kc: i32, nc: i32, dst: usize): void {
   const panels = (nc + NR - 1) / NR;
@@ -133,7 +175,8 @@ function madd(a: v128, b: v128, c: v128): v128 {
   return f32x4.add(c, f32x4.mul(a, b));
 }
 
-// C tile (rows x cols, at c with row stride ldc) += or = the MR x NR product of packed panels.
+// C tile (rows x cols, at c with row stride ldc) += or = the MR x NR product of packed panels;
+// with `tr` the tile is C's transpose (tile row r is C's column r: element (r, s) at s·ldc + r).
 // Plain build: ten accumulators, two B vectors, one A splat and V8's product temporary fill 14
 // of the 15 SIMD registers V8 allocates on x64; the fifth row pays for the loop's own
 // instructions. Relaxed build: a sixth row in place of the temporary (GEMM 1024³ about 5 %
@@ -147,6 +190,7 @@ function micro(
   rows: i32,
   cols: i32,
   add: bool,
+  tr: bool,
   tmp: usize,
 ): void {
   let c00 = f32x4.splat(0),
@@ -191,6 +235,18 @@ function micro(
     pb += NR * 4;
   }
   const rs = (<usize>ldc) << 2;
+  if (rows == MR && cols == NR && tr) {
+    // Rows 0–3 by 4x4 transposes (C's columns 0–3 of the tile, then 4–7); rows 4 and 5 by lane.
+    storeTransposed4Add(c00, c10, c20, c30, c, rs, add);
+    storeTransposed4Add(c01, c11, c21, c31, c + 4 * rs, rs, add);
+    storeLanes(c40, c + 16, rs, add);
+    storeLanes(c41, c + 4 * rs + 16, rs, add);
+    if (MR == 6) {
+      storeLanes(c50, c + 20, rs, add);
+      storeLanes(c51, c + 4 * rs + 20, rs, add);
+    }
+    return;
+  }
   if (rows == MR && cols == NR) {
     if (add) {
       c00 = f32x4.add(c00, v128.load(c + 0 * rs));
@@ -239,9 +295,11 @@ function micro(
     v128.store(tmp, c50, 160);
     v128.store(tmp, c51, 176);
   }
+  const rStep: usize = tr ? 4 : rs,
+    sStep: usize = tr ? rs : 4;
   for (let r = 0; r < rows; r++) {
     for (let s = 0; s < cols; s++) {
-      const q = c + <usize>r * rs + ((<usize>s) << 2);
+      const q = c + <usize>r * rStep + <usize>s * sStep;
       const v = load<f32>(tmp + ((<usize>(r * NR + s)) << 2));
       store<f32>(q, add ? load<f32>(q) + v : v);
     }
@@ -512,6 +570,54 @@ function gemm(
     smallMRows(M, N, K, a, rsA, b, rsB, c, ldc, accumulate);
     return;
   }
+  // Packing A costs four times the bytes of packing B (splats), and a short last panel wastes
+  // micro-kernel work: when computing Cᵀ = Bᵀ·Aᵀ costs less by both, do that, writing C
+  // transposed. Every element is the same sum in the same order either way, so the bits agree.
+  if (packed == 0 && rsB >= 0 && gemmSwaps(M, N, K)) {
+    blocked(N, M, K, b, csB, rsB, 0, a, csA, rsA, c, ldc, accumulate, true, work);
+    return;
+  }
+  blocked(M, N, K, a, rsA, csA, packed, b, rsB, csB, c, ldc, accumulate, false, work);
+}
+
+/** Whether an unpacked M x N x K product runs as Cᵀ = Bᵀ·Aᵀ (3 % cheaper by blockedCost). */
+export function gemmSwaps(M: i32, N: i32, K: i32): bool {
+  return blockedCost(N, M, K) * 100 < blockedCost(M, N, K) * 97;
+}
+
+/**
+ * What blocked() spends on an M x N x K product, in units of about 1/180 ns of the plain
+ * build at one thread: bytes of packing (A as splats, once per NC columns; B once; each read
+ * and written) at ~20 GB/s, and the micro-kernel's multiply-adds, short panels included, at
+ * ~45 GFLOP/s.
+ */
+function blockedCost(M: i32, N: i32, K: i32): f64 {
+  const m = <f64>M,
+    n = <f64>N,
+    k = <f64>K;
+  const packBytes = 20 * m * k * <f64>((N + NC - 1) / NC) + 8 * k * n;
+  const padded = <f64>paddedRows(M) * <f64>(((N + NR - 1) / NR) * NR);
+  return 9 * packBytes + 8 * k * padded;
+}
+
+/** The GotoBLAS loops: C (or Cᵀ when tr) = A·B with A and B strided or packed beforehand. */
+function blocked(
+  M: i32,
+  N: i32,
+  K: i32,
+  a: usize,
+  rsA: i32,
+  csA: i32,
+  packed: usize,
+  b: usize,
+  rsB: i32,
+  csB: i32,
+  c: usize,
+  ldc: i32,
+  accumulate: i32,
+  tr: bool,
+  work: usize,
+): void {
   const bPack = work;
   const aPack = work + ((<usize>(KC * NC)) << 2);
   const spill = aPack + ((<usize>(MC * KC)) << 4); // per-call, so threads never share it
@@ -536,8 +642,10 @@ function gemm(
           const cols = min(NR, nc - jr);
           for (let ir = 0; ir < mc; ir += MR) {
             const ap = aBlock + ((<usize>((ir / MR) * kc * MR)) << 4);
-            const cp = c + ((<usize>((ic + ir) * ldc + jc + jr)) << 2);
-            micro(ap, bp, kc, cp, ldc, min(MR, mc - ir), cols, add, spill);
+            const i = ic + ir,
+              j = jc + jr;
+            const cp = c + ((<usize>(tr ? j * ldc + i : i * ldc + j)) << 2);
+            micro(ap, bp, kc, cp, ldc, min(MR, mc - ir), cols, add, tr, spill);
           }
         }
       }

@@ -1,6 +1,6 @@
 // normkit's WebAssembly kernels (AssemblyScript, SIMD). Every function works on byte
 // offsets into the imported shared memory that holds all tensors.
-export { gemmPackedABytes, gemmWorkspaceBytes, sgemm, sgemmBatch } from './gemm';
+export { gemmPackedABytes, gemmSwaps, gemmWorkspaceBytes, sgemm, sgemmBatch } from './gemm';
 export { affine, moments, normalize, normalizeBackward } from './stats';
 export { col2im, convBackwardInput, convBackwardWeight, convForward, im2col } from './conv';
 export {

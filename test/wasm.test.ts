@@ -6,6 +6,7 @@ import { assertClose } from './helpers.js';
 import { channelLayout, jsNormPrimitives, rowLayout } from '../src/kernels/js/stats.js';
 import { wasmNormPrimitives } from '../src/kernels/wasm/primitives.js';
 import { setGrainScale } from '../src/kernels/wasm/threads.js';
+import { wasmKernels } from '../src/kernels/wasm/loader.js';
 
 /** Runs fn on the JS kernels and on the WASM kernels and returns both results. */
 function both<T>(fn: () => T): [T, T] {
@@ -81,6 +82,23 @@ describe('WASM kernels equal the JS reference', () => {
     js.forEach((v, i) =>
       assertClose(wasm[i], v, { rtol: 1e-4, atol: 1e-4, what: `batched part ${i}` }),
     );
+  });
+
+  it('a product the GEMM runs as Cᵀ = Bᵀ·Aᵀ has the bits of the one it runs as written', () => {
+    const k = wasmKernels()!;
+    for (const [M, K, N] of [
+      [300, 200, 9], // a short last column panel: the transposed product has none
+      [301, 600, 11], // three K blocks added into C, edge tiles both ways
+      [2000, 512, 100], // a long A: fewer bytes packed the other way
+    ]) {
+      assert.equal(k.gemmSwaps(M, N, K), 1, `[${M},${K},${N}] runs transposed`);
+      assert.equal(k.gemmSwaps(N, M, K), 0, `[${N},${K},${M}] runs as written`);
+      const a = nk.randn([M, K]),
+        b = nk.randn([K, N]);
+      const swapped = nk.matmul(a, b).toArray() as Float32Array;
+      const written = nk.ops.matmulTransposed(b, a, true, true).transpose(0, 1).toArray();
+      assert.deepEqual(swapped, written, `[${M},${K},${N}]`);
+    }
   });
 
   it('batched matmul: equal batches, a shared operand, transposes, small and large products', () => {

@@ -40,6 +40,8 @@ export interface WasmKernels {
     work: number,
   ): void;
   gemmWorkspaceBytes(): number;
+  /** Whether an M x N x K product runs as Cᵀ = Bᵀ·Aᵀ (1) or as written (0). */
+  gemmSwaps(M: number, N: number, K: number): number;
   /** Bytes to pack a GEMM's whole A [M, K] once (the conv passes whose A is the weights). */
   gemmPackedABytes(M: number, K: number): number;
   winogradScratchBytes(C: number, K: number, H: number, W: number, ph: number, pw: number): number;
