@@ -637,15 +637,16 @@ function blocked(
         let aBlock = aPack;
         if (packed == 0) packA(a, rsA, csA, ic, pc, mc, kc, aPack);
         else aBlock = packed + ((<usize>(pc * rowsPadded + ic * kc)) << 4);
-        for (let jr = 0; jr < nc; jr += NR) {
-          const bp = bBlock + ((<usize>((jr / NR) * kc * NR)) << 2);
-          const cols = min(NR, nc - jr);
-          for (let ir = 0; ir < mc; ir += MR) {
-            const ap = aBlock + ((<usize>((ir / MR) * kc * MR)) << 4);
+        for (let ir = 0; ir < mc; ir += MR) {
+          const ap = aBlock + ((<usize>((ir / MR) * kc * MR)) << 4);
+          const rows = min(MR, mc - ir);
+          for (let jr = 0; jr < nc; jr += NR) {
+            const bp = bBlock + ((<usize>((jr / NR) * kc * NR)) << 2);
+            const cols = min(NR, nc - jr);
             const i = ic + ir,
               j = jc + jr;
             const cp = c + ((<usize>(tr ? j * ldc + i : i * ldc + j)) << 2);
-            micro(ap, bp, kc, cp, ldc, min(MR, mc - ir), cols, add, tr, spill);
+            micro(ap, bp, kc, cp, ldc, rows, cols, add, tr, spill);
           }
         }
       }
