@@ -7,7 +7,7 @@ import Table from 'cli-table3';
 import { tableStyle } from '../src/cli/progress.js';
 import { cases } from './cases.js';
 import { copyRunner } from './copy.js';
-import { setNumThreads, wasmBuild } from '../src/index.js';
+import { relaxedSimdFlagSet, setNumThreads, wasmBuild } from '../src/index.js';
 
 // Closures must not return tensors from tidy(): a kept result would leak and fresh pages would be timed.
 const REPS = Number(process.env.BENCH_REPS ?? 10);
@@ -83,7 +83,7 @@ function torchTimes(threads: number, tuned: boolean): TorchRun | string {
 
 const cores = availableParallelism();
 console.log(
-  `normkit benchmark: ${new Date().toISOString().slice(0, 10)}, ${cores} cores, Node ${process.version}, kernels ${wasmBuild() ?? 'JS (no WASM)'}, median of ${REPS}`,
+  `normkit benchmark: ${new Date().toISOString().slice(0, 10)}, ${cores} cores, Node ${process.version}, kernels ${wasmBuild() ?? 'JS (no WASM)'}${relaxedSimdFlagSet() ? ' (V8 flag turned on by normkit)' : ''}, median of ${REPS}`,
 );
 const threadCounts = cores >= 2 ? [1, 2] : [1];
 const bw = new Map<number, number>();

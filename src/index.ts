@@ -26,7 +26,13 @@ export * as data from './data/index.js';
 export * as kernels from './kernels/registry.js';
 import { getBackendOrder, setBackendOrder } from './kernels/registry.js';
 import { wasmKernels } from './kernels/wasm/loader.js';
-export { initWasm, wasmBuild, wasmLoadError, type WasmBuild } from './kernels/wasm/loader.js';
+export {
+  initWasm,
+  relaxedSimdFlagSet,
+  wasmBuild,
+  wasmLoadError,
+  type WasmBuild,
+} from './kernels/wasm/loader.js';
 export { getNumThreads, initThreads, setNumThreads } from './kernels/wasm/threads.js';
 
 /** Chooses the kernels: 'wasm' (SIMD, the default when loaded) or 'js' (the reference). */
