@@ -158,15 +158,25 @@ export function binary(
 
 /**
  * Sums x seen as [n0, n1, n2] over its middle dim into y [n0, n2], in float64 and index
- * order (every reduction over a set of adjacent dims has this form). `acc` is the caller's
- * scratch of n2 float64s: rows stream through it, so memory is read in order.
+ * order (every reduction over a set of adjacent dims has this form), for the n2 columns of
+ * rows `ld` floats apart (a thread's range of a wider x and y). `acc` is the caller's scratch
+ * of n2 float64s: rows stream through it, so memory is read in order.
  */
-export function sumMiddle(x: usize, y: usize, n0: i32, n1: i32, n2: i32, acc: usize): void {
-  const rowBytes = (<usize>n2) << 2;
+export function sumMiddle(
+  x: usize,
+  y: usize,
+  n0: i32,
+  n1: i32,
+  n2: i32,
+  ld: i32,
+  acc: usize,
+): void {
+  // ld: the row stride of x and y in floats (n2, or more when a thread takes a column range).
+  const rowBytes = (<usize>ld) << 2;
   for (let i = 0; i < n0; i++) {
     const base = x + <usize>i * <usize>n1 * rowBytes;
     const out = y + <usize>i * rowBytes;
-    if (n2 == 1) {
+    if (ld == 1) {
       store<f32>(out, <f32>sumRun(base, n1, 0)); // one contiguous run
       continue;
     }

@@ -42,6 +42,8 @@ function run(threads: number): Float32Array[] {
   const a = nk.randn([300, 200]),
     b = nk.randn([200, 500]);
   out.push(nk.matmul(a, b).toArray() as Float32Array);
+  // Sums over rows: threads take ranges of columns (a linear layer's bias gradient).
+  out.push(nk.randn([1, 700, 301]).sum([1]).toArray() as Float32Array);
   return out;
 }
 

@@ -8,7 +8,7 @@ import { type Tensor, empty } from '../../tensor/tensor.js';
 import { workspaceBytes } from '../workspace.js';
 import { heapPtr } from './memory.js';
 import { GRAIN_ELEMENTS } from './primitives.js';
-import { parallelFor } from './threads.js';
+import { getNumThreads, parallelFor } from './threads.js';
 
 /** Op codes of assembly/elementwise.ts's binary(). */
 const BINARY_OPS = { Add: 0, Sub: 1, Mul: 2, Div: 3 } as const;
@@ -138,14 +138,27 @@ export function registerWasmElementwise(): void {
           n1,
           n2,
         ]);
-      } else {
+      } else if (n0 >= getNumThreads() || n2 < 64) {
         parallelFor('sumMiddle', n0, Math.ceil(GRAIN_ELEMENTS / (n1 * n2)), (lo, hi, t) => [
           px + lo * n1 * n2 * 4,
           py + lo * n2 * 4,
           hi - lo,
           n1,
           n2,
+          n2,
           workspaceBytes(`sum-${t}`, n2 * 8),
+        ]);
+      } else {
+        // Few sums of many columns (a linear layer's bias gradient, [rows, out] over rows):
+        // threads take ranges of columns; each column is summed in the same order either way.
+        parallelFor('sumMiddle', n2, Math.ceil(GRAIN_ELEMENTS / (n0 * n1)), (j0, j1, t) => [
+          px + j0 * 4,
+          py + j0 * 4,
+          n0,
+          n1,
+          j1 - j0,
+          n2,
+          workspaceBytes(`sum-${t}`, (j1 - j0) * 8),
         ]);
       }
       return y;

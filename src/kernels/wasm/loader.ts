@@ -106,7 +106,15 @@ export interface WasmKernels {
     cw: number,
     grad: number,
   ): void;
-  sumMiddle(x: number, y: number, n0: number, n1: number, n2: number, acc: number): void;
+  sumMiddle(
+    x: number,
+    y: number,
+    n0: number,
+    n1: number,
+    n2: number,
+    ld: number,
+    acc: number,
+  ): void;
   sumOuterInner(
     x: number,
     y: number,
