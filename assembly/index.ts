@@ -7,6 +7,8 @@ export {
   winogradConv,
   winogradScratchBytes,
   winogradWeightGrad,
+  winogradWeightGradChunks,
+  winogradWeightGradFinish,
   winogradWeightGradScratchBytes,
 } from './winograd';
 export {

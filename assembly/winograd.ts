@@ -636,6 +636,96 @@ export function winogradWeightGrad(
   const Cs = c1 - c0;
   const oh = H + 2 * ph - 2,
     ow = W + 2 * pw - 2;
+  const nbMax = winogradBlock(oh, ow);
+  const m = scratch + gradRegion(G_M, Cs, K, (oh + 1) >> 1, groupCols(ow), nbMax);
+  weightGradSums(x, dy, m, 0, N, c0, c1, C, H, W, K, ph, pw, scratch, work);
+  weightGradTransform(m, K, Cs, C, c0, dw);
+}
+
+/** The first image of chunk j of `chunks` over N images (a rule of the shape alone). */
+function chunkStart(j: i32, chunks: i32, N: i32): i32 {
+  return <i32>((<i64>j * <i64>N) / <i64>chunks);
+}
+
+/**
+ * The same sums for all channels, one chunk of images at a time, for chunks [j0, j1) of
+ * `chunks`: chunk j's 16 planes of K x C sums go to partials + j·16·K·C floats. Threads
+ * take whole chunks, none repeats another's transforms or packing, and
+ * winogradWeightGradFinish adds the chunks in order, so the bits do not depend on the split.
+ */
+export function winogradWeightGradChunks(
+  x: usize,
+  dy: usize,
+  partials: usize,
+  j0: i32,
+  j1: i32,
+  chunks: i32,
+  N: i32,
+  C: i32,
+  H: i32,
+  W: i32,
+  K: i32,
+  ph: i32,
+  pw: i32,
+  scratch: usize,
+  work: usize,
+): void {
+  for (let j = j0; j < j1; j++) {
+    const m = partials + ((<usize>j * <usize>(16 * K * C)) << 2);
+    const n0 = chunkStart(j, chunks, N),
+      n1 = chunkStart(j + 1, chunks, N);
+    weightGradSums(x, dy, m, n0, n1, 0, C, C, H, W, K, ph, pw, scratch, work);
+  }
+}
+
+/** dw from the chunks' sums: added in chunk order (into the first chunk's), then Gᵀ · G. */
+export function winogradWeightGradFinish(
+  partials: usize,
+  chunks: i32,
+  K: i32,
+  C: i32,
+  dw: usize,
+): void {
+  const n = 16 * K * C;
+  for (let j = 1; j < chunks; j++) {
+    const src = partials + ((<usize>j * <usize>n) << 2);
+    let i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const q = partials + ((<usize>i) << 2);
+      v128.store(q, f32x4.add(v128.load(q), v128.load(src + ((<usize>i) << 2))));
+    }
+    for (; i < n; i++) {
+      const q = partials + ((<usize>i) << 2);
+      store<f32>(q, load<f32>(q) + load<f32>(src + ((<usize>i) << 2)));
+    }
+  }
+  weightGradTransform(partials, K, C, C, 0, dw);
+}
+
+/**
+ * m[ξ][k][j] = Σ over images [n0, n1) and their tiles of (A dY Aᵀ)[ξ][k][t] · V[ξ][c0 + j][t]
+ * (x [N, C, H, W], dy [N, K, oh, ow]): images in order, in blocks of winogradBlock.
+ */
+function weightGradSums(
+  x: usize,
+  dy: usize,
+  m: usize,
+  n0: i32,
+  n1: i32,
+  c0: i32,
+  c1: i32,
+  C: i32,
+  H: i32,
+  W: i32,
+  K: i32,
+  ph: i32,
+  pw: i32,
+  scratch: usize,
+  work: usize,
+): void {
+  const Cs = c1 - c0;
+  const oh = H + 2 * ph - 2,
+    ow = W + 2 * pw - 2;
   const tilesH = (oh + 1) >> 1,
     tilesWp = groupCols(ow);
   const Hp = paddedRows(tilesH),
@@ -646,9 +736,8 @@ export function winogradWeightGrad(
   const paddedDy = scratch + gradRegion(G_PADDED_DY, Cs, K, tilesH, tilesWp, nbMax);
   const v = scratch + gradRegion(G_V, Cs, K, tilesH, tilesWp, nbMax);
   const g = scratch + gradRegion(G_DY, Cs, K, tilesH, tilesWp, nbMax);
-  const m = scratch + gradRegion(G_M, Cs, K, tilesH, tilesWp, nbMax);
-  for (let n = 0; n < N; n += nbMax) {
-    const nb = min(nbMax, N - n);
+  for (let n = n0; n < n1; n += nbMax) {
+    const nb = min(nbMax, n1 - n);
     const T = nb * tilesH * tilesWp;
     // The block's images, channels [c0, c1): nb planes of Cs channels each, C apart in x.
     for (let i = 0; i < nb; i++)
@@ -689,10 +778,9 @@ export function winogradWeightGrad(
         Tmax,
         m + ((<usize>(xi * K * Cs)) << 2),
         Cs,
-        n > 0 ? 1 : 0,
+        n > n0 ? 1 : 0,
         work,
       );
     }
   }
-  weightGradTransform(m, K, Cs, C, c0, dw);
 }

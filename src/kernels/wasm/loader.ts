@@ -45,6 +45,14 @@ export interface WasmKernels {
   /** Bytes to pack a GEMM's whole A [M, K] once (the conv passes whose A is the weights). */
   gemmPackedABytes(M: number, K: number): number;
   winogradScratchBytes(C: number, K: number, H: number, W: number, ph: number, pw: number): number;
+  /** dw from the chunks' sums of winogradWeightGradChunks, added in chunk order. */
+  winogradWeightGradFinish(
+    partials: number,
+    chunks: number,
+    K: number,
+    C: number,
+    dw: number,
+  ): void;
   winogradWeightGradScratchBytes(
     Cs: number,
     K: number,

@@ -90,7 +90,18 @@ export function winogradConv(
   ]);
 }
 
-/** dw [K, C, 3, 3] = the weight gradient of conv3x3(x [N, C, H, W]) given dy [N, K, oh, ow]. */
+/** Chunks of images the weight gradient sums separately (then adds in order), at most. */
+const WEIGHT_CHUNKS = 8;
+/** Bytes the chunks' partial sums may take; above that, threads split the input channels. */
+const PARTIALS_BYTES = 64 << 20;
+
+/**
+ * dw [K, C, 3, 3] = the weight gradient of conv3x3(x [N, C, H, W]) given dy [N, K, oh, ow].
+ * Threads take chunks of images (a rule of the shape: min(N, 8) chunks, summed separately and
+ * added in order), so no thread repeats another's transforms or packing; when the chunks'
+ * sums would take too much memory, they split the input channels instead, each over all
+ * images in order (every thread then transforms all of dy).
+ */
 export function winogradWeightGrad(
   x: number,
   dy: number,
@@ -104,6 +115,31 @@ export function winogradWeightGrad(
   pw: number,
 ): void {
   const k = wasmKernels()!;
+  const chunks = Math.min(N, WEIGHT_CHUNKS);
+  const partialBytes = 16 * K * C * 4;
+  if (chunks >= 2 && chunks * partialBytes <= PARTIALS_BYTES) {
+    const partials = workspaceBytes('winograd-partials', chunks * partialBytes);
+    const scratch = k.winogradWeightGradScratchBytes(C, K, H, W, ph, pw);
+    parallelFor('winogradWeightGradChunks', chunks, 1, (j0, j1, t) => [
+      x,
+      dy,
+      partials,
+      j0,
+      j1,
+      chunks,
+      N,
+      C,
+      H,
+      W,
+      K,
+      ph,
+      pw,
+      workspaceBytes(`winograd-${t}`, scratch),
+      gemmWorkspace(t),
+    ]);
+    k.winogradWeightGradFinish(partials, chunks, K, C, dw);
+    return;
+  }
   parallelFor('winogradWeightGrad', C, 4, (c0, c1, t) => [
     x,
     dy,
