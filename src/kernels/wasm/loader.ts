@@ -457,8 +457,12 @@ export async function initWasm(source?: BufferSource | URL | string): Promise<vo
 async function enableRelaxedSimd(relaxedBytes: BufferSource, prefer?: string): Promise<boolean> {
   const wanted = prefer === undefined || prefer === '' || prefer === 'relaxed-simd';
   if (!wanted || WebAssembly.validate(relaxedBytes)) return false;
-  const { setFlagsFromString } = await import('node:v8');
-  setFlagsFromString('--experimental-wasm-relaxed-simd');
+  try {
+    const { setFlagsFromString } = await import('node:v8');
+    setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    return false; // a runtime without V8's flags (Bun, Deno): the plain build loads instead
+  }
   return WebAssembly.validate(relaxedBytes);
 }
 
