@@ -93,7 +93,7 @@ export function winogradConv(
 /** Chunks of images the weight gradient sums separately (then adds in order), at most. */
 const WEIGHT_CHUNKS = 8;
 /** Bytes the chunks' partial sums may take; above that, threads split the input channels. */
-const PARTIALS_BYTES = 64 << 20;
+const PARTIALS_BYTES = 32 << 20;
 
 /**
  * dw [K, C, 3, 3] = the weight gradient of conv3x3(x [N, C, H, W]) given dy [N, K, oh, ow].
