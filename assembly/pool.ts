@@ -61,6 +61,71 @@ export function maxPool2d(
   }
 }
 
+/**
+ * The backward of full 2x2, stride-2 windows (maxPool2d's fast path): the windows do not
+ * overlap, so dx is written once, row by row, each window's four values at once (dy where the
+ * argmax is, else 0): no zeroing pass and no scatter. Rows and columns that no window covers
+ * (odd sizes) are zeroed.
+ */
+export function maxPool2x2Grad(
+  dy: usize,
+  idx: usize,
+  planes: i32,
+  H: i32,
+  W: i32,
+  oh: i32,
+  ow: i32,
+  dx: usize,
+): void {
+  const rowBytes = (<usize>W) << 2;
+  for (let p = 0; p < planes; p++) {
+    const plane = dx + <usize>p * <usize>H * rowBytes;
+    for (let oy = 0; oy < oh; oy++) {
+      const r0 = 2 * oy * W;
+      const o = (<usize>((p * oh + oy) * ow)) << 2;
+      const d = dy + o,
+        q = idx + o,
+        out = plane + ((<usize>r0) << 2);
+      if (ow < 4) {
+        for (let ox = 0; ox < ow; ox++) {
+          const at = <i32>load<f32>(q + ((<usize>ox) << 2));
+          const g = load<f32>(d + ((<usize>ox) << 2));
+          const c = r0 + 2 * ox;
+          const top = out + ((<usize>(2 * ox)) << 2);
+          store<f32>(top, at == c ? g : 0);
+          store<f32>(top, at == c + 1 ? g : 0, 4);
+          store<f32>(top + rowBytes, at == c + W ? g : 0);
+          store<f32>(top + rowBytes, at == c + W + 1 ? g : 0, 4);
+        }
+      } else {
+        // Four windows a step; a ragged end redoes the row's last four (the same values).
+        for (let ox = 0; ox < ow; ox += 4) {
+          const s = min(ox, ow - 4);
+          const g = v128.load(d + ((<usize>s) << 2));
+          const at = i32x4.trunc_sat_f32x4_s(v128.load(q + ((<usize>s) << 2)));
+          const c = i32x4.add(i32x4.splat(r0 + 2 * s), i32x4(0, 2, 4, 6));
+          const v0 = v128.and(g, i32x4.eq(at, c)),
+            v1 = v128.and(g, i32x4.eq(at, i32x4.add(c, i32x4.splat(1)))),
+            v2 = v128.and(g, i32x4.eq(at, i32x4.add(c, i32x4.splat(W)))),
+            v3 = v128.and(g, i32x4.eq(at, i32x4.add(c, i32x4.splat(W + 1))));
+          const top = out + ((<usize>(2 * s)) << 2);
+          v128.store(top, v128.shuffle<f32>(v0, v1, 0, 4, 1, 5));
+          v128.store(top, v128.shuffle<f32>(v0, v1, 2, 6, 3, 7), 16);
+          v128.store(top + rowBytes, v128.shuffle<f32>(v2, v3, 0, 4, 1, 5));
+          v128.store(top + rowBytes, v128.shuffle<f32>(v2, v3, 2, 6, 3, 7), 16);
+        }
+      }
+      if (2 * ow < W) {
+        const tail = (<usize>(W - 2 * ow)) << 2;
+        memory.fill(out + ((<usize>(2 * ow)) << 2), 0, tail);
+        memory.fill(out + rowBytes + ((<usize>(2 * ow)) << 2), 0, tail);
+      }
+    }
+    if (2 * oh < H)
+      memory.fill(plane + <usize>(2 * oh) * rowBytes, 0, <usize>(H - 2 * oh) * rowBytes);
+  }
+}
+
 /** dx (zeroed here) receives each dy at its window's argmax. */
 export function maxPool2dGrad(
   dy: usize,

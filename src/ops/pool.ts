@@ -67,8 +67,8 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: number | [number, numbe
   });
 }
 
-registerGradient('MaxPool2d', (dy, { inputs: [x], outputs: [, idx] }) => [
-  apply('MaxPool2dGrad', [dy, idx], { inputShape: [...x.shape] }),
+registerGradient('MaxPool2d', (dy, { inputs: [x], outputs: [, idx], attrs }) => [
+  apply('MaxPool2dGrad', [dy, idx], { ...attrs, inputShape: [...x.shape] }),
 ]);
 registerGradient('AvgPool2d', (dy, { inputs: [x], attrs }) => [
   apply('AvgPool2dGrad', [dy], { ...attrs, inputShape: [...x.shape] }),

@@ -255,6 +255,16 @@ export interface WasmKernels {
     idx: number,
   ): void;
   maxPool2dGrad(dy: number, idx: number, planes: number, HW: number, per: number, dx: number): void;
+  maxPool2x2Grad(
+    dy: number,
+    idx: number,
+    planes: number,
+    H: number,
+    W: number,
+    oh: number,
+    ow: number,
+    dx: number,
+  ): void;
   sgdUpdate(
     p: number,
     g: number,
