@@ -14,7 +14,24 @@ export function sgdUpdate(
   weightDecay: f32,
   first: i32,
 ): void {
-  for (let i = 0; i < n; i++) {
+  // Four at a time, each lane the scalar loop's f32 arithmetic (no fused multiply-add).
+  const wd = f32x4.splat(weightDecay),
+    mo = f32x4.splat(momentum),
+    keep = f32x4.splat(1 - dampening),
+    rate = f32x4.splat(lr);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const q = (<usize>i) << 2;
+    const pv = v128.load(p + q);
+    let d = f32x4.add(v128.load(g + q), f32x4.mul(wd, pv));
+    if (buf != 0) {
+      const m = first ? d : f32x4.add(f32x4.mul(mo, v128.load(buf + q)), f32x4.mul(keep, d));
+      v128.store(buf + q, m);
+      d = nesterov ? f32x4.add(d, f32x4.mul(mo, m)) : m;
+    }
+    v128.store(p + q, f32x4.sub(pv, f32x4.mul(rate, d)));
+  }
+  for (; i < n; i++) {
     const q = (<usize>i) << 2;
     const pi = load<f32>(p + q);
     let d = load<f32>(g + q) + weightDecay * pi;
