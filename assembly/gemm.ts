@@ -501,6 +501,18 @@ export function packedBIndex(K: i32, N: i32, k: i32, n: i32): i32 {
   return jc * K + paddedCols * pc + ((n - jc) / NR) * kc * NR + (k - pc) * NR + ((n - jc) % NR);
 }
 
+/**
+ * In packedBIndex's layout, element (k + 1, n) follows (k, n) at NR floats while k + 1 stays in
+ * k's block of K: the end of that block, so a writer walking k can step instead of recomputing.
+ */
+export function packedBBlockEnd(K: i32, k: i32): i32 {
+  const kStep = kStepFor(K);
+  return min((k / kStep) * kStep + kStep, K);
+}
+
+/** Bytes between (k, n) and (k + 1, n) within a block of packedBIndex's layout. */
+export const PACKED_B_K_BYTES: usize = NR * 4;
+
 /** Floats of a B [K, N] in packedBIndex's layout (columns rounded up to whole panels). */
 export function packedBFloats(K: i32, N: i32): i32 {
   return K * (((N + NR - 1) / NR) * NR);

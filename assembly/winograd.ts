@@ -12,7 +12,9 @@ import {
   gemmPackedABytes,
   packWholeA,
   packedBFloats,
+  packedBBlockEnd,
   packedBIndex,
+  PACKED_B_K_BYTES,
   sgemm,
   sgemmPackedAB,
 } from './gemm';
@@ -122,9 +124,12 @@ function inputTransform(
         for (let tx = 0; tx < tilesWp; tx += 4) {
           const t = (i * tilesH + ty) * tilesWp + tx;
           const at = padded + ((<usize>((i * C * Hp + 2 * ty) * Wp + 2 * tx)) << 2);
-          for (let c = 0; c < C; c++) {
-            const out = v + ((<usize>packedBIndex(C, packedN, c, t)) << 2);
-            transformGroup(at + <usize>c * Hp * rowBytes, rowBytes, out, plane);
+          // Down the channels the index steps by a panel row within each block of K.
+          for (let c = 0; c < C;) {
+            const end = packedBBlockEnd(C, c);
+            let out = v + ((<usize>packedBIndex(C, packedN, c, t)) << 2);
+            for (; c < end; c++, out += PACKED_B_K_BYTES)
+              transformGroup(at + <usize>c * Hp * rowBytes, rowBytes, out, plane);
           }
         }
       }
