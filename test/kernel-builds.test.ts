@@ -65,6 +65,13 @@ describe('kernel builds', () => {
       flagSet: false,
       engine: true,
     });
+    // Asked for the relaxed build, the loader turns the flag on just the same.
+    assert.deepEqual(loaded([], 'relaxed-simd'), {
+      build: 'relaxed-simd',
+      error: null,
+      flagSet: node20,
+      engine: true,
+    });
     // Asked for the plain build, the loader leaves V8 as it found it.
     assert.deepEqual(loaded([], 'simd'), {
       build: 'simd',
