@@ -429,9 +429,37 @@ let runSgx: f64 = 0;
 let runSgB: f64 = 0;
 let runSgxB: f64 = 0;
 
+/** Whether a pass instantiated for M counts g only where a mask (a fused ReLU's output) is
+ * positive: M = Masked or Plain, resolved at compile time, so the plain pass is unchanged. */
+type Masked = u8;
+type Plain = u16;
+function isMasked<M>(): bool {
+  return sizeof<M>() == 1;
+}
+
+/** g where the mask at the same place (dm bytes from it) is positive, else +0. */
+function maskedG<M>(g: v128, at: usize, dm: usize): v128 {
+  if (!isMasked<M>()) return g;
+  return v128.and(g, f32x4.gt(v128.load(at + dm), f32x4.splat(0)));
+}
+function maskedG1<M>(g: f32, at: usize, dm: usize): f32 {
+  if (!isMasked<M>()) return g;
+  return load<f32>(at + dm) > 0 ? g : 0;
+}
+
 /** runSg = Σ g and runSgx = Σ g·(x − ma) over run oa of g and x, float64, and runSgB,
- * runSgxB the same about mb over run ob; n floats each. */
-function gradRun2(g: usize, x: usize, n: i32, oa: usize, ma: f64, ob: usize, mb: f64): void {
+ * runSgxB the same about mb over run ob; n floats each. gradRun2<Masked> counts g only where
+ * the mask, dm bytes from g, is positive. */
+function gradRun2<M>(
+  g: usize,
+  x: usize,
+  n: i32,
+  oa: usize,
+  ma: f64,
+  ob: usize,
+  mb: f64,
+  dm: usize,
+): void {
   // Σ g·(x − m) = Σ g·(x − hi) − lo·Σ g with m = hi + lo split as in affineRun2: one
   // constant per run in the loop, where sixteen SIMD registers are all there is.
   const ha = <f32>ma,
@@ -457,14 +485,14 @@ function gradRun2(g: usize, x: usize, n: i32, oa: usize, ma: f64, ob: usize, mb:
       f0 = f32x4.splat(0),
       f1 = f32x4.splat(0);
     for (const end = p + (BLOCK << 2); p < end; p += 32) {
-      const ga = v128.load(p + dg),
-        gb = v128.load(p + dg, 16);
+      const ga = maskedG<M>(v128.load(p + dg), p + dg, dm),
+        gb = maskedG<M>(v128.load(p + dg, 16), p + dg + 16, dm);
       g0 = f32x4.add(g0, ga);
       g1 = f32x4.add(g1, gb);
       h0 = f32x4.add(h0, f32x4.mul(ga, f32x4.sub(v128.load(p), hav)));
       h1 = f32x4.add(h1, f32x4.mul(gb, f32x4.sub(v128.load(p, 16), hav)));
-      const gc = v128.load(p + dg + d),
-        gd = v128.load(p + dg + d, 16);
+      const gc = maskedG<M>(v128.load(p + dg + d), p + dg + d, dm),
+        gd = maskedG<M>(v128.load(p + dg + d, 16), p + dg + d + 16, dm);
       e0 = f32x4.add(e0, gc);
       e1 = f32x4.add(e1, gd);
       f0 = f32x4.add(f0, f32x4.mul(gc, f32x4.sub(v128.load(p + d), hbv)));
@@ -481,8 +509,8 @@ function gradRun2(g: usize, x: usize, n: i32, oa: usize, ma: f64, ob: usize, mb:
     bh = f32x4.splat(0);
   let i = blockEnd;
   for (; i + 4 <= n; i += 4, p += 16) {
-    const ga = v128.load(p + dg),
-      gc = v128.load(p + dg + d);
+    const ga = maskedG<M>(v128.load(p + dg), p + dg, dm),
+      gc = maskedG<M>(v128.load(p + dg + d), p + dg + d, dm);
     ag = f32x4.add(ag, ga);
     ah = f32x4.add(ah, f32x4.mul(ga, f32x4.sub(v128.load(p), hav)));
     bg = f32x4.add(bg, gc);
@@ -493,8 +521,8 @@ function gradRun2(g: usize, x: usize, n: i32, oa: usize, ma: f64, ob: usize, mb:
   ug += lanesToF64(bg);
   uh += lanesToF64(bh);
   for (; i < n; i++, p += 4) {
-    const ga = load<f32>(p + dg),
-      gc = load<f32>(p + dg + d);
+    const ga = maskedG1<M>(load<f32>(p + dg), p + dg, dm),
+      gc = maskedG1<M>(load<f32>(p + dg + d), p + dg + d, dm);
     tg += <f64>ga;
     th += <f64>(ga * (load<f32>(p) - ha));
     ug += <f64>gc;
@@ -507,8 +535,9 @@ function gradRun2(g: usize, x: usize, n: i32, oa: usize, ma: f64, ob: usize, mb:
 }
 
 /** dx = a·g + b·(x − m) + c over run oa of g, x and dx (every norm's input gradient), and the
- * same with its own constants over run ob; n floats each. Loads precede stores (ob may be oa). */
-function affine2Run2(
+ * same with its own constants over run ob; n floats each. Loads precede stores (ob may be oa).
+ * affine2Run2<Masked> takes g as 0 where the mask, dm bytes from g, is not positive. */
+function affine2Run2<M>(
   g: usize,
   x: usize,
   dx: usize,
@@ -523,6 +552,7 @@ function affine2Run2(
   ab: f32,
   bb: f32,
   cb: f32,
+  dm: usize,
 ): void {
   // b·(x − m) + c = b·(x − hi) + (c − b·lo), as in affineRun2.
   const ha = <f32>ma,
@@ -546,15 +576,17 @@ function affine2Run2(
   for (let p = px; p < stop; p += 16) {
     const u = f32x4.sub(v128.load(p), hav);
     const v = f32x4.sub(v128.load(p + d), hbv);
-    const gu = v128.load(p + dg),
-      gv = v128.load(p + dg + d);
+    const gu = maskedG<M>(v128.load(p + dg), p + dg, dm),
+      gv = maskedG<M>(v128.load(p + dg + d), p + dg + d, dm);
     v128.store(p + dd, f32x4.add(f32x4.add(f32x4.mul(gu, aav), f32x4.mul(u, bav)), kav));
     v128.store(p + dd + d, f32x4.add(f32x4.add(f32x4.mul(gv, abv), f32x4.mul(v, bbv)), kbv));
   }
   for (let i = end; i < n; i++) {
     const q = (<usize>i) << 2;
-    const u = load<f32>(g + oa + q) * aa + (load<f32>(x + oa + q) - ha) * ba + ka;
-    const v = load<f32>(g + ob + q) * ab + (load<f32>(x + ob + q) - hb) * bb + kb;
+    const ga = maskedG1<M>(load<f32>(g + oa + q), g + oa + q, dm),
+      gb = maskedG1<M>(load<f32>(g + ob + q), g + ob + q, dm);
+    const u = ga * aa + (load<f32>(x + oa + q) - ha) * ba + ka;
+    const v = gb * ab + (load<f32>(x + ob + q) - hb) * bb + kb;
     store<f32>(dx + oa + q, u);
     store<f32>(dx + ob + q, v);
   }
@@ -616,6 +648,69 @@ export function normalizeBackward(
   inv: usize,
   sg: usize,
   sgx: usize,
+  mask: usize,
+): void {
+  // mask (0: none): where it is not positive (a fused ReLU's zeros), g counts as 0.
+  if (mask != 0)
+    backwardRuns<Masked>(
+      g,
+      x,
+      dx,
+      s0,
+      s1,
+      outer,
+      outerStride,
+      statStride,
+      inner,
+      P,
+      Q,
+      w,
+      mu,
+      inv,
+      sg,
+      sgx,
+      mask - g,
+    );
+  else
+    backwardRuns<Plain>(
+      g,
+      x,
+      dx,
+      s0,
+      s1,
+      outer,
+      outerStride,
+      statStride,
+      inner,
+      P,
+      Q,
+      w,
+      mu,
+      inv,
+      sg,
+      sgx,
+      0,
+    );
+}
+
+function backwardRuns<M>(
+  g: usize,
+  x: usize,
+  dx: usize,
+  s0: i32,
+  s1: i32,
+  outer: i32,
+  outerStride: i32,
+  statStride: i32,
+  inner: i32,
+  P: i32,
+  Q: i32,
+  w: usize,
+  mu: usize,
+  inv: usize,
+  sg: usize,
+  sgx: usize,
+  dm: usize,
 ): void {
   const count = <f64>outer * <f64>inner;
   for (let sa = s0; sa < s1;) {
@@ -629,7 +724,7 @@ export function normalizeBackward(
       const k = min(j + 1, runs - 1);
       const s = sa + j / outer,
         t = sa + k / outer;
-      gradRun2(
+      gradRun2<M>(
         g,
         x,
         inner,
@@ -637,6 +732,7 @@ export function normalizeBackward(
         load<f64>(mu + ((<usize>s) << 3)),
         runOffset(k, sa, outer, outerStride, statStride),
         load<f64>(mu + ((<usize>t) << 3)),
+        dm,
       );
       const qa = (<usize>(s * Q + ((j % outer) % Q))) << 3;
       store<f64>(sg + qa, load<f64>(sg + qa) + runSg);
@@ -659,7 +755,7 @@ export function normalizeBackward(
       const Bs = coefB,
         Cs = coefC;
       gradCoefficients(t, P, Q, w, it, count, sg, sgx);
-      affine2Run2(
+      affine2Run2<M>(
         g,
         x,
         dx,
@@ -674,6 +770,7 @@ export function normalizeBackward(
         <f32>(it * param(w, t, k % outer, P, Q, 1)),
         coefB,
         coefC,
+        dm,
       );
     }
     sa = sb;

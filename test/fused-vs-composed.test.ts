@@ -46,6 +46,15 @@ const cases: Case[] = [
       nk.relu(composedNormalize(x, [0, 2], eps).mul(channel(w, 3)).add(channel(b, 3))),
   },
   {
+    // [N, C]: the column passes, whose backward masks g before its sums.
+    name: 'BatchNorm1d on features + ReLU (fused pass)',
+    shape: [9, 5],
+    params: [[5], [5]],
+    fused: (x, [w, b]) => nk.batchNorm(x, null, null, w, b, { training: true, relu: true }),
+    composed: (x, [w, b]) =>
+      nk.relu(composedNormalize(x, [0], eps).mul(channel(w, 2)).add(channel(b, 2))),
+  },
+  {
     name: 'GroupNorm',
     shape: [3, 6, 5, 3],
     params: [[6], [6]],

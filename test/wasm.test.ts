@@ -222,15 +222,20 @@ describe('WASM kernels equal the JS reference', () => {
         b = nk.randn([C]);
       const rm = nk.randn([C]),
         rv = nk.rand([C], { low: 0.5, high: 2 });
-      for (const training of [true, false]) {
+      // relu: the fused ReLU, whose backward masks g inside the norm's backward passes.
+      for (const [training, relu] of [
+        [true, false],
+        [false, false],
+        [true, true],
+      ]) {
         const f = (p: nk.Tensor, q: nk.Tensor, r: nk.Tensor) =>
-          nk.batchNorm(p, rm, rv, q, r, { training, momentum: 0 });
+          nk.batchNorm(p, rm, rv, q, r, { training, momentum: 0, relu });
         const [js, wasm] = both(() => forwardBackward(f, [x, w, b]));
         js.forEach((v, i) =>
           assertClose(wasm[i], v, {
             rtol: 1e-4,
             atol: 1e-4,
-            what: `${shape} training=${training} part ${i}`,
+            what: `${shape} training=${training} relu=${relu} part ${i}`,
           }),
         );
       }

@@ -139,10 +139,11 @@ function unfuse(dy: Tensor, y: Tensor, relu: boolean): Tensor {
 registerGradient(
   'BatchNormTrain',
   (dy, { inputs: [x, w], outputs: [y, mean, invstd], attrs: { relu } }) => {
-    const g = unfuse(dy, y, relu);
+    // A fused ReLU's backward runs inside the norm's: y masks dy in its passes.
     const [dx, dw, db] = applyMulti(
       'BatchNormBackward',
-      w ? [g, x, mean, invstd, w] : [g, x, mean, invstd],
+      [dy, x, mean, invstd, ...(w ? [w] : []), ...(relu ? [y] : [])],
+      { relu },
     );
     return [dx, w ? dw : null, w ? db : null];
   },

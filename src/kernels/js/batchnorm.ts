@@ -55,24 +55,32 @@ export function registerBatchNormKernels(
     },
   });
 
-  // Inputs [dy, x, mean, invstd, weight?]; outputs [dx, dweight, dbias].
-  // dx = w·invstd/M · (M·dy − Σdy − x̂·Σ(dy·x̂)), dweight = Σ(dy·x̂), dbias = Σdy.
+  // Inputs [dy, x, mean, invstd, weight?], then with attrs.relu the fused ReLU's output y;
+  // outputs [dx, dweight, dbias]. dx = w·invstd/M · (M·g − Σg − x̂·Σ(g·x̂)), dweight =
+  // Σ(g·x̂), dbias = Σg, with g = dy, or dy where y > 0 (ReLU's backward, in the same passes).
   registerKernel({
     name: 'BatchNormBackward',
     backend,
     supports,
     differentiable: false,
-    fn: ([dy, x, mean, invstd, w]) => {
+    fn: (inputs, { relu }: { relu?: boolean }) => {
+      const y = relu ? inputs[inputs.length - 1] : undefined;
+      const [dy, x, mean, invstd, w] = relu ? inputs.slice(0, -1) : inputs;
       const L = channelLayout(x.shape);
       const C = L.numStats;
       const mu = perStat(mean, C, 0),
         is = perStat(invstd, C, 1);
       const dx = empty(x.shape, x.dtype);
-      const { sg, sgx } = P.normalizeBackward(dy.data, x.data, dx.data, L, mu, is, {
-        P: C,
-        Q: 1,
-        w: perStat(w, C, 1),
-      });
+      const { sg, sgx } = P.normalizeBackward(
+        dy.data,
+        x.data,
+        dx.data,
+        L,
+        mu,
+        is,
+        { P: C, Q: 1, w: perStat(w, C, 1) },
+        y?.data,
+      );
       const dw = empty([C], x.dtype),
         db = empty([C], x.dtype);
       for (let c = 0; c < C; c++) {

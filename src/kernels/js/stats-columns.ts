@@ -24,8 +24,8 @@ export function withColumnPasses(
     affine: (X, Y, L, c, a, b, relu) => (take(L) ? columns : P).affine(X, Y, L, c, a, b, relu),
     normalize: (X, Y, L, eps, p, relu) =>
       (take(L, p.Q) ? columns : P).normalize(X, Y, L, eps, p, relu),
-    normalizeBackward: (G, X, DX, L, mu, inv, p) =>
-      (take(L, p.Q) ? columns : P).normalizeBackward(G, X, DX, L, mu, inv, p),
+    normalizeBackward: (G, X, DX, L, mu, inv, p, mask) =>
+      (take(L, p.Q) ? columns : P).normalizeBackward(G, X, DX, L, mu, inv, p, mask),
   };
 }
 
@@ -68,20 +68,21 @@ export const jsColumnPasses: NormPrimitives = (() => {
       affine(X, Y, L, m.mean, a, b, relu);
       return m;
     },
-    normalizeBackward(G, X, DX, L, mu, inv, p) {
+    normalizeBackward(G, X, DX, L, mu, inv, p, mask) {
       const C = L.numStats,
         N = L.outer;
       const sg = new Float64Array(C),
         sgx = new Float64Array(C);
+      const g = (i: number) => (mask === undefined || mask[i] > 0 ? G[i] : 0);
       for (let o = 0, i = 0; o < N; o++) {
         for (let s = 0; s < C; s++, i++) {
-          sg[s] += G[i];
-          sgx[s] += G[i] * (X[i] - mu[s]);
+          sg[s] += g(i);
+          sgx[s] += g(i) * (X[i] - mu[s]);
         }
       }
       const { A, B, K } = columnGradCoefficients(inv, p, sg, sgx, N);
       for (let o = 0, i = 0; o < N; o++) {
-        for (let s = 0; s < C; s++, i++) DX[i] = G[i] * A[s] + (X[i] - mu[s]) * B[s] + K[s];
+        for (let s = 0; s < C; s++, i++) DX[i] = g(i) * A[s] + (X[i] - mu[s]) * B[s] + K[s];
       }
       return { sg, sgx };
     },

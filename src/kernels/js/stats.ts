@@ -123,7 +123,9 @@ export interface NormPrimitives {
   /**
    * Its backward given mu and inv per statistic: with g' = g·w[k] and x̂ = (x − mu)·inv,
    * DX = inv·(g' − mean(g') − x̂·mean(g'·x̂)) per statistic. Returns Σg and Σg·(x − mu)
-   * per (s, o mod Q), shaped [numStats, Q], for dweight and dbias.
+   * per (s, o mod Q), shaped [numStats, Q], for dweight and dbias. With `mask` (the output
+   * of a fused ReLU) g counts as 0 wherever the mask is not positive: the ReLU's backward
+   * inside this one, with no tensor of its own.
    */
   normalizeBackward(
     G: TypedArray,
@@ -133,6 +135,7 @@ export interface NormPrimitives {
     mu: Float64Array,
     inv: Float64Array,
     p: Omit<StatParams, 'b'>,
+    mask?: TypedArray,
   ): { sg: Float64Array; sgx: Float64Array };
 }
 
@@ -174,15 +177,16 @@ export const jsNormPrimitives: NormPrimitives = {
     });
     return m;
   },
-  normalizeBackward(G, X, DX, L, mu, inv, p) {
+  normalizeBackward(G, X, DX, L, mu, inv, p, mask) {
     const n = L.outer * L.inner;
     const sg = new Float64Array(L.numStats * p.Q),
       sgx = new Float64Array(L.numStats * p.Q);
+    const g = (i: number) => (mask === undefined || mask[i] > 0 ? G[i] : 0);
     eachRun(L, (base, s, o) => {
       const q = s * p.Q + (o % p.Q);
       for (let i = base; i < base + L.inner; i++) {
-        sg[q] += G[i];
-        sgx[q] += G[i] * (X[i] - mu[s]);
+        sg[q] += g(i);
+        sgx[q] += g(i) * (X[i] - mu[s]);
       }
     });
     const B = new Float64Array(L.numStats),
@@ -199,7 +203,7 @@ export const jsNormPrimitives: NormPrimitives = {
     }
     eachRun(L, (base, s, o) => {
       const a = inv[s] * p.w[paramIndex(p, s, o)];
-      for (let i = base; i < base + L.inner; i++) DX[i] = G[i] * a + (X[i] - mu[s]) * B[s] + C[s];
+      for (let i = base; i < base + L.inner; i++) DX[i] = g(i) * a + (X[i] - mu[s]) * B[s] + C[s];
     });
     return { sg, sgx };
   },

@@ -167,6 +167,7 @@ export interface WasmKernels {
     inv: number,
     sg: number,
     sgx: number,
+    mask: number,
   ): void;
   im2col(
     x: number,

@@ -99,13 +99,14 @@ export function wasmNormPrimitives(): NormPrimitives {
         m2: f64Read(m2, L.numStats),
       };
     },
-    normalizeBackward(G, X, DX, L, mu, inv, prm) {
-      const p = ptrs(G, X, DX);
-      if (p === null) return js.normalizeBackward(G, X, DX, L, mu, inv, prm);
+    normalizeBackward(G, X, DX, L, mu, inv, prm, mask) {
+      const p = ptrs(G, X, DX, ...(mask ? [mask] : []));
+      if (p === null) return js.normalizeBackward(G, X, DX, L, mu, inv, prm, mask);
       const [pw, pm, pi] = f64Args('norm-in', prm.w, mu, inv);
       const n = L.numStats * prm.Q;
       const [sg, sgx] = f64Args('norm-out', new Float64Array(n), new Float64Array(n));
-      overStats('normalizeBackward', L, [p[0], p[1], p[2]], [prm.P, prm.Q, pw, pm, pi, sg, sgx]);
+      const tail = [prm.P, prm.Q, pw, pm, pi, sg, sgx, mask ? p[3] : 0];
+      overStats('normalizeBackward', L, [p[0], p[1], p[2]], tail);
       return { sg: f64Read(sg, n), sgx: f64Read(sgx, n) };
     },
   };
@@ -640,11 +641,22 @@ export function wasmColumnPasses(): NormPrimitives {
       );
       return m;
     },
-    normalizeBackward(G, X, DX, L, mu, inv, prm) {
-      const p = ptrs(G, X, DX);
-      if (p === null) return js.normalizeBackward(G, X, DX, L, mu, inv, prm);
+    normalizeBackward(G, X, DX, L, mu, inv, prm, mask) {
+      const p = ptrs(G, X, DX, ...(mask ? [mask] : []));
+      if (p === null) return js.normalizeBackward(G, X, DX, L, mu, inv, prm, mask);
       const N = L.outer,
         C = L.numStats;
+      if (mask) {
+        // The column passes take g as it is: mask it first (ReLU's backward) into scratch.
+        const masked = workspaceBytes('col-masked-g', N * C * 4);
+        parallelFor('reluGrad', N * C, GRAIN_ELEMENTS, (lo, hi) => [
+          p[0] + lo * 4,
+          p[3] + lo * 4,
+          masked + lo * 4,
+          hi - lo,
+        ]);
+        p[0] = masked;
+      }
       const hi = Float32Array.from(mu);
       const [pc] = f32Args('col-centre', hi);
       const [sg, sgxHi] = sums(p[1], p[0], N, C, pc);
