@@ -21,28 +21,17 @@ export function gemmWorkspaceBytes(): i32 {
 
 /**
  * Stores the 4x4 transpose of rows v0..v3 as four vectors at out, out + step, ... (bytes):
- * vector t holds lane t of each row. packB uses it where B's source runs along k.
+ * vector t holds lane t of each row, added to what is there when `add`. packB uses it where
+ * B's source runs along k; the micro-kernel where it writes a C tile transposed.
  */
-function storeTransposed4(v0: v128, v1: v128, v2: v128, v3: v128, out: usize, step: usize): void {
-  const lo01 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5),
-    lo23 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5),
-    hi01 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7),
-    hi23 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
-  v128.store(out, v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5));
-  v128.store(out + step, v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7));
-  v128.store(out + 2 * step, v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5));
-  v128.store(out + 3 * step, v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7));
-}
-
-/** storeTransposed4 that adds to what is there when `add` (a C tile written transposed). */
-function storeTransposed4Add(
+function storeTransposed4(
   v0: v128,
   v1: v128,
   v2: v128,
   v3: v128,
   out: usize,
   step: usize,
-  add: bool,
+  add: bool = false,
 ): void {
   const lo01 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5),
     lo23 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5),
@@ -237,8 +226,8 @@ function micro(
   const rs = (<usize>ldc) << 2;
   if (rows == MR && cols == NR && tr) {
     // Rows 0–3 by 4x4 transposes (C's columns 0–3 of the tile, then 4–7); rows 4 and 5 by lane.
-    storeTransposed4Add(c00, c10, c20, c30, c, rs, add);
-    storeTransposed4Add(c01, c11, c21, c31, c + 4 * rs, rs, add);
+    storeTransposed4(c00, c10, c20, c30, c, rs, add);
+    storeTransposed4(c01, c11, c21, c31, c + 4 * rs, rs, add);
     storeLanes(c40, c + 16, rs, add);
     storeLanes(c41, c + 4 * rs + 16, rs, add);
     if (MR == 6) {
