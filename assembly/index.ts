@@ -22,7 +22,7 @@ export {
   sumMiddle,
   sumOuterInner,
 } from './elementwise';
-export { maxPool2d, maxPool2dGrad, maxPool2x2Grad, windowAvg } from './pool';
+export { maxPool2d, maxPool2dGrad, windowAvg } from './pool';
 export { adamUpdate, sgdUpdate } from './optim';
 export {
   groupColSums,

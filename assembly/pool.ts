@@ -1,6 +1,27 @@
 // Max pooling over planes of [N·C, H, W] (see src/kernels/js/pool.ts): y and, for the
 // backward pass, the flat in-plane index of each window's maximum (stored as f32).
 
+/**
+ * Full 2x2, stride-2 windows without padding (ceil mode's partial last window excluded): the
+ * case both passes take in SIMD, the windows never overlapping.
+ */
+function full2x2(
+  H: i32,
+  W: i32,
+  kh: i32,
+  kw: i32,
+  sh: i32,
+  sw: i32,
+  ph: i32,
+  pw: i32,
+  oh: i32,
+  ow: i32,
+): bool {
+  return (
+    kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 && 2 * oh <= H && 2 * ow <= W
+  );
+}
+
 export function maxPool2d(
   x: usize,
   planes: i32,
@@ -17,17 +38,7 @@ export function maxPool2d(
   y: usize,
   idx: usize,
 ): void {
-  // Full 2x2 windows only (ceil mode's partial last window takes the general path).
-  if (
-    kh == 2 &&
-    kw == 2 &&
-    sh == 2 &&
-    sw == 2 &&
-    ph == 0 &&
-    pw == 0 &&
-    2 * oh <= H &&
-    2 * ow <= W
-  ) {
+  if (full2x2(H, W, kh, kw, sh, sw, ph, pw, oh, ow)) {
     maxPool2x2(x, planes, H, W, oh, ow, y, idx);
     return;
   }
@@ -62,12 +73,36 @@ export function maxPool2d(
 }
 
 /**
- * The backward of full 2x2, stride-2 windows (maxPool2d's fast path): the windows do not
- * overlap, so dx is written once, row by row, each window's four values at once (dy where the
- * argmax is, else 0): no zeroing pass and no scatter. Rows and columns that no window covers
- * (odd sizes) are zeroed.
+ * dx [planes, H, W] from dy [planes, oh, ow] and the argmax of each window (maxPool2d's idx):
+ * full 2x2 windows row by row, others by scattering into a zeroed dx.
  */
-export function maxPool2x2Grad(
+export function maxPool2dGrad(
+  dy: usize,
+  idx: usize,
+  planes: i32,
+  H: i32,
+  W: i32,
+  kh: i32,
+  kw: i32,
+  sh: i32,
+  sw: i32,
+  ph: i32,
+  pw: i32,
+  oh: i32,
+  ow: i32,
+  dx: usize,
+): void {
+  if (full2x2(H, W, kh, kw, sh, sw, ph, pw, oh, ow))
+    maxPool2x2Grad(dy, idx, planes, H, W, oh, ow, dx);
+  else scatterGrad(dy, idx, planes, H * W, oh * ow, dx);
+}
+
+/**
+ * The backward of full 2x2, stride-2 windows: they do not overlap, so dx is written once, row
+ * by row, each window's four values at once (dy where the argmax is, else 0): no zeroing pass
+ * and no scatter. Rows and columns that no window covers (odd sizes) are zeroed.
+ */
+function maxPool2x2Grad(
   dy: usize,
   idx: usize,
   planes: i32,
@@ -127,14 +162,7 @@ export function maxPool2x2Grad(
 }
 
 /** dx (zeroed here) receives each dy at its window's argmax. */
-export function maxPool2dGrad(
-  dy: usize,
-  idx: usize,
-  planes: i32,
-  HW: i32,
-  per: i32,
-  dx: usize,
-): void {
+function scatterGrad(dy: usize, idx: usize, planes: i32, HW: i32, per: i32, dx: usize): void {
   memory.fill(dx, 0, (<usize>(planes * HW)) << 2);
   for (let p = 0; p < planes; p++) {
     const base = dx + ((<usize>(p * HW)) << 2);

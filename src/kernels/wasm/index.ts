@@ -176,38 +176,22 @@ onWasmReady(() => {
     backend: 'wasm',
     differentiable: false,
     supports: float32,
-    fn: ([dy, idx], a: Partial<PoolAttrs> & { inputShape: number[] }) => {
+    fn: ([dy, idx], a: PoolAttrs & { inputShape: number[] }) => {
       const [N, C, H, W] = a.inputShape;
       const dx = empty(a.inputShape, dy.dtype);
-      const per = dy.size / (N * C);
-      const [pg, pi, pd] = [ptr(dy), ptr(idx), ptr(dx)];
       const [oh, ow] = dy.shape.slice(2);
-      // Full 2x2 stride-2 windows (the forward's fast path) do not overlap: dx row by row.
-      if (
-        a.kernel?.join() === '2,2' &&
-        a.stride?.join() === '2,2' &&
-        a.padding?.join() === '0,0' &&
-        2 * oh <= H &&
-        2 * ow <= W
-      ) {
-        parallelFor('maxPool2x2Grad', N * C, Math.ceil(GRAIN_ELEMENTS / (H * W)), (p0, p1) => [
-          pg + p0 * per * 4,
-          pi + p0 * per * 4,
-          p1 - p0,
-          H,
-          W,
-          oh,
-          ow,
-          pd + p0 * H * W * 4,
-        ]);
-        return dx;
-      }
+      const [pg, pi, pd] = [ptr(dy), ptr(idx), ptr(dx)];
       parallelFor('maxPool2dGrad', N * C, Math.ceil(GRAIN_ELEMENTS / (H * W)), (p0, p1) => [
-        pg + p0 * per * 4,
-        pi + p0 * per * 4,
+        pg + p0 * oh * ow * 4,
+        pi + p0 * oh * ow * 4,
         p1 - p0,
-        H * W,
-        per,
+        H,
+        W,
+        ...a.kernel,
+        ...a.stride,
+        ...a.padding,
+        oh,
+        ow,
         pd + p0 * H * W * 4,
       ]);
       return dx;

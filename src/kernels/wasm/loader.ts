@@ -255,13 +255,18 @@ export interface WasmKernels {
     y: number,
     idx: number,
   ): void;
-  maxPool2dGrad(dy: number, idx: number, planes: number, HW: number, per: number, dx: number): void;
-  maxPool2x2Grad(
+  maxPool2dGrad(
     dy: number,
     idx: number,
     planes: number,
     H: number,
     W: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    ph: number,
+    pw: number,
     oh: number,
     ow: number,
     dx: number,
