@@ -165,6 +165,22 @@ describe('normkit CLI', () => {
     assert.equal(run(...args, ...more, '--epochs', '2', '--resume', '--augment').status, 0);
   });
 
+  it('trains with --label-smoothing, refuses values outside [0, 1], resumes only with the same value', () => {
+    const ckpt = join(dir, 'smooth.ckpt');
+    const args = ['train', '--model', 'mlp', '--width', '8', '--train-limit', '128'];
+    const more = ['--test-limit', '20', '--checkpoint', ckpt];
+    const bad = run(...args, ...more, '--label-smoothing', '1.5');
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /--label-smoothing: expected a number in \[0, 1\], got 1\.5/);
+    const r = run(...args, ...more, '--epochs', '1', '--label-smoothing', '0.2');
+    assert.equal(r.status, 0, r.stderr);
+    const other = run(...args, ...more, '--epochs', '2', '--resume');
+    assert.notEqual(other.status, 0);
+    assert.match(other.stderr, /smooth\.ckpt was trained with --label-smoothing 0\.2, asked for 0/);
+    const again = run(...args, ...more, '--epochs', '2', '--resume', '--label-smoothing', '0.2');
+    assert.equal(again.status, 0, again.stderr);
+  });
+
   it('refuses an empty data set and sizes that cannot fit, before training', () => {
     const empty = join(dir, 'empty');
     mkdirSync(empty, { recursive: true });

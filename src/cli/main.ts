@@ -86,6 +86,12 @@ program
     num('--weight-decay'),
     0,
   )
+  .option(
+    '--label-smoothing <x>',
+    'label smoothing of the training loss, in [0, 1]: the target is (1 − x)·onehot + x/classes',
+    num('--label-smoothing'),
+    0,
+  )
   .option('--seed <n>', 'random seed', int('--seed', 0), 0)
   .option(
     '--data <dir>',

@@ -25,6 +25,8 @@ export interface TrainOptions {
   epochs: number;
   optimizer: OptimizerKind;
   weightDecay: number;
+  /** Label smoothing of the training loss, in [0, 1] (--label-smoothing; default 0). */
+  labelSmoothing?: number;
   seed: number;
   data?: string;
   trainLimit?: number;
@@ -56,6 +58,10 @@ function checkCheckpointPath(path: string): void {
 export function runTrain(o: TrainOptions): EpochRecord[] {
   const report = o.reporter ?? consoleReporter();
   checkCheckpointPath(o.checkpoint);
+  const smoothing = o.labelSmoothing ?? 0;
+  if (!(smoothing >= 0 && smoothing <= 1)) {
+    throw new Error(`--label-smoothing: expected a number in [0, 1], got ${smoothing}`);
+  }
   manualSeed(o.seed);
   const dir = o.data ?? BUNDLED_DIR;
   const { train, test } = loadFashionMnist(dir, {
@@ -77,6 +83,7 @@ export function runTrain(o: TrainOptions): EpochRecord[] {
     optimizer: o.optimizer,
     lr,
     weightDecay: o.weightDecay,
+    labelSmoothing: o.labelSmoothing ?? 0,
     batchSize: o.batchSize,
     epochs: o.epochs,
     seed: o.seed,
@@ -110,6 +117,12 @@ export function runTrain(o: TrainOptions): EpochRecord[] {
       throw new Error(
         `--resume: ${o.checkpoint} was trained ${c.augment ? 'with' : 'without'} --augment; ` +
           `resume ${c.augment ? 'with' : 'without'} it`,
+      );
+    }
+    if ((c.labelSmoothing ?? 0) !== (o.labelSmoothing ?? 0)) {
+      throw new Error(
+        `--resume: ${o.checkpoint} was trained with --label-smoothing ${c.labelSmoothing ?? 0}, ` +
+          `asked for ${o.labelSmoothing ?? 0}`,
       );
     }
     if (c.optimizer !== o.optimizer) {
@@ -158,6 +171,7 @@ export function runTrain(o: TrainOptions): EpochRecord[] {
     const t0 = performance.now();
     report.epochStart?.(epoch, o.epochs, loader.length);
     const tr = trainEpoch(model, opt, loader, epoch, {
+      labelSmoothing: o.labelSmoothing,
       onStep: (s, _n, r) => {
         if (!Number.isFinite(r.loss)) {
           const kept = history.length > 0 ? `epoch ${history.length} in ${o.checkpoint}` : 'none';

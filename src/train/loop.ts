@@ -86,6 +86,8 @@ export function evaluate(
 
 export interface EpochHooks {
   onStep?: (step: number, total: number, r: StepResult) => void;
+  /** Label smoothing of the training loss (crossEntropy's labelSmoothing; default 0). */
+  labelSmoothing?: number;
 }
 
 export function trainEpoch(
@@ -101,7 +103,7 @@ export function trainEpoch(
   for (let b = 0; b < loader.length; b++) {
     const r = tidy(() => {
       const { x, labels } = loader.batch(order, b, epoch);
-      return trainStep(model, opt, x, labels);
+      return trainStep(model, opt, x, labels, hooks.labelSmoothing);
     });
     total.loss += r.loss * r.count;
     total.correct += r.correct;
