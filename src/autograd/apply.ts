@@ -22,7 +22,12 @@ export function applyMulti(name: string, inputs: Tensor[], attrs: Attrs = {}): T
     const y = outputs[0];
     y.requiresGrad = true;
     const ctx = { inputs, outputs, attrs };
-    y.gradFn = { name, inputs, saved: outputs, backward: (dy) => grad(dy, ctx) };
+    y.gradFn = {
+      name,
+      inputs,
+      saved: outputs,
+      backward: (dy, donated) => grad(dy, ctx, donated ?? false),
+    };
   }
   return outputs;
 }

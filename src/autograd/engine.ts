@@ -11,7 +11,7 @@ import { type GradNode, Tensor } from '../tensor/tensor.js';
 import { add } from '../ops/arith.js';
 import { clone } from '../ops/shape-ops.js';
 import { noGrad } from './grad-mode.js';
-import { applyGradHooks } from './hooks.js';
+import { applyGradHooks, hasGradHooks } from './hooks.js';
 
 export interface BackwardOptions {
   /** Keep the graph usable for another backward() (PyTorch's retain_graph). */
@@ -106,28 +106,61 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
   checkGraph(root, order);
   noGrad(() =>
     tidy(() => {
+      // Each gradient is freed as soon as nothing more needs it (PyTorch's engine drops them
+      // the same way), so backward's peak is a few layers' gradients, not the whole graph's.
+      // Only the engine's own tensors go: never the caller's `grad` or what a hook saw.
       const grads = new Map<Tensor, Tensor>();
-      grads.set(root, grad ?? onesLike(root));
+      const holders = new Map<Tensor, number>(); // how many entries of grads hold a tensor
+      const pinned = new Set<Tensor>(grad === undefined ? [] : [grad]);
+      const hold = (input: Tensor, g: Tensor) => {
+        grads.set(input, g);
+        holders.set(g, (holders.get(g) ?? 0) + 1);
+      };
+      const drop = (g: Tensor) => {
+        if (!holders.has(g) && !pinned.has(g) && ownedByScope(g)) g.dispose();
+      };
+      const free = (g: Tensor) => {
+        const n = (holders.get(g) ?? 0) - 1;
+        if (n > 0) holders.set(g, n);
+        else holders.delete(g);
+        drop(g);
+      };
+      const pushBack = (t: Tensor, g: Tensor, donate: boolean) => {
+        const node = t.gradFn!;
+        const inGrads = node.backward(g, donate);
+        node.inputs.forEach((input, i) => {
+          const gi = inGrads[i];
+          if (gi === null || gi === undefined || !input.requiresGrad) return;
+          if (!sameShape(gi.shape, input.shape)) {
+            throw new Error(
+              `backward: gradient of ${node.name} for input ${i} has shape ${fmt(gi.shape)}, expected ${fmt(input.shape)}`,
+            );
+          }
+          const prev = grads.get(input);
+          if (prev === undefined) return hold(input, gi);
+          hold(input, add(prev, gi));
+          free(prev);
+        });
+        // What the node returned and nothing holds (summed into another, or not needed).
+        for (const gi of new Set(inGrads)) if (gi && gi !== g) drop(gi);
+      };
+      hold(root, grad ?? onesLike(root));
       for (const t of order) {
         const got = grads.get(t);
         if (got === undefined) continue;
-        const g = applyGradHooks(t, got);
-        if (t.gradFn !== null) {
-          const inGrads = t.gradFn.backward(g);
-          t.gradFn.inputs.forEach((input, i) => {
-            const gi = inGrads[i];
-            if (gi === null || gi === undefined || !input.requiresGrad) return;
-            if (!sameShape(gi.shape, input.shape)) {
-              throw new Error(
-                `backward: gradient of ${t.gradFn!.name} for input ${i} has shape ${fmt(gi.shape)}, expected ${fmt(input.shape)}`,
-              );
-            }
-            const prev = grads.get(input);
-            grads.set(input, prev === undefined ? gi : add(prev, gi));
-          });
-        } else {
-          accumulateLeaf(t, g);
+        grads.delete(t);
+        let g = got;
+        if (hasGradHooks(t)) {
+          pinned.add(got); // a hook may keep it until backward returns (hooks.ts)
+          pinned.add((g = applyGradHooks(t, got)));
         }
+        if (t.gradFn === null) accumulateLeaf(t, g);
+        else {
+          // The only holder, and made here: the node may write its input's gradient over it.
+          const only = holders.get(g) === 1 && !pinned.has(g) && ownedByScope(g);
+          pushBack(t, g, only && g.sharedStorage.refs === 1);
+        }
+        free(got);
       }
     }),
   );

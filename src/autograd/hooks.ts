@@ -33,6 +33,11 @@ export function registerGradHook(t: Tensor, fn: GradHook): RemovableHandle {
   return addHook(map, fn);
 }
 
+/** Whether t has gradient hooks (backward() then keeps the gradient they see). */
+export function hasGradHooks(t: Tensor): boolean {
+  return (hooks.get(t)?.size ?? 0) > 0;
+}
+
 /** The gradient of t after its hooks, in the order they were registered. */
 export function applyGradHooks(t: Tensor, g: Tensor): Tensor {
   const map = hooks.get(t);

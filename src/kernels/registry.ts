@@ -21,8 +21,12 @@ export interface GradContext {
   outputs: readonly Tensor[];
   attrs: any;
 }
-/** Returns one gradient per input (null where an input needs none). Written with public ops. */
-export type GradientFn = (dy: Tensor, ctx: GradContext) => (Tensor | null)[];
+/**
+ * Returns one gradient per input (null where an input needs none). Written with public ops.
+ * `donated`: backward() holds dy only for this node and lets it write a gradient over dy's
+ * storage (intoGrad) instead of allocating one.
+ */
+export type GradientFn = (dy: Tensor, ctx: GradContext, donated: boolean) => (Tensor | null)[];
 
 const kernels = new Map<string, KernelSpec[]>();
 const gradients = new Map<string, GradientFn>();

@@ -36,13 +36,18 @@ export function logSoftmax(x: Tensor, dim = -1): Tensor {
   return apply('LogSoftmax', [x], { dim: normDim('logSoftmax', dim, x.rank) });
 }
 
-registerGradient('Relu', (dy, { inputs: [x] }) => [apply('ReluGrad', [dy, x])]);
+// A donated dy takes dx: the pointwise gradient kernels read each element before writing it.
+registerGradient('Relu', (dy, { inputs: [x] }, donated) => [
+  apply('ReluGrad', [dy, x], { intoDy: donated }),
+]);
 registerGradient('LeakyRelu', (dy, { inputs: [x], attrs }) => [
   apply('LeakyReluGrad', [dy, x], attrs),
 ]);
 registerGradient('Sigmoid', (dy, { outputs: [y] }) => [mul(dy, mul(y, sub(1, y)))]);
 registerGradient('Tanh', (dy, { outputs: [y] }) => [mul(dy, sub(1, mul(y, y)))]);
-registerGradient('Gelu', (dy, { inputs: [x] }) => [apply('GeluGrad', [dy, x])]);
+registerGradient('Gelu', (dy, { inputs: [x] }, donated) => [
+  apply('GeluGrad', [dy, x], { intoDy: donated }),
+]);
 // softmax: dx = y * (dy - sum(dy * y)); logSoftmax: dx = dy - exp(y) * sum(dy); one pass each.
 registerGradient('Softmax', (dy, { outputs: [y], attrs: { dim } }) => [
   apply('SoftmaxGrad', [dy, y], { dim, log: false }),

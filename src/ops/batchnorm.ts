@@ -138,12 +138,13 @@ function unfuse(dy: Tensor, y: Tensor, relu: boolean): Tensor {
 
 registerGradient(
   'BatchNormTrain',
-  (dy, { inputs: [x, w], outputs: [y, mean, invstd], attrs: { relu } }) => {
-    // A fused ReLU's backward runs inside the norm's: y masks dy in its passes.
+  (dy, { inputs: [x, w], outputs: [y, mean, invstd], attrs: { relu } }, donated) => {
+    // A fused ReLU's backward runs inside the norm's: y masks dy in its passes. A donated dy
+    // takes dx: one tensor fewer, and its lines are in cache from the sums pass.
     const [dx, dw, db] = applyMulti(
       'BatchNormBackward',
       [dy, x, mean, invstd, ...(w ? [w] : []), ...(relu ? [y] : [])],
-      { relu },
+      { relu, intoDy: donated },
     );
     return [dx, w ? dw : null, w ? db : null];
   },

@@ -14,16 +14,20 @@ export function normalizeRows(x: Tensor, rows: number, eps: number): Tensor {
   return applyMulti('NormalizeRows', [x], { rows, eps })[0];
 }
 
-registerGradient('GroupNorm', (dy, { inputs: [x, w], outputs: [, mean, invstd] }) => {
+// A donated dy takes dx in the norms' backward kernels (see BatchNormTrain's gradient).
+registerGradient('GroupNorm', (dy, { inputs: [x, w], outputs: [, mean, invstd] }, donated) => {
   const [dx, dw, db] = applyMulti(
     'GroupNormBackward',
     w ? [dy, x, mean, invstd, w] : [dy, x, mean, invstd],
+    { intoDy: donated },
   );
   return [dx, w ? dw : null, w ? db : null];
 });
 
-registerGradient('LayerNorm', (dy, { inputs: [x, w, b], outputs: [, mean, invstd] }) => {
-  const [dx, dw, db] = applyMulti('LayerNormBackward', [dy, x, mean, invstd, w]);
+registerGradient('LayerNorm', (dy, { inputs: [x, w, b], outputs: [, mean, invstd] }, donated) => {
+  const [dx, dw, db] = applyMulti('LayerNormBackward', [dy, x, mean, invstd, w], {
+    intoDy: donated,
+  });
   return [dx, dw, b.requiresGrad ? db : null];
 });
 
@@ -163,7 +167,7 @@ export function rmsNorm(
   return applyMulti('RMSNorm', [x, w], { rows, eps })[0];
 }
 
-registerGradient('RMSNorm', (dy, { inputs: [x, w], outputs: [, invrms] }) => {
-  const [dx, dw] = applyMulti('RMSNormBackward', [dy, x, invrms, w]);
+registerGradient('RMSNorm', (dy, { inputs: [x, w], outputs: [, invrms] }, donated) => {
+  const [dx, dw] = applyMulti('RMSNormBackward', [dy, x, invrms, w], { intoDy: donated });
   return [dx, w.requiresGrad ? dw : null];
 });

@@ -40,7 +40,8 @@ export interface GradNode {
   readonly inputs: readonly Tensor[];
   /** Tensors the gradient reads besides the inputs (the op's outputs). */
   readonly saved?: readonly Tensor[];
-  backward(dy: Tensor): (Tensor | null)[];
+  /** dy's owner may let the node overwrite it (`donated`): nothing else holds or sees it. */
+  backward(dy: Tensor, donated?: boolean): (Tensor | null)[];
 }
 
 let nextId = 1;
@@ -179,4 +180,12 @@ export class Tensor {
 /** An uninitialized tensor: kernels allocate their outputs with it and write every element. */
 export function empty(shape: Shape, dtype: DType = 'float32'): Tensor {
   return new Tensor(shape, dtype);
+}
+
+/**
+ * A kernel's output: over `over`'s storage when given (a gradient backward() donated to the
+ * kernel, which reads each element before writing it; same size and dtype), else fresh.
+ */
+export function emptyOver(shape: Shape, dtype: DType, over: Tensor | null): Tensor {
+  return over !== null ? new Tensor(shape, dtype, over.sharedStorage) : empty(shape, dtype);
 }

@@ -1,7 +1,7 @@
 // Fused BatchNorm kernels over [N, C, ...spatial], written once against the norm primitives
 // (statistics helper + normalize passes) that each backend supplies.
 import { type KernelSpec, registerKernel } from '../registry.js';
-import { empty } from '../../tensor/tensor.js';
+import { empty, emptyOver } from '../../tensor/tensor.js';
 import { type NormPrimitives, channelLayout, perStat } from './stats.js';
 
 export function registerBatchNormKernels(
@@ -58,19 +58,21 @@ export function registerBatchNormKernels(
   // Inputs [dy, x, mean, invstd, weight?], then with attrs.relu the fused ReLU's output y;
   // outputs [dx, dweight, dbias]. dx = w·invstd/M · (M·g − Σg − x̂·Σ(g·x̂)), dweight =
   // Σ(g·x̂), dbias = Σg, with g = dy, or dy where y > 0 (ReLU's backward, in the same passes).
+  // attrs.intoDy: dx is written over dy (backward() donated it; every pass reads an element
+  // of g before it writes that element of dx).
   registerKernel({
     name: 'BatchNormBackward',
     backend,
     supports,
     differentiable: false,
-    fn: (inputs, { relu }: { relu?: boolean }) => {
+    fn: (inputs, { relu, intoDy }: { relu?: boolean; intoDy?: boolean }) => {
       const y = relu ? inputs[inputs.length - 1] : undefined;
       const [dy, x, mean, invstd, w] = relu ? inputs.slice(0, -1) : inputs;
       const L = channelLayout(x.shape);
       const C = L.numStats;
       const mu = perStat(mean, C, 0),
         is = perStat(invstd, C, 1);
-      const dx = empty(x.shape, x.dtype);
+      const dx = emptyOver(x.shape, x.dtype, intoDy === true && dy.dtype === x.dtype ? dy : null);
       const { sg, sgx } = P.normalizeBackward(
         dy.data,
         x.data,

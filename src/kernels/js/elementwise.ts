@@ -1,9 +1,9 @@
 // Elementwise kernels with NumPy broadcasting. The same-shape and scalar cases get straight
 // loops; the general case walks the output with an odometer over broadcast strides.
 import { registerKernel } from '../registry.js';
-import { broadcastShapes, broadcastStrides } from '../../tensor/shape.js';
+import { broadcastShapes, broadcastStrides, sameShape } from '../../tensor/shape.js';
 import type { TypedArray } from '../../tensor/dtype.js';
-import { type Tensor, empty } from '../../tensor/tensor.js';
+import { type Tensor, empty, emptyOver } from '../../tensor/tensor.js';
 import { erf } from './erf.js';
 
 type Binary = (a: number, b: number) => number;
@@ -48,8 +48,11 @@ function binaryKernel(
     name,
     backend: 'js',
     differentiable,
-    fn: ([a, b]) => {
-      const y = empty(broadcastShapes(name, a.shape, b.shape), a.dtype);
+    // attrs.intoDy (gradient helpers: a is a donated dy): y over a when it has y's shape.
+    fn: ([a, b], attrs?: { intoDy?: boolean }) => {
+      const shape = broadcastShapes(name, a.shape, b.shape);
+      const over = attrs?.intoDy === true && sameShape(shape, a.shape) ? a : null;
+      const y = emptyOver(shape, a.dtype, over);
       if (a.size === b.size && a.size === y.size && fast !== undefined)
         fast(a.data, b.data, y.data);
       else if (y.size > 0) broadcastLoop(a, b, y, f);

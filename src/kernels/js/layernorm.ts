@@ -2,7 +2,7 @@
 // per-column (elementwise) weight and bias applied in the same pass.
 import { type KernelSpec, registerKernel } from '../registry.js';
 import type { TypedArray } from '../../tensor/dtype.js';
-import { empty } from '../../tensor/tensor.js';
+import { empty, emptyOver } from '../../tensor/tensor.js';
 import { jsNormPrimitives, rowGradCoefficients, rowLayout } from './stats.js';
 
 /**
@@ -110,9 +110,9 @@ export function registerLayerNormKernels(
     backend,
     supports,
     differentiable: false,
-    fn: ([dy, x, mean, invstd, w]) => {
+    fn: ([dy, x, mean, invstd, w], { intoDy }: { intoDy?: boolean }) => {
       const rows = mean.size;
-      const dx = empty(x.shape, x.dtype),
+      const dx = emptyOver(x.shape, x.dtype, intoDy === true && dy.dtype === x.dtype ? dy : null),
         dw = empty(w.shape, x.dtype),
         db = empty(w.shape, x.dtype);
       const mu = Float64Array.from(mean.data),
@@ -150,9 +150,9 @@ export function registerRmsNormKernels(
     backend,
     supports,
     differentiable: false,
-    fn: ([dy, x, invrms, w]) => {
+    fn: ([dy, x, invrms, w], { intoDy }: { intoDy?: boolean }) => {
       const rows = invrms.size;
-      const dx = empty(x.shape, x.dtype),
+      const dx = emptyOver(x.shape, x.dtype, intoDy === true && dy.dtype === x.dtype ? dy : null),
         dw = empty(w.shape, x.dtype);
       const r = Float64Array.from(invrms.data);
       // No centring: the mean argument is not read.

@@ -1,7 +1,7 @@
 // Registers the 'wasm' backend's kernels once the module is loaded: the same kernel families
 // as the JS backend, given SIMD primitives. They accept float32 tensors; float64 falls
 // through to the JS reference kernels.
-import { empty } from '../../tensor/tensor.js';
+import { empty, emptyOver } from '../../tensor/tensor.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { registerBatchNormKernels } from '../js/batchnorm.js';
 import { withColumnPasses } from '../js/stats-columns.js';
@@ -83,8 +83,9 @@ function pointwiseGrad(
     backend: 'wasm',
     differentiable: false,
     supports: (inputs: Tensor[]) => float32(inputs) && inputs[0].size === inputs[1].size,
+    // attrs.intoDy: dx over a donated dy (each element is read before it is written).
     fn: ([dy, x], attrs) => {
-      const dx = empty(x.shape, x.dtype);
+      const dx = emptyOver(x.shape, x.dtype, attrs?.intoDy === true ? dy : null);
       const [pg, px, pd] = [ptr(dy), ptr(x), ptr(dx)];
       const rest = tail(attrs);
       parallelFor(fn, x.size, grain, (lo, hi) => [
