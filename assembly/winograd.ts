@@ -759,17 +759,12 @@ function weightGradSums(
         padded + ((<usize>(i * Cs * Hp * Wp)) << 2),
       );
     inputTransform(padded, nb, Cs, tilesH, tilesWp, Hp, Wp, Tmax, v, 0);
-    padOutput(
-      dy + ((<usize>(n * K * oh * ow)) << 2),
-      nb,
-      K,
-      oh,
-      ow,
-      2 * tilesH,
-      2 * tilesWp,
-      paddedDy,
-    );
-    outputGradTransform(paddedDy, nb, K, tilesH, tilesWp, Tmax, g);
+    // dy's planes are already whole tiles (even sizes, rows of whole groups of four tiles):
+    // read them in place, else copy them into zero-bordered ones.
+    const dyBlock = dy + ((<usize>(n * K * oh * ow)) << 2);
+    const whole = 2 * tilesH == oh && 2 * tilesWp == ow;
+    if (!whole) padOutput(dyBlock, nb, K, oh, ow, 2 * tilesH, 2 * tilesWp, paddedDy);
+    outputGradTransform(whole ? dyBlock : paddedDy, nb, K, tilesH, tilesWp, Tmax, g);
     for (let xi = 0; xi < 16; xi++) {
       sgemm(
         K,

@@ -65,6 +65,8 @@ const CASES: Case[] = [
   { x: [2, 33, 13, 11], k: 32, opts: { padding: 1 } },
   { x: [1, 32, 2, 3], k: 40, opts: { padding: [2, 1] } },
   { x: [2, 32, 10, 10], k: 32, opts: { padding: 1 }, offset: 1000 },
+  // Output 6 x 16: whole groups of tiles, so the weight gradient reads dy in place.
+  { x: [3, 32, 6, 16], k: 33, opts: { padding: 1 } },
 ];
 
 describe('Winograd F(2x2, 3x3) convolution', () => {
