@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as nk from '../src/index.js';
+import type { Pool2dOptions } from '../src/ops/pool.js';
 import { assertClose } from './helpers.js';
 
 const { nn } = nk;
@@ -193,4 +194,36 @@ describe('checkFinite and constructor validation across the family', () => {
     assert.equal(G[5], 0);
     assertClose(m.weight!.grad!.data, bn.weight!.grad!.data, { rtol: 1e-4, atol: 1e-5 });
   });
+});
+
+describe('ReLU then MaxPool2d in a Sequential (the ReLU runs after the pool)', () => {
+  const settings: [number | [number, number], Pool2dOptions][] = [
+    [2, {}],
+    [3, { stride: 2, padding: 1 }],
+    [[2, 3], { stride: 1, ceilMode: true }],
+    [3, { stride: 2, ceilMode: true, padding: 1 }],
+  ];
+  // Whole numbers around 0: windows with ties, zeros and only negatives.
+  const g = new nk.Generator(5);
+  const values = Array.from({ length: 2 * 3 * 7 * 9 }, () => Math.round(2 * g.normal()));
+  for (const [kernel, options] of settings) {
+    it(`equals ReLU and pool run apart, values and gradients bit for bit (${JSON.stringify([kernel, options])})`, () => {
+      const run = (hooked: boolean) => {
+        const relu = new nn.ReLU();
+        const pool = new nn.MaxPool2d(kernel, options);
+        // A hooked layer runs on its own (Sequential fuses no hooked pair).
+        if (hooked) relu.registerForwardHook(() => undefined);
+        const x = nk.tensor(values, [2, 3, 7, 9], { requiresGrad: true });
+        const y = new nn.Sequential(relu, pool).call(x);
+        nk.manualSeed(9);
+        y.mul(nk.randn(y.shape)).sum().backward();
+        return [Array.from(y.data), Array.from(x.grad!.data)];
+      };
+      const [y1, g1] = run(false),
+        [y0, g0] = run(true);
+      assert.deepEqual(y1, y0);
+      assert.deepEqual(g1, g0);
+      assert.ok(y1.some((v) => v === 0) && g1.some((v) => v !== 0));
+    });
+  }
 });

@@ -7,6 +7,15 @@ export class ReLU extends Module {
   forward(x: Tensor): Tensor {
     return F.relu(x);
   }
+  /**
+   * Followed by max pooling: the ReLU after the pool, on a quarter of the elements (a 2x2
+   * pool). ReLU is monotone, so max(relu(a), relu(b)) = relu(max(a, b)): the same values, and
+   * the same gradients (the window's maximum, or 0 where it is not positive).
+   */
+  override fuseWith(next: Module): ((x: Tensor) => Tensor) | null {
+    if (!(next instanceof MaxPool2d)) return null;
+    return (x) => F.relu(F.maxPool2d(x, next.kernelSize, next.options));
+  }
 }
 
 export class LeakyReLU extends Module {
