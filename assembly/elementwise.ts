@@ -10,7 +10,7 @@ export function relu(x: usize, y: usize, n: i32): void {
     v128.store(y + ((<usize>i) << 2), f32x4.max(v128.load(x + ((<usize>i) << 2)), zero));
   for (; i < n; i++) {
     const v = load<f32>(x + ((<usize>i) << 2));
-    store<f32>(y + ((<usize>i) << 2), v > 0 ? v : 0);
+    store<f32>(y + ((<usize>i) << 2), v > 0 || v != v ? v : 0); // as f32x4.max: NaN stays
   }
 }
 

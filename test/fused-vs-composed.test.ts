@@ -1,7 +1,7 @@
 // Every fused norm kernel against the same norm composed from primitive ops (mean, variance,
 // sub, div, mul, add), forward and backward, on both backends; and the opt-in checkFinite.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import * as nk from '../src/index.js';
 import type { Pool2dOptions } from '../src/ops/pool.js';
 import { assertClose } from './helpers.js';
@@ -203,27 +203,32 @@ describe('ReLU then MaxPool2d in a Sequential (the ReLU runs after the pool)', (
     [[2, 3], { stride: 1, ceilMode: true }],
     [3, { stride: 2, ceilMode: true, padding: 1 }],
   ];
-  // Whole numbers around 0: windows with ties, zeros and only negatives.
+  // Whole numbers around 0: windows with ties, zeros and only negatives; and a NaN.
   const g = new nk.Generator(5);
-  const values = Array.from({ length: 2 * 3 * 7 * 9 }, () => Math.round(2 * g.normal()));
-  for (const [kernel, options] of settings) {
-    it(`equals ReLU and pool run apart, values and gradients bit for bit (${JSON.stringify([kernel, options])})`, () => {
-      const run = (hooked: boolean) => {
-        const relu = new nn.ReLU();
-        const pool = new nn.MaxPool2d(kernel, options);
-        // A hooked layer runs on its own (Sequential fuses no hooked pair).
-        if (hooked) relu.registerForwardHook(() => undefined);
-        const x = nk.tensor(values, [2, 3, 7, 9], { requiresGrad: true });
-        const y = new nn.Sequential(relu, pool).call(x);
-        nk.manualSeed(9);
-        y.mul(nk.randn(y.shape)).sum().backward();
-        return [Array.from(y.data), Array.from(x.grad!.data)];
-      };
-      const [y1, g1] = run(false),
-        [y0, g0] = run(true);
-      assert.deepEqual(y1, y0);
-      assert.deepEqual(g1, g0);
-      assert.ok(y1.some((v) => v === 0) && g1.some((v) => v !== 0));
-    });
-  }
+  const values = Array.from({ length: 2 * 3 * 7 * 9 }, (_, i) =>
+    i === 40 ? NaN : Math.round(2 * g.normal()),
+  );
+  after(() => nk.setBackend('wasm'));
+  for (const backend of ['wasm', 'js'] as const)
+    for (const [kernel, options] of settings) {
+      it(`equals ReLU and pool run apart, values and gradients bit for bit (${backend}, ${JSON.stringify([kernel, options])})`, () => {
+        nk.setBackend(backend);
+        const run = (hooked: boolean) => {
+          const relu = new nn.ReLU();
+          const pool = new nn.MaxPool2d(kernel, options);
+          // A hooked layer runs on its own (Sequential fuses no hooked pair).
+          if (hooked) relu.registerForwardHook(() => undefined);
+          const x = nk.tensor(values, [2, 3, 7, 9], { requiresGrad: true });
+          const y = new nn.Sequential(relu, pool).call(x);
+          nk.manualSeed(9);
+          y.mul(nk.randn(y.shape)).sum().backward();
+          return [Array.from(y.data), Array.from(x.grad!.data)];
+        };
+        const [y1, g1] = run(false),
+          [y0, g0] = run(true);
+        assert.deepEqual(y1, y0);
+        assert.deepEqual(g1, g0);
+        assert.ok(y1.some((v) => v === 0) && g1.some((v) => v !== 0));
+      });
+    }
 });

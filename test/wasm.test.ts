@@ -438,6 +438,13 @@ describe('WASM kernels equal the JS reference', () => {
     js.forEach((v, i) => assertClose(wasm[i], v, { rtol: 0, atol: 0, what: `relu part ${i}` }));
   });
 
+  it('relu keeps NaN (PyTorch) and gives +0 for −0, in SIMD lanes and the scalar tail', () => {
+    // 7 values: one vector of four, then a tail of three.
+    const x = nk.tensor([NaN, -0, -2, 3, -1, NaN, -0], [7]);
+    const [js, wasm] = both(() => Array.from(nk.relu(x).data));
+    for (const got of [js, wasm]) assert.deepEqual(got, [NaN, 0, 0, 3, 0, NaN, 0]);
+  });
+
   it('exp, log, sigmoid and tanh: within 2 float32 ulps of the JS kernels, special values exact', () => {
     const specials = [0, -0, Infinity, -Infinity, NaN, 1e-40, -1e-40, 88.5, 88.72, 88.8, -87];
     const g = new nk.Generator(5);

@@ -24,7 +24,7 @@ export interface GradContext {
 /**
  * Returns one gradient per input (null where an input needs none). Written with public ops.
  * `donated`: backward() holds dy only for this node and lets it write a gradient over dy's
- * storage (intoGrad) instead of allocating one.
+ * storage (kernels take it as attrs.intoDy) instead of allocating one.
  */
 export type GradientFn = (dy: Tensor, ctx: GradContext, donated: boolean) => (Tensor | null)[];
 

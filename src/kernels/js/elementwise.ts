@@ -210,7 +210,11 @@ registerKernel({
     const y = empty(x.shape, x.dtype);
     const X = x.data,
       Y = y.data;
-    for (let i = 0; i < X.length; i++) Y[i] = X[i] > 0 ? X[i] : 0;
+    // NaN stays NaN (PyTorch; the WASM kernel's f32x4.max), −0 becomes +0.
+    for (let i = 0; i < X.length; i++) {
+      const v = X[i];
+      Y[i] = v > 0 || v !== v ? v : 0;
+    }
     return y;
   },
 });
