@@ -6,6 +6,10 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { idxHeader } from './helpers.js';
+import { BUNDLED_DIR, loadFashionMnist } from '../src/data/node.js';
+import { buildModel } from '../src/train/models.js';
+import { evaluate } from '../src/train/loop.js';
+import { readRun, restoreRun } from '../src/train/session.js';
 
 const main = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const progress = fileURLToPath(new URL('../src/cli/progress.js', import.meta.url));
@@ -178,6 +182,38 @@ describe('normkit CLI', () => {
     assert.notEqual(other.status, 0);
     assert.match(other.stderr, /smooth\.ckpt was trained with --label-smoothing 0\.2, asked for 0/);
     const again = run(...args, ...more, '--epochs', '2', '--resume', '--label-smoothing', '0.2');
+    assert.equal(again.status, 0, again.stderr);
+  });
+
+  it('holds out --validation images, evaluates them every epoch, and resumes only with the same count', () => {
+    const ckpt = join(dir, 'val.ckpt');
+    const args = ['train', '--model', 'mlp', '--width', '8', '--train-limit', '300'];
+    const more = ['--test-limit', '50', '--checkpoint', ckpt];
+    const tooMany = run(...args, ...more, '--validation', '300');
+    assert.notEqual(tooMany.status, 0);
+    assert.match(
+      tooMany.stderr,
+      /--validation 300: the training set has 300 images; hold out fewer/,
+    );
+    const r = run(...args, ...more, '--epochs', '1', '--validation', '100');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /200 training \+ 100 validation \/ 50 test images/);
+    assert.match(r.stdout, /val loss [\d.]+ acc [\d.]+%/);
+    // The recorded accuracy is the saved model's on training images 200..299.
+    const saved = readRun(ckpt);
+    const model = buildModel(saved.meta.config);
+    restoreRun(saved, model, null);
+    const { train } = loadFashionMnist(BUNDLED_DIR, { trainLimit: 300 });
+    const held = {
+      images: train.images.subarray(200 * 784),
+      labels: train.labels.subarray(200),
+      count: 100,
+    };
+    assert.equal(saved.meta.history[0].validationAccuracy, evaluate(model, held).accuracy);
+    const other = run(...args, ...more, '--epochs', '2', '--resume');
+    assert.notEqual(other.status, 0);
+    assert.match(other.stderr, /val\.ckpt was trained with --validation 100, asked for 0/);
+    const again = run(...args, ...more, '--epochs', '2', '--resume', '--validation', '100');
     assert.equal(again.status, 0, again.stderr);
   });
 

@@ -98,6 +98,11 @@ program
     'directory with the Fashion-MNIST IDX files (default: the bundled subset)',
   )
   .option('--train-limit <n>', 'use only the first n training images', int('--train-limit'))
+  .option(
+    '--validation <n>',
+    'hold out the last n training images (after --train-limit) and evaluate on them every epoch',
+    int('--validation', 0),
+  )
   .option('--test-limit <n>', 'evaluate on only the first n test images', int('--test-limit'))
   .option(
     '--stop-after <n>',

@@ -11,6 +11,8 @@ export interface RunInfo {
   norm: string;
   parameters: number;
   trainCount: number;
+  /** Training images held out for validation (--validation). */
+  validationCount?: number;
   testCount: number;
   dir: string;
   resumedAfter: number;
@@ -42,8 +44,13 @@ export function pct(x: number): string {
 }
 
 export function epochLine(rec: EpochRecord): string {
+  const val =
+    rec.validationAccuracy === undefined
+      ? ''
+      : `val loss ${rec.validationLoss!.toFixed(4)} acc ${pct(rec.validationAccuracy)} | `;
   return (
     `epoch ${rec.epoch}: train loss ${rec.trainLoss.toFixed(4)} acc ${pct(rec.trainAccuracy)} | ` +
+    val +
     `test loss ${rec.testLoss.toFixed(4)} acc ${pct(rec.testAccuracy)} | ${rec.seconds.toFixed(1)} s`
   );
 }
@@ -78,7 +85,8 @@ export function consoleReporter(): Reporter {
     begin(i) {
       console.log(
         `normkit train: ${i.model} with ${i.norm} norm, ${i.parameters.toLocaleString('en-US')} parameters, ` +
-          `${i.trainCount} training / ${i.testCount} test images from ${i.dir}`,
+          `${i.trainCount} training${i.validationCount ? ` + ${i.validationCount} validation` : ''} / ` +
+          `${i.testCount} test images from ${i.dir}`,
       );
       if (i.resumedAfter > 0) console.log(`resumed after epoch ${i.resumedAfter}`);
     },
@@ -107,14 +115,29 @@ export function consoleReporter(): Reporter {
 }
 
 export function historyTable(history: EpochRecord[]): string {
+  const val = history.some((h) => h.validationAccuracy !== undefined);
   const t = new Table({
-    head: ['epoch', 'train loss', 'train acc', 'test loss', 'test acc', 'time (s)'],
+    head: [
+      'epoch',
+      'train loss',
+      'train acc',
+      ...(val ? ['val loss', 'val acc'] : []),
+      'test loss',
+      'test acc',
+      'time (s)',
+    ],
     style: tableStyle(),
   });
   for (const h of history) {
     const row = [
       h.trainLoss.toFixed(4),
       pct(h.trainAccuracy),
+      ...(val
+        ? [
+            h.validationLoss?.toFixed(4) ?? '-',
+            h.validationAccuracy !== undefined ? pct(h.validationAccuracy) : '-',
+          ]
+        : []),
       h.testLoss.toFixed(4),
       pct(h.testAccuracy),
     ];

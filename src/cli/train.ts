@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { BatchNormBase } from '../nn/batchnorm.js';
 import { BUNDLED_DIR, loadFashionMnist } from '../data/node.js';
 import { DataLoader } from '../data/loader.js';
-import { MEAN, STD } from '../data/fashion-mnist.js';
+import { MEAN, STD, type Split } from '../data/fashion-mnist.js';
 import { manualSeed } from '../random.js';
 import { CosineAnnealingLR } from '../optim/scheduler.js';
 import { buildModel, type ModelKind, type NormKind } from '../train/models.js';
@@ -27,6 +27,9 @@ export interface TrainOptions {
   weightDecay: number;
   /** Label smoothing of the training loss, in [0, 1] (--label-smoothing; default 0). */
   labelSmoothing?: number;
+  /** Hold out the last n training images, evaluated every epoch (--validation; Keras's
+   * validation_split takes the last fraction the same way). */
+  validation?: number;
   seed: number;
   data?: string;
   trainLimit?: number;
@@ -37,6 +40,15 @@ export interface TrainOptions {
   resume: boolean;
   /** Where progress goes; the default prints a progress bar and a line per epoch. */
   reporter?: Reporter;
+}
+
+/** Images [from, to) of a split (views, no copy). */
+function part(s: Split, from: number, to: number): Split {
+  return {
+    images: s.images.subarray(from * 784, to * 784),
+    labels: s.labels.subarray(from, to),
+    count: to - from,
+  };
 }
 
 /** Fails now, not after an epoch, when the checkpoint cannot be written where asked. */
@@ -64,15 +76,24 @@ export function runTrain(o: TrainOptions): EpochRecord[] {
   }
   manualSeed(o.seed);
   const dir = o.data ?? BUNDLED_DIR;
-  const { train, test } = loadFashionMnist(dir, {
+  const { train: all, test } = loadFashionMnist(dir, {
     trainLimit: o.trainLimit,
     testLimit: o.testLimit,
   });
-  if (train.count === 0 || test.count === 0) {
+  if (all.count === 0 || test.count === 0) {
     throw new Error(
-      `${dir}: ${train.count} training and ${test.count} test images; need at least one of each`,
+      `${dir}: ${all.count} training and ${test.count} test images; need at least one of each`,
     );
   }
+  const held = o.validation ?? 0;
+  if (held >= all.count) {
+    throw new Error(
+      `--validation ${held}: the training set has ${all.count} images; hold out fewer, ` +
+        `so that some are left to train on`,
+    );
+  }
+  const train = part(all, 0, all.count - held);
+  const val = held > 0 ? part(all, train.count, all.count) : null;
   const lr = o.lr ?? defaultLr(o.optimizer);
   const config = {
     model: o.model,
@@ -84,6 +105,7 @@ export function runTrain(o: TrainOptions): EpochRecord[] {
     lr,
     weightDecay: o.weightDecay,
     labelSmoothing: o.labelSmoothing ?? 0,
+    validation: held,
     batchSize: o.batchSize,
     epochs: o.epochs,
     seed: o.seed,
@@ -117,6 +139,12 @@ export function runTrain(o: TrainOptions): EpochRecord[] {
       throw new Error(
         `--resume: ${o.checkpoint} was trained ${c.augment ? 'with' : 'without'} --augment; ` +
           `resume ${c.augment ? 'with' : 'without'} it`,
+      );
+    }
+    if ((c.validation ?? 0) !== held) {
+      throw new Error(
+        `--resume: ${o.checkpoint} was trained with --validation ${c.validation ?? 0}, ` +
+          `asked for ${held}`,
       );
     }
     if ((c.labelSmoothing ?? 0) !== (o.labelSmoothing ?? 0)) {
@@ -156,6 +184,7 @@ export function runTrain(o: TrainOptions): EpochRecord[] {
     norm: o.norm,
     parameters: model.numParameters(),
     trainCount: train.count,
+    validationCount: held,
     testCount: test.count,
     dir,
     resumedAfter: history.length,
@@ -185,11 +214,13 @@ export function runTrain(o: TrainOptions): EpochRecord[] {
     });
     const seconds = (performance.now() - t0) / 1000;
     const ev = evaluate(model, test);
+    const vl = val === null ? null : evaluate(model, val);
     sched.step();
     const rec: EpochRecord = {
       epoch,
       trainLoss: tr.loss,
       trainAccuracy: tr.correct / tr.count,
+      ...(vl === null ? {} : { validationLoss: vl.loss, validationAccuracy: vl.accuracy }),
       testLoss: ev.loss,
       testAccuracy: ev.accuracy,
       seconds,

@@ -13,6 +13,9 @@ export interface EpochRecord {
   trainAccuracy: number;
   testLoss: number;
   testAccuracy: number;
+  /** On the images held out of training (--validation), when there are any. */
+  validationLoss?: number;
+  validationAccuracy?: number;
   seconds: number;
 }
 
