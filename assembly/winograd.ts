@@ -470,7 +470,10 @@ function padOutput(
   }
 }
 
-/** A dY Aᵀ of four tiles at once: rows (r0, r0 + r1, r0 − r1, −r1), then the same on columns. */
+/**
+ * A dY Aᵀ of four tiles at once: rows (r0, r0 + r1, r0 − r1, −r1), then the same on columns;
+ * tile rows [ty0, ty1) of each image, numbered from ty0.
+ */
 function outputGradTransform(
   padded: usize,
   nb: i32,
@@ -479,6 +482,8 @@ function outputGradTransform(
   tilesWp: i32,
   T: i32,
   g: usize,
+  ty0: i32,
+  ty1: i32,
 ): void {
   const rows = 2 * tilesH,
     cols = 2 * tilesWp;
@@ -487,7 +492,7 @@ function outputGradTransform(
   for (let i = 0; i < nb; i++) {
     for (let k = 0; k < K; k++) {
       const src = padded + ((<usize>((i * K + k) * rows * cols)) << 2);
-      for (let ty = 0; ty < tilesH; ty++) {
+      for (let ty = ty0; ty < ty1; ty++) {
         for (let tx = 0; tx < tilesWp; tx += 4) {
           const p = src + ((<usize>(2 * ty * cols + 2 * tx)) << 2);
           const r0 = v128.load(p),
@@ -498,7 +503,7 @@ function outputGradTransform(
             b = v128.shuffle<f32>(r0, r0b, 1, 3, 5, 7),
             c = v128.shuffle<f32>(r1, r1b, 0, 2, 4, 6),
             d = v128.shuffle<f32>(r1, r1b, 1, 3, 5, 7);
-          const out = g + ((<usize>(k * T + (i * tilesH + ty) * tilesWp + tx)) << 2);
+          const out = g + ((<usize>(k * T + (i * (ty1 - ty0) + ty - ty0) * tilesWp + tx)) << 2);
           storeGradRow(out, plane, 0, a, b);
           storeGradRow(out, plane, 1, f32x4.add(a, c), f32x4.add(b, d));
           storeGradRow(out, plane, 2, f32x4.sub(a, c), f32x4.sub(b, d));
@@ -578,6 +583,9 @@ function weightGradTransform(m: usize, K: i32, Cs: i32, C: i32, c0: i32, dw: usi
     }
   }
 }
+
+/** Tiles per block of tile rows in the weight gradient of a large image (see weightGradSums). */
+const ROW_BLOCK_TILES: i32 = 192;
 
 // winogradWeightGrad's scratch, region by region (byte offsets; G_END is the size): the
 // block's padded images and padded dy, V, A dY Aᵀ and the summed products.
@@ -741,9 +749,15 @@ function weightGradSums(
   const paddedDy = scratch + gradRegion(G_PADDED_DY, Cs, K, tilesH, tilesWp, nbMax);
   const v = scratch + gradRegion(G_V, Cs, K, tilesH, tilesWp, nbMax);
   const g = scratch + gradRegion(G_DY, Cs, K, tilesH, tilesWp, nbMax);
+  // An image of more tiles than a block (one image per block) goes by blocks of tile rows,
+  // so that its V and A dY Aᵀ stay in L2 between the transforms and the GEMMs' packing.
+  const rowBlock = nbMax == 1 ? max(1, min(tilesH, ROW_BLOCK_TILES / tilesWp)) : tilesH;
+  const stride = nbMax == 1 ? rowBlock * tilesWp : Tmax; // tiles between V's (and g's) rows
+  // dy's planes are already whole tiles (even sizes, rows of whole groups of four tiles):
+  // read them in place, else copy them into zero-bordered ones.
+  const whole = 2 * tilesH == oh && 2 * tilesWp == ow;
   for (let n = n0; n < n1; n += nbMax) {
     const nb = min(nbMax, n1 - n);
-    const T = nb * tilesH * tilesWp;
     // The block's images, channels [c0, c1): nb planes of Cs channels each, C apart in x.
     for (let i = 0; i < nb; i++)
       pad(
@@ -758,29 +772,32 @@ function weightGradSums(
         Wp,
         padded + ((<usize>(i * Cs * Hp * Wp)) << 2),
       );
-    inputTransform(padded, nb, Cs, tilesH, tilesWp, Hp, Wp, Tmax, v, 0);
-    // dy's planes are already whole tiles (even sizes, rows of whole groups of four tiles):
-    // read them in place, else copy them into zero-bordered ones.
     const dyBlock = dy + ((<usize>(n * K * oh * ow)) << 2);
-    const whole = 2 * tilesH == oh && 2 * tilesWp == ow;
     if (!whole) padOutput(dyBlock, nb, K, oh, ow, 2 * tilesH, 2 * tilesWp, paddedDy);
-    outputGradTransform(whole ? dyBlock : paddedDy, nb, K, tilesH, tilesWp, Tmax, g);
-    for (let xi = 0; xi < 16; xi++) {
-      sgemm(
-        K,
-        Cs,
-        T,
-        g + ((<usize>(xi * K * Tmax)) << 2),
-        Tmax,
-        1,
-        v + ((<usize>(xi * Cs * Tmax)) << 2),
-        1,
-        Tmax,
-        m + ((<usize>(xi * K * Cs)) << 2),
-        Cs,
-        n > n0 ? 1 : 0,
-        work,
-      );
+    for (let ty0 = 0; ty0 < tilesH; ty0 += rowBlock) {
+      const ty1 = min(tilesH, ty0 + rowBlock);
+      const T = nb * (ty1 - ty0) * tilesWp;
+      const rowsAt = (<usize>(2 * ty0 * Wp)) << 2;
+      inputTransform(padded + rowsAt, nb, Cs, ty1 - ty0, tilesWp, Hp, Wp, stride, v, 0);
+      outputGradTransform(whole ? dyBlock : paddedDy, nb, K, tilesH, tilesWp, stride, g, ty0, ty1);
+      const first = n == n0 && ty0 == 0;
+      for (let xi = 0; xi < 16; xi++) {
+        sgemm(
+          K,
+          Cs,
+          T,
+          g + ((<usize>(xi * K * stride)) << 2),
+          stride,
+          1,
+          v + ((<usize>(xi * Cs * stride)) << 2),
+          1,
+          stride,
+          m + ((<usize>(xi * K * Cs)) << 2),
+          Cs,
+          first ? 0 : 1,
+          work,
+        );
+      }
     }
   }
 }
