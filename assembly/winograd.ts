@@ -229,7 +229,8 @@ function storeRow(out: usize, plane: usize, r: i32, t0: v128, t1: v128, t2: v128
 }
 
 // Aᵀ m A on four tiles at once: rows (m0 + m1 + m2, m1 − m2 − m3), then the same on columns;
-// written to y [K, oh, ow] of each image, with the bias.
+// written to y [K, oh, ow] of each image, with the bias: tile rows [ty0, ty1) of each image,
+// numbered from ty0 in m.
 function outputTransform(
   m: usize,
   bias: usize,
@@ -239,18 +240,19 @@ function outputTransform(
   K: i32,
   oh: i32,
   ow: i32,
-  tilesH: i32,
   tilesWp: i32,
   T: i32,
+  ty0: i32,
+  ty1: i32,
 ): void {
   const plane = (<usize>(K * T)) << 2;
   for (let k = 0; k < K; k++) {
     const bv = bias != 0 ? f32x4.splat(load<f32>(bias + ((<usize>k) << 2))) : f32x4.splat(0);
     for (let i = 0; i < nb; i++) {
       const yk = y + ((<usize>(((n + i) * K + k) * oh * ow)) << 2);
-      for (let ty = 0; ty < tilesH; ty++) {
+      for (let ty = ty0; ty < ty1; ty++) {
         for (let tx = 0; tx < tilesWp; tx += 4) {
-          const t = (i * tilesH + ty) * tilesWp + tx;
+          const t = (i * (ty1 - ty0) + ty - ty0) * tilesWp + tx;
           const q = m + ((<usize>(k * T + t)) << 2);
           const s00 = f32x4.add(
             f32x4.add(v128.load(q), v128.load(q + 4 * plane)),
@@ -339,6 +341,15 @@ function groupCols(ow: i32): i32 {
   return ((((ow + 1) >> 1) + 3) >> 2) << 2;
 }
 
+/** Tiles per block of tile rows of an image larger than a block (one image per block). */
+const ROW_BLOCK_TILES: i32 = 192;
+
+/** Tile rows transformed together: all of each image, or for one image per block, enough for
+ * about ROW_BLOCK_TILES tiles, so that the block's transforms are in L2 for its GEMMs. */
+function rowBlockOf(nbMax: i32, tilesH: i32, tilesWp: i32): i32 {
+  return nbMax == 1 ? max(1, min(tilesH, ROW_BLOCK_TILES / tilesWp)) : tilesH;
+}
+
 /** Images transformed together so that each of the 16 GEMMs has at least about 256 columns. */
 export function winogradBlock(oh: i32, ow: i32): i32 {
   const tiles = ((oh + 1) >> 1) * groupCols(ow);
@@ -416,28 +427,35 @@ export function winogradConv(
   transformWeights(w, K, C, flip, u);
   for (let xi = 0; xi < 16; xi++)
     packWholeA(u + ((<usize>(xi * K * C)) << 2), C, 1, K, C, packed + <usize>xi * packedBytes);
+  // An image of more tiles than a block goes by blocks of tile rows (as weightGradSums does),
+  // so that V and M are still in L2 when the GEMMs and the output transform read them.
+  const rowBlock = rowBlockOf(nbMax, tilesH, tilesWp);
+  const stride = nbMax == 1 ? rowBlock * tilesWp : Tmax; // V's and M's planes, fixed
+  const vPlane = (<usize>packedBFloats(C, stride)) << 2;
   for (let n = n0; n < n1; n += nbMax) {
     const nb = min(nbMax, n1 - n);
-    const T = nb * tilesH * tilesWp;
     pad(x + ((<usize>(n * C * H * W)) << 2), nb, C, H, W, ph, pw, Hp, Wp, padded);
-    // V and M keep the planes of a full block (stride Tmax) so the offsets stay fixed.
-    // V goes straight into the GEMM's packed-B layout (no packing pass in the 16 products).
-    inputTransform(padded, nb, C, tilesH, tilesWp, Hp, Wp, Tmax, v, T);
-    const vPlane = (<usize>packedBFloats(C, Tmax)) << 2;
-    for (let xi = 0; xi < 16; xi++) {
-      sgemmPackedAB(
-        K,
-        T,
-        C,
-        packed + <usize>xi * packedBytes,
-        v + <usize>xi * vPlane,
-        m + ((<usize>(xi * K * Tmax)) << 2),
-        Tmax,
-        0,
-        work,
-      );
+    for (let ty0 = 0; ty0 < tilesH; ty0 += rowBlock) {
+      const ty1 = min(tilesH, ty0 + rowBlock);
+      const T = nb * (ty1 - ty0) * tilesWp;
+      // V goes straight into the GEMM's packed-B layout (no packing pass in the 16 products).
+      const rowsAt = (<usize>(2 * ty0 * Wp)) << 2;
+      inputTransform(padded + rowsAt, nb, C, ty1 - ty0, tilesWp, Hp, Wp, stride, v, T);
+      for (let xi = 0; xi < 16; xi++) {
+        sgemmPackedAB(
+          K,
+          T,
+          C,
+          packed + <usize>xi * packedBytes,
+          v + <usize>xi * vPlane,
+          m + ((<usize>(xi * K * stride)) << 2),
+          stride,
+          0,
+          work,
+        );
+      }
+      outputTransform(m, bias, y, n, nb, K, oh, ow, tilesWp, stride, ty0, ty1);
     }
-    outputTransform(m, bias, y, n, nb, K, oh, ow, tilesH, tilesWp, Tmax);
   }
 }
 
@@ -583,9 +601,6 @@ function weightGradTransform(m: usize, K: i32, Cs: i32, C: i32, c0: i32, dw: usi
     }
   }
 }
-
-/** Tiles per block of tile rows in the weight gradient of a large image (see weightGradSums). */
-const ROW_BLOCK_TILES: i32 = 192;
 
 // winogradWeightGrad's scratch, region by region (byte offsets; G_END is the size): the
 // block's padded images and padded dy, V, A dY Aᵀ and the summed products.
@@ -751,7 +766,7 @@ function weightGradSums(
   const g = scratch + gradRegion(G_DY, Cs, K, tilesH, tilesWp, nbMax);
   // An image of more tiles than a block (one image per block) goes by blocks of tile rows,
   // so that its V and A dY Aᵀ stay in L2 between the transforms and the GEMMs' packing.
-  const rowBlock = nbMax == 1 ? max(1, min(tilesH, ROW_BLOCK_TILES / tilesWp)) : tilesH;
+  const rowBlock = rowBlockOf(nbMax, tilesH, tilesWp);
   const stride = nbMax == 1 ? rowBlock * tilesWp : Tmax; // tiles between V's (and g's) rows
   // dy's planes are already whole tiles (even sizes, rows of whole groups of four tiles):
   // read them in place, else copy them into zero-bordered ones.
