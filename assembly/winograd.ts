@@ -341,13 +341,23 @@ function groupCols(ow: i32): i32 {
   return ((((ow + 1) >> 1) + 3) >> 2) << 2;
 }
 
-/** Tiles per block of tile rows of an image larger than a block (one image per block). */
-const ROW_BLOCK_TILES: i32 = 192;
+/** Bytes of a row block's two transformed operands (16 planes each, float32): what stays in
+ * a 2 MB L2 beside the GEMM's packing buffers. Measured on the 64->64 layer at 56 x 56 (rows
+ * of 28 tiles), 2 threads: 6 rows best; forward 15-25 % slower at 5 rows (a partial GEMM
+ * panel) or 8 rows, weight gradient 20 % slower at 4 rows. */
+const ROW_BLOCK_BYTES: i32 = 1376256; // 168 tiles of 64 + 64 channels
 
-/** Tile rows transformed together: all of each image, or for one image per block, enough for
- * about ROW_BLOCK_TILES tiles, so that the block's transforms are in L2 for its GEMMs. */
-function rowBlockOf(nbMax: i32, tilesH: i32, tilesWp: i32): i32 {
-  return nbMax == 1 ? max(1, min(tilesH, ROW_BLOCK_TILES / tilesWp)) : tilesH;
+/**
+ * Tile rows transformed together: all of each image, or, for one image per block (more than
+ * a block's tiles), rows whose two operands of `channels` channels in all (C + K) fit in
+ * ROW_BLOCK_BYTES, so that they are in L2 when the GEMMs and the other transform read them.
+ */
+function rowBlockOf(nbMax: i32, tilesH: i32, tilesWp: i32, channels: i32): i32 {
+  if (nbMax > 1) return tilesH;
+  // An even count: tilesWp is a multiple of 4, so the tiles fill whole 8-column panels of the
+  // GEMM (a partial panel's stores go element by element).
+  const rows = ROW_BLOCK_BYTES / (64 * channels * tilesWp);
+  return min(tilesH, rows > 1 ? rows & ~1 : 1);
 }
 
 /** Images transformed together so that each of the 16 GEMMs has at least about 256 columns. */
@@ -429,7 +439,7 @@ export function winogradConv(
     packWholeA(u + ((<usize>(xi * K * C)) << 2), C, 1, K, C, packed + <usize>xi * packedBytes);
   // An image of more tiles than a block goes by blocks of tile rows (as weightGradSums does),
   // so that V and M are still in L2 when the GEMMs and the output transform read them.
-  const rowBlock = rowBlockOf(nbMax, tilesH, tilesWp);
+  const rowBlock = rowBlockOf(nbMax, tilesH, tilesWp, C + K);
   const stride = nbMax == 1 ? rowBlock * tilesWp : Tmax; // V's and M's planes, fixed
   const vPlane = (<usize>packedBFloats(C, stride)) << 2;
   for (let n = n0; n < n1; n += nbMax) {
@@ -766,7 +776,7 @@ function weightGradSums(
   const g = scratch + gradRegion(G_DY, Cs, K, tilesH, tilesWp, nbMax);
   // An image of more tiles than a block (one image per block) goes by blocks of tile rows,
   // so that its V and A dY Aᵀ stay in L2 between the transforms and the GEMMs' packing.
-  const rowBlock = rowBlockOf(nbMax, tilesH, tilesWp);
+  const rowBlock = rowBlockOf(nbMax, tilesH, tilesWp, Cs + K);
   const stride = nbMax == 1 ? rowBlock * tilesWp : Tmax; // tiles between V's (and g's) rows
   // dy's planes are already whole tiles (even sizes, rows of whole groups of four tiles):
   // read them in place, else copy them into zero-bordered ones.
