@@ -360,6 +360,11 @@ function rowBlockOf(nbMax: i32, tilesH: i32, tilesWp: i32, channels: i32): i32 {
   return min(tilesH, rows > 1 ? rows & ~1 : 1);
 }
 
+/** Tiles a block's transformed planes hold: nb whole images, or one image's row block. */
+function blockTiles(nb: i32, tilesH: i32, tilesWp: i32, channels: i32): i32 {
+  return nb * rowBlockOf(nb, tilesH, tilesWp, channels) * tilesWp;
+}
+
 /** Images transformed together so that each of the 16 GEMMs has at least about 256 columns. */
 export function winogradBlock(oh: i32, ow: i32): i32 {
   const tiles = ((oh + 1) >> 1) * groupCols(ow);
@@ -377,7 +382,7 @@ const PADDED = 0,
   END = 5;
 
 function convRegion(region: i32, C: i32, K: i32, tilesH: i32, tilesWp: i32, nb: i32): usize {
-  const T = nb * tilesH * tilesWp;
+  const T = blockTiles(nb, tilesH, tilesWp, C + K);
   let at: usize = 0;
   if (region == PADDED) return at;
   at += (<usize>(nb * C * paddedRows(tilesH) * paddedCols(tilesWp))) << 2;
@@ -427,7 +432,6 @@ export function winogradConv(
   const Hp = paddedRows(tilesH),
     Wp = paddedCols(tilesWp);
   const nbMax = winogradBlock(oh, ow);
-  const Tmax = nbMax * tilesH * tilesWp;
   const padded = scratch + convRegion(PADDED, C, K, tilesH, tilesWp, nbMax);
   const v = scratch + convRegion(V, C, K, tilesH, tilesWp, nbMax);
   const m = scratch + convRegion(M, C, K, tilesH, tilesWp, nbMax);
@@ -440,7 +444,7 @@ export function winogradConv(
   // An image of more tiles than a block goes by blocks of tile rows (as weightGradSums does),
   // so that V and M are still in L2 when the GEMMs and the output transform read them.
   const rowBlock = rowBlockOf(nbMax, tilesH, tilesWp, C + K);
-  const stride = nbMax == 1 ? rowBlock * tilesWp : Tmax; // V's and M's planes, fixed
+  const stride = blockTiles(nbMax, tilesH, tilesWp, C + K); // V's and M's planes, fixed
   const vPlane = (<usize>packedBFloats(C, stride)) << 2;
   for (let n = n0; n < n1; n += nbMax) {
     const nb = min(nbMax, n1 - n);
@@ -622,7 +626,7 @@ const G_PADDED = 0,
   G_END = 5;
 
 function gradRegion(region: i32, Cs: i32, K: i32, tilesH: i32, tilesWp: i32, nb: i32): usize {
-  const T = nb * tilesH * tilesWp;
+  const T = blockTiles(nb, tilesH, tilesWp, Cs + K);
   let at: usize = 0;
   if (region == G_PADDED) return at;
   at += (<usize>(nb * Cs * paddedRows(tilesH) * paddedCols(tilesWp))) << 2;
@@ -769,7 +773,6 @@ function weightGradSums(
   const Hp = paddedRows(tilesH),
     Wp = paddedCols(tilesWp);
   const nbMax = winogradBlock(oh, ow);
-  const Tmax = nbMax * tilesH * tilesWp;
   const padded = scratch + gradRegion(G_PADDED, Cs, K, tilesH, tilesWp, nbMax);
   const paddedDy = scratch + gradRegion(G_PADDED_DY, Cs, K, tilesH, tilesWp, nbMax);
   const v = scratch + gradRegion(G_V, Cs, K, tilesH, tilesWp, nbMax);
@@ -777,7 +780,7 @@ function weightGradSums(
   // An image of more tiles than a block (one image per block) goes by blocks of tile rows,
   // so that its V and A dY Aᵀ stay in L2 between the transforms and the GEMMs' packing.
   const rowBlock = rowBlockOf(nbMax, tilesH, tilesWp, Cs + K);
-  const stride = nbMax == 1 ? rowBlock * tilesWp : Tmax; // tiles between V's (and g's) rows
+  const stride = blockTiles(nbMax, tilesH, tilesWp, Cs + K); // tiles between V's (g's) rows
   // dy's planes are already whole tiles (even sizes, rows of whole groups of four tiles):
   // read them in place, else copy them into zero-bordered ones.
   const whole = 2 * tilesH == oh && 2 * tilesWp == ow;
