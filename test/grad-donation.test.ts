@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import * as nk from '../src/index.js';
 import type { Tensor } from '../src/tensor/tensor.js';
+import { assertClose } from './helpers.js';
 
 const backends = ['wasm', 'js'] as const;
 
@@ -96,6 +97,35 @@ describe('gradient donation (intoDy)', () => {
       hooked = grads(true);
     assert.equal(plain.length, hooked.length);
     plain.forEach((g, i) => assert.deepEqual(Array.from(g), Array.from(hooked[i])));
+  });
+
+  it('fan-out and retainGraph: two backward passes give the gradients of an undonated one', () => {
+    const run = (hooked: boolean, passes: number) => {
+      nk.manualSeed(11);
+      const bn = new nk.nn.BatchNorm2d(3);
+      const gn = new nk.nn.GroupNorm(1, 3);
+      const x = nk.randn([4, 3, 5, 5]);
+      x.requiresGrad = true;
+      return nk.tidy(() => {
+        const y = nk.relu(bn.call(x));
+        if (hooked) y.registerHook(() => undefined);
+        // y feeds two branches: its gradient is a sum, then donated to BatchNorm's backward.
+        const loss = nk.sum(nk.mul(y, y)).add(nk.sum(nk.gelu(gn.call(y))));
+        for (let i = 0; i < passes; i++) loss.backward(undefined, { retainGraph: true });
+        return [x, ...bn.parameters(), ...gn.parameters()].map((p) => Array.from(p.grad!.data));
+      });
+    };
+    const reference = run(true, 1);
+    // Gradients accumulate over passes: the second pass adds the same values again.
+    const twice = run(false, 2);
+    run(false, 1).forEach((g, i) => assert.deepEqual(g, reference[i]));
+    twice.forEach((g, i) =>
+      assertClose(
+        g,
+        reference[i].map((v) => 2 * v),
+        { rtol: 1e-6, atol: 1e-6, what: `grad ${i}` },
+      ),
+    );
   });
 
   it('frees each gradient once used: a deep chain backs up in a few gradients of memory', () => {
