@@ -1,6 +1,7 @@
 // npm run bench: normkit's kernels side by side with PyTorch on the same machine, in the
 // same run. Prints a table and writes bench/results.json. Not a test: nothing asserts a time.
-import { execFileSync } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { existsSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import Table from 'cli-table3';
@@ -57,24 +58,53 @@ const TUNED_MALLOC = {
   MALLOC_TOP_PAD_: '268435456',
 };
 
-type TorchRun = { ms: Record<string, number>; best: Record<string, number> };
+/**
+ * A PyTorch process that times one case a request (bench/torch_bench.py --serve), so that
+ * each case runs there right after it runs here: this VM's speed drifts by 10–15 % within an
+ * hour, and two sides timed minutes apart drift apart.
+ */
+class TorchServer {
+  private constructor(
+    private readonly proc: ChildProcessWithoutNullStreams,
+    private readonly replies: AsyncIterator<string>,
+    private readonly stderr: string[],
+  ) {}
 
-/** PyTorch's median and fastest call per case (see bench/torch_bench.py), or why there are none. */
-function torchTimes(threads: number, tuned: boolean): TorchRun | string {
-  if (!existsSync(PYTHON)) return `${PYTHON} not found`;
-  try {
-    const out = execFileSync(
-      PYTHON,
-      [new URL('bench/torch_bench.py', root).pathname, String(threads), String(REPS)],
-      {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: tuned ? { ...process.env, ...TUNED_MALLOC } : process.env,
-      },
+  /** Starts one (glibc's allocator tuned or not); a string says why there is none. */
+  static async start(tuned: boolean): Promise<TorchServer | string> {
+    if (!existsSync(PYTHON)) return `${PYTHON} not found`;
+    const proc = spawn(PYTHON, [new URL('bench/torch_bench.py', root).pathname, '--serve'], {
+      env: tuned ? { ...process.env, ...TUNED_MALLOC } : process.env,
+    });
+    const stderr: string[] = [];
+    proc.stderr.setEncoding('utf8').on('data', (d: string) => stderr.push(d));
+    const server = new TorchServer(
+      proc,
+      createInterface({ input: proc.stdout })[Symbol.asyncIterator](),
+      stderr,
     );
-    return JSON.parse(out.trim().split('\n').pop()!);
-  } catch (e) {
-    const msg = (e as { stderr?: string }).stderr ?? (e as Error).message;
+    const ping = await server.ask('ping 1 1');
+    if (typeof ping !== 'string') return server;
+    server.close();
+    return ping;
+  }
+
+  /** PyTorch's median and fastest call of a case, in ms (undefined: no such case there). */
+  async time(name: string, threads: number, reps: number) {
+    const r = await this.ask(`${name} ${threads} ${reps}`);
+    if (typeof r === 'string') throw new Error(`PyTorch side: ${r}`);
+    return r.error === undefined ? { ms: r.ms as number, best: r.best as number } : undefined;
+  }
+
+  close(): void {
+    this.proc.stdin.end();
+  }
+
+  private async ask(line: string): Promise<Record<string, unknown> | string> {
+    this.proc.stdin.write(line + '\n');
+    const next = await this.replies.next();
+    if (!next.done) return JSON.parse(next.value);
+    const msg = this.stderr.join('');
     return msg.includes('No module named')
       ? 'PyTorch is not installed (apt-get install -y python3-torch libopenblas0-openmp)'
       : msg.split('\n').slice(-3).join(' ');
@@ -95,10 +125,10 @@ for (const t of threadCounts) {
 console.log(
   `measured copy bandwidth: ${threadCounts.map((t) => `${bw.get(t)!.toFixed(1)} GB/s at ${t} thread${t > 1 ? 's' : ''}`).join(', ')} (read + write, 256 MiB Float32Array.set, a slice per thread)`,
 );
-const torchDefault = new Map(threadCounts.map((t) => [t, torchTimes(t, false)] as const));
-const torch = new Map(threadCounts.map((t) => [t, torchTimes(t, true)] as const));
-const skipped = torch.get(1);
-if (typeof skipped === 'string') console.log(`PyTorch side skipped: ${skipped}`);
+const torch = await TorchServer.start(true);
+const torchDefault = typeof torch === 'string' ? torch : await TorchServer.start(false);
+const skipped = typeof torch === 'string' ? torch : undefined;
+if (skipped !== undefined) console.log(`PyTorch side skipped: ${skipped}`);
 
 const table = new Table({
   style: tableStyle(),
@@ -117,19 +147,19 @@ const table = new Table({
   ],
 });
 const results: Record<string, unknown>[] = [];
-const get = (runs: Map<number, TorchRun | string>, threads: number, name: string) => {
-  const r = runs.get(threads)!;
-  return typeof r === 'string'
-    ? { ms: undefined, best: undefined }
-    : { ms: r.ms[name], best: r.best[name] };
-};
+/** PyTorch's times for a case, right after normkit's (none when the side was skipped). */
+const torchTime = async (s: TorchServer | string, name: string, threads: number, reps: number) =>
+  (typeof s === 'string' ? undefined : await s.time(name, threads, reps)) ?? {
+    ms: undefined,
+    best: undefined,
+  };
 for (const c of selected) {
   for (const threads of threadCounts) {
     setNumThreads(threads);
     const run = c.setup();
     const ms = median(run, c.reps ?? REPS, c.reps ? 1 : 2);
-    const { ms: pt, best: pb } = get(torch, threads, c.name);
-    const { ms: pd } = get(torchDefault, threads, c.name);
+    const { ms: pt, best: pb } = await torchTime(torch, c.name, threads, c.reps ?? REPS);
+    const { ms: pd } = await torchTime(torchDefault, c.name, threads, c.reps ?? REPS);
     const ortMs = c.onnxruntime ? await medianAsync(await c.onnxruntime(threads), REPS) : undefined;
     const perSecond = (units?: number) => (units ? units / (ms / 1000) / 1e9 : undefined);
     const ofCopy = (gb?: number) =>
@@ -165,6 +195,7 @@ for (const c of selected) {
     ]);
   }
 }
+for (const s of [torch, torchDefault]) if (typeof s !== 'string') s.close();
 console.log(table.toString());
 console.log(
   'PyTorch tuned / normkit > 1 means normkit is faster (medians; in brackets the fastest call). ' +
@@ -180,7 +211,7 @@ writeFileSync(
       date: new Date().toISOString(),
       cores,
       copyGBps: Object.fromEntries(bw),
-      torch: typeof skipped === 'string' ? skipped : 'ok',
+      torch: skipped ?? 'ok',
       results,
     },
     null,

@@ -4,33 +4,52 @@ large op back to the kernel and faults them in again on the next call in some it
 not others (BatchNorm fwd+bwd at 1 thread: 20 or 35 ms per call), so its median moves
 between runs.
 
-Usage: /usr/bin/python3 bench/torch_bench.py THREADS REPS   (prints one JSON object)
+Usage: /usr/bin/python3 bench/torch_bench.py THREADS REPS   (every case; one JSON object)
+       /usr/bin/python3 bench/torch_bench.py --serve             (one case a request)
+With --serve it reads lines "CASE THREADS REPS" and answers each with a JSON line, so that
+`npm run bench` times each case here right after normkit's, seconds apart rather than
+minutes: this VM's speed drifts by 10-15 % within an hour, and the ratios with it.
 """
 import json, sys, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-threads, reps = int(sys.argv[1]), int(sys.argv[2])
+serve = sys.argv[1:] == ["--serve"]
+threads, reps = (1, 10) if serve else (int(sys.argv[1]), int(sys.argv[2]))
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 N, C, H, W = 32, 64, 56, 56
 
 
-out, best = {}, {}
+cases = {}  # name -> (fn, its rule for the call count or None, warmup calls)
 
 
-def bench(name, fn, reps=reps, warmup=2):
-    """Times fn: its median into out[name], its fastest call into best[name]."""
+def bench(name, fn, reps=None, warmup=2):
+    """Registers a case: fn is one call, which sets any mode it needs itself; reps, when
+    given, maps the requested call count to this case's (the slow convolution's)."""
+    cases[name] = (fn, reps, warmup)
+
+
+def time_case(name, n):
+    """The median and the fastest of n calls of a case, in ms."""
+    fn, _, warmup = cases[name]
     for _ in range(warmup):
         fn()
     ts = []
-    for _ in range(reps):
+    for _ in range(n):
         t0 = time.perf_counter()
         fn()
         ts.append((time.perf_counter() - t0) * 1000)
     ts.sort()
-    out[name], best[name] = ts[len(ts) // 2], ts[0]
+    return ts[len(ts) // 2], ts[0]
+
+
+def no_grad(fn):
+    def run():
+        with torch.no_grad():
+            return fn()
+    return run
 
 
 x = torch.randn(N, C, H, W)
@@ -48,13 +67,10 @@ def fwd_bwd(module, x=x, dy=dy):
 
 
 bn = nn.BatchNorm2d(C)
-bn.train()
-with torch.no_grad():
-    bench("bn2d_train_fwd", lambda: bn(x))
+bench("bn2d_train_fwd", no_grad(lambda: bn(x)))
 bench("bn2d_train_fwdbwd", fwd_bwd(bn))
-bn.eval()
-with torch.no_grad():
-    bench("bn2d_eval_fwd", lambda: bn(x))
+bn_eval = nn.BatchNorm2d(C).eval()
+bench("bn2d_eval_fwd", no_grad(lambda: bn_eval(x)))
 bench("bn1d_fwdbwd", fwd_bwd(nn.BatchNorm1d(512), torch.randn(4096, 512), torch.randn(4096, 512)))
 bench("layernorm_fwdbwd", fwd_bwd(nn.LayerNorm([C, H, W])))
 bench("groupnorm32_fwdbwd", fwd_bwd(nn.GroupNorm(32, C)))
@@ -79,7 +95,7 @@ a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
 bench("gemm_1024", lambda: torch.mm(a, b))
 
 conv = nn.Conv2d(C, C, 3, padding=1)
-bench("conv3x3_64_fwdbwd", fwd_bwd(conv), reps=max(3, reps // 3), warmup=1)
+bench("conv3x3_64_fwdbwd", fwd_bwd(conv), reps=lambda n: max(3, n // 3), warmup=1)
 
 model = nn.Sequential(
     nn.Conv2d(1, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
@@ -89,6 +105,7 @@ model = nn.Sequential(
 opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
 xb, yb = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
 def step():
+    model.train()
     opt.zero_grad()
     F.cross_entropy(model(xb), yb).backward()
     opt.step()
@@ -123,10 +140,27 @@ def convt_step():
 bench("convtranspose_fwdbwd", convt_step)
 
 # The README CNN's inference (normkit's cnn_eval_b*; PyTorch's side unfolded).
-model.eval()
-with torch.no_grad():
-    for batch in (64, 1):
-        xe = torch.randn(batch, 1, 28, 28)
-        bench(f"cnn_eval_b{batch}", lambda: model(xe))
+def evaluate(xe):
+    def run():
+        model.eval()
+        with torch.no_grad():
+            return model(xe)
+    return run
+for batch in (64, 1):
+    bench(f"cnn_eval_b{batch}", evaluate(torch.randn(batch, 1, 28, 28)))
 
-print(json.dumps({"torch": torch.__version__, "threads": threads, "ms": out, "best": best}))
+if serve:
+    for line in sys.stdin:
+        name, t, n = line.split()
+        torch.set_num_threads(int(t))
+        if name not in cases:
+            print(json.dumps({"name": name, "error": "no such case"}), flush=True)
+            continue
+        ms, fastest = time_case(name, int(n))
+        print(json.dumps({"name": name, "ms": ms, "best": fastest}), flush=True)
+else:
+    out, best = {}, {}
+    for name, (_, r, _) in cases.items():
+        n = reps if r is None else r(reps)
+        out[name], best[name] = time_case(name, n)
+    print(json.dumps({"torch": torch.__version__, "threads": threads, "ms": out, "best": best}))
