@@ -89,42 +89,64 @@ export function clamp(x: usize, y: usize, n: i32, lo: f32, hi: f32, mask: i32): 
   }
 }
 
-/** Binary operations, by the code the TypeScript side passes (see BINARY_OPS in kernels/wasm). */
+/** Binary operations, by the code the TypeScript side passes (see BINARY_OPS in kernels/wasm).
+ * MASKED_FILL: y = fill where b is not 0 (NaN included, as the JS kernel's m !== 0), else a. */
 const ADD = 0,
   SUB = 1,
   MUL = 2,
-  DIV = 3;
+  DIV = 3,
+  MASKED_FILL = 4;
 
-function apply(op: i32, x: v128, z: v128): v128 {
+function apply(op: i32, x: v128, z: v128, fill: v128): v128 {
   if (op == ADD) return f32x4.add(x, z);
   if (op == SUB) return f32x4.sub(x, z);
   if (op == MUL) return f32x4.mul(x, z);
+  if (op == MASKED_FILL) return v128.bitselect(fill, x, f32x4.ne(z, f32x4.splat(0)));
   return f32x4.div(x, z);
 }
 
-function binaryRun(op: i32, pa: usize, pb: usize, py: usize, n: i32, sa: i32, sb: i32): void {
+function apply1(op: i32, x: f32, z: f32, fill: f32): f32 {
+  if (op == ADD) return x + z;
+  if (op == SUB) return x - z;
+  if (op == MUL) return x * z;
+  if (op == MASKED_FILL) return z != 0 ? fill : x;
+  return x / z;
+}
+
+function binaryRun(
+  op: i32,
+  pa: usize,
+  pb: usize,
+  py: usize,
+  n: i32,
+  sa: i32,
+  sb: i32,
+  fill: f32,
+): void {
   // An operand with stride 0 is one value broadcast along the run; each stride case gets its
   // own loop (V8 does not unswitch loops).
   const av = f32x4.splat(load<f32>(pa)),
-    bv = f32x4.splat(load<f32>(pb));
+    bv = f32x4.splat(load<f32>(pb)),
+    fv = f32x4.splat(fill);
   const end = n & ~3;
   const stop = py + ((<usize>end) << 2);
   if (sa && sb) {
     for (let y = py, a = pa, b = pb; y < stop; y += 16, a += 16, b += 16)
-      v128.store(y, apply(op, v128.load(a), v128.load(b)));
+      v128.store(y, apply(op, v128.load(a), v128.load(b), fv));
   } else if (sa) {
-    for (let y = py, a = pa; y < stop; y += 16, a += 16) v128.store(y, apply(op, v128.load(a), bv));
+    for (let y = py, a = pa; y < stop; y += 16, a += 16)
+      v128.store(y, apply(op, v128.load(a), bv, fv));
   } else if (sb) {
-    for (let y = py, b = pb; y < stop; y += 16, b += 16) v128.store(y, apply(op, av, v128.load(b)));
+    for (let y = py, b = pb; y < stop; y += 16, b += 16)
+      v128.store(y, apply(op, av, v128.load(b), fv));
   } else {
-    const v = apply(op, av, bv);
+    const v = apply(op, av, bv, fv);
     for (let y = py; y < stop; y += 16) v128.store(y, v);
   }
   for (let i = end; i < n; i++) {
     const x = load<f32>(pa + ((<usize>(i * sa)) << 2)),
       z = load<f32>(pb + ((<usize>(i * sb)) << 2));
-    const r: f32 = op == ADD ? x + z : op == SUB ? x - z : op == MUL ? x * z : x / z;
-    store<f32>(py + ((<usize>i) << 2), r);
+    store<f32>(py + ((<usize>i) << 2), apply1(op, x, z, fill));
   }
 }
 
@@ -146,13 +168,14 @@ export function binary(
   b0: i32,
   b1: i32,
   b2: i32,
+  fill: f32,
 ): void {
   for (let i = 0; i < n0; i++)
     for (let j = 0; j < n1; j++) {
       const pa = a + ((<usize>(i * a0 + j * a1)) << 2),
         pb = b + ((<usize>(i * b0 + j * b1)) << 2),
         py = y + ((<usize>((i * n1 + j) * n2)) << 2);
-      binaryRun(op, pa, pb, py, n2, a2, b2);
+      binaryRun(op, pa, pb, py, n2, a2, b2, fill);
     }
 }
 

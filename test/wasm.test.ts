@@ -438,6 +438,29 @@ describe('WASM kernels equal the JS reference', () => {
     js.forEach((v, i) => assertClose(wasm[i], v, { rtol: 0, atol: 0, what: `relu part ${i}` }));
   });
 
+  it('maskedFill and its gradient, broadcast masks, odd sizes, special values: the same bits', () => {
+    const g = new nk.Generator(4);
+    const x = nk.randn([3, 5, 7, 9]);
+    for (const mshape of [
+      [3, 5, 7, 9],
+      [3, 1, 1, 9],
+      [1, 5, 1, 1],
+      [7, 1],
+    ]) {
+      // 0, 1 and a NaN (which, not being 0, masks as in the JS kernel's m !== 0).
+      const mv = Array.from({ length: mshape.reduce((p, d) => p * d) }, (_, i) =>
+        i === 3 ? NaN : g.uniform() < 0.4 ? 1 : 0,
+      );
+      const mask = nk.tensor(mv, mshape);
+      for (const value of [-Infinity, 0.3, NaN]) {
+        const [js, wasm] = both(() => forwardBackward((p) => nk.maskedFill(p, mask, value), [x]));
+        js.forEach((v, i) =>
+          assert.deepEqual(Array.from(wasm[i]), Array.from(v), `mask ${mshape} value ${value}`),
+        );
+      }
+    }
+  });
+
   it('relu keeps NaN (PyTorch) and gives +0 for −0, in SIMD lanes and the scalar tail', () => {
     // 7 values: one vector of four, then a tail of three.
     const x = nk.tensor([NaN, -0, -2, 3, -1, NaN, -0], [7]);

@@ -12,6 +12,7 @@ import { getNumThreads, parallelFor } from './threads.js';
 
 /** Op codes of assembly/elementwise.ts's binary(). */
 const BINARY_OPS = { Add: 0, Sub: 1, Mul: 2, Div: 3 } as const;
+const MASKED_FILL = 4;
 
 interface Collapsed {
   dims: number[];
@@ -72,34 +73,46 @@ function splitLevels(
   });
 }
 
+/** y = a op b over the broadcast shape (binaryPlan(a, b) not null); `fill` for MaskedFill. */
+function runBinary(name: string, op: number, a: Tensor, b: Tensor, fill = 0): Tensor {
+  const { dims, strides } = binaryPlan(a, b)!;
+  const y = empty(broadcastShapes(name, a.shape, b.shape), a.dtype);
+  const ys = [dims[1] * dims[2], dims[2], 1];
+  const ptrs = [
+    { base: heapPtr(a.data)!, strides: strides[0] },
+    { base: heapPtr(b.data)!, strides: strides[1] },
+    { base: heapPtr(y.data)!, strides: ys },
+  ];
+  splitLevels('binary', dims, ptrs, (n, [pa, pb, py]) => [
+    op,
+    pa,
+    pb,
+    py,
+    ...n,
+    ...strides[0],
+    ...strides[1],
+    fill,
+  ]);
+  return y;
+}
+
 export function registerWasmElementwise(): void {
   for (const [name, op] of Object.entries(BINARY_OPS)) {
     registerKernel({
       name,
       backend: 'wasm',
       supports: ([a, b]: Tensor[]) => binaryPlan(a, b) !== null,
-      fn: ([a, b]) => {
-        const { dims, strides } = binaryPlan(a, b)!;
-        const y = empty(broadcastShapes(name, a.shape, b.shape), a.dtype);
-        const ys = [dims[1] * dims[2], dims[2], 1];
-        const ptrs = [
-          { base: heapPtr(a.data)!, strides: strides[0] },
-          { base: heapPtr(b.data)!, strides: strides[1] },
-          { base: heapPtr(y.data)!, strides: ys },
-        ];
-        splitLevels('binary', dims, ptrs, (n, [pa, pb, py]) => [
-          op,
-          pa,
-          pb,
-          py,
-          ...n,
-          ...strides[0],
-          ...strides[1],
-        ]);
-        return y;
-      },
+      fn: ([a, b]) => runBinary(name, op, a, b),
     });
   }
+  // x where the mask (broadcast to x's shape) is 0, else value: attention's padding masks.
+  registerKernel({
+    name: 'MaskedFill',
+    backend: 'wasm',
+    supports: ([x, mask]: Tensor[]) => binaryPlan(x, mask) !== null,
+    fn: ([x, mask], { value }: { value: number }) =>
+      runBinary('MaskedFill', MASKED_FILL, x, mask, value),
+  });
 
   // Sums whose reduced and kept dims collapse to x as [n0, n1, n2] summed over n1 (one
   // reduced block: 'k?r?k?') or over n0 and n2 (a kept block between two reduced: 'rkr').

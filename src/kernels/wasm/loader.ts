@@ -101,6 +101,7 @@ export interface WasmKernels {
     b0: number,
     b1: number,
     b2: number,
+    fill: number,
   ): void;
   windowAvg(
     src: number,
