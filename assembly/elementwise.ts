@@ -180,6 +180,59 @@ export function binary(
 }
 
 /**
+ * binary() over L > 3 levels: the output [d0, ..., d(L-1)] (contiguous) and each operand by
+ * its element strides, `shape`, `sa` and `sb` pointing at L i32s each. Output blocks o0 .. o1
+ * of the first L - 3 levels (row-major) are walked here, each block's last three levels by
+ * binary(); threads take ranges of blocks.
+ */
+export function binaryOuter(
+  op: i32,
+  a: usize,
+  b: usize,
+  y: usize,
+  L: i32,
+  shape: usize,
+  sa: usize,
+  sb: usize,
+  o0: i32,
+  o1: i32,
+  fill: f32,
+): void {
+  const dim = (p: usize, l: i32): i32 => load<i32>(p + ((<usize>l) << 2));
+  const n0 = dim(shape, L - 3),
+    n1 = dim(shape, L - 2),
+    n2 = dim(shape, L - 1);
+  for (let o = o0; o < o1; o++) {
+    let rem = o,
+      offA = 0,
+      offB = 0;
+    for (let l = L - 4; l >= 0; l--) {
+      const d = dim(shape, l);
+      const i = rem % d;
+      rem /= d;
+      offA += i * dim(sa, l);
+      offB += i * dim(sb, l);
+    }
+    binary(
+      op,
+      a + ((<usize>offA) << 2),
+      b + ((<usize>offB) << 2),
+      y + ((<usize>o * <usize>(n0 * n1 * n2)) << 2),
+      n0,
+      n1,
+      n2,
+      dim(sa, L - 3),
+      dim(sa, L - 2),
+      dim(sa, L - 1),
+      dim(sb, L - 3),
+      dim(sb, L - 2),
+      dim(sb, L - 1),
+      fill,
+    );
+  }
+}
+
+/**
  * Sums x seen as [n0, n1, n2] over its middle dim into y [n0, n2], in float64 and index
  * order (every reduction over a set of adjacent dims has this form), for the n2 columns of
  * rows `ld` floats apart (a thread's range of a wider x and y). `acc` is the caller's scratch

@@ -13,6 +13,7 @@ export {
 } from './winograd';
 export {
   binary,
+  binaryOuter,
   clamp,
   leakyRelu,
   leakyReluGrad,

@@ -438,6 +438,35 @@ describe('WASM kernels equal the JS reference', () => {
     js.forEach((v, i) => assertClose(wasm[i], v, { rtol: 0, atol: 0, what: `relu part ${i}` }));
   });
 
+  it('binary ops over more than three broadcast levels run in WASM, with the same bits as JS', () => {
+    // No two adjacent dims merge: five loop levels (and four with a scalar-like inner dim).
+    for (const [as, bs] of [
+      [
+        [2, 3, 4, 5, 6],
+        [2, 1, 4, 1, 6],
+      ],
+      [
+        [3, 1, 5, 1, 7],
+        [1, 4, 5, 2, 1],
+      ],
+      [
+        [2, 3, 4, 5],
+        [1, 3, 1, 5],
+      ],
+    ]) {
+      const a = nk.randn(as),
+        b = nk.randn(bs);
+      nk.setBackend('wasm');
+      assert.equal(nk.kernels.findKernel('Add', [a, b], {}).backend, 'wasm', `${as} + ${bs}`);
+      for (const f of [nk.add, nk.sub, nk.mul, nk.div]) {
+        const [js, wasm] = both(() => forwardBackward((p, q) => f(p, q), [a, b]));
+        js.forEach((v, i) =>
+          assert.deepEqual(Array.from(wasm[i]), Array.from(v), `${f.name} ${as} ${bs} ${i}`),
+        );
+      }
+    }
+  });
+
   it('maskedFill and its gradient, broadcast masks, odd sizes, special values: the same bits', () => {
     const g = new nk.Generator(4);
     const x = nk.randn([3, 5, 7, 9]);
@@ -446,6 +475,7 @@ describe('WASM kernels equal the JS reference', () => {
       [3, 1, 1, 9],
       [1, 5, 1, 1],
       [7, 1],
+      [3, 1, 7, 1], // four levels
     ]) {
       // 0, 1 and a NaN (which, not being 0, masks as in the JS kernel's m !== 0).
       const mv = Array.from({ length: mshape.reduce((p, d) => p * d) }, (_, i) =>

@@ -1,12 +1,14 @@
 // The WASM broadcasting binary operations and sums. Both describe their operands by element
 // strides over the output's dims, collapsed (size-1 dims dropped, adjacent dims merged where
-// every operand allows) to the three-level loops the SIMD kernels take; anything that does
-// not collapse that far stays on the JS kernels.
+// every operand allows) to the three-level loops the SIMD kernels take. Binary operations
+// with more levels walk the outer ones in blocks (binaryOuter); sums that do not collapse
+// that far stay on the JS kernels.
 import { registerKernel } from '../registry.js';
 import { broadcastShapes, broadcastStrides, stridesOf } from '../../tensor/shape.js';
 import { type Tensor, empty } from '../../tensor/tensor.js';
 import { workspaceBytes } from '../workspace.js';
 import { heapPtr } from './memory.js';
+import { heap } from '../../memory/allocator.js';
 import { GRAIN_ELEMENTS } from './primitives.js';
 import { getNumThreads, parallelFor } from './threads.js';
 
@@ -46,13 +48,16 @@ function threeLevels(c: Collapsed): Collapsed | null {
   return strides.every((s) => s[2] === 0 || s[2] === 1) ? { dims, strides } : null;
 }
 
+/** The collapsed dims of a binary op: three levels (padded), or more (runBinary walks the
+ * outer ones); null when the innermost strides are not 0 or 1, or the operands not WASM's. */
 function binaryPlan(a: Tensor, b: Tensor): Collapsed | null {
   if (a.dtype !== 'float32' || b.dtype !== 'float32') return null;
   if (heapPtr(a.data) === null || heapPtr(b.data) === null) return null;
   const out = broadcastShapes('binary', a.shape, b.shape);
   if (out.some((d) => d === 0)) return null;
   const c = collapseDims(out, [broadcastStrides(a.shape, out), broadcastStrides(b.shape, out)]);
-  return threeLevels(c);
+  if (c.dims.length <= 3) return threeLevels(c);
+  return c.strides.every((s) => s[s.length - 1] <= 1) ? c : null;
 }
 
 /** Splits the first level with more than one index across threads. */
@@ -77,6 +82,29 @@ function splitLevels(
 function runBinary(name: string, op: number, a: Tensor, b: Tensor, fill = 0): Tensor {
   const { dims, strides } = binaryPlan(a, b)!;
   const y = empty(broadcastShapes(name, a.shape, b.shape), a.dtype);
+  if (dims.length > 3) {
+    // More levels than the kernel's three: blocks of the outer ones, split across threads.
+    const L = dims.length;
+    const meta = workspaceBytes('binary-levels', 12 * L);
+    new Int32Array(heap.buffer, meta, 3 * L).set([...dims, ...strides[0], ...strides[1]]);
+    const blocks = dims.slice(0, L - 3).reduce((p, d) => p * d, 1);
+    const per = dims.slice(L - 3).reduce((p, d) => p * d, 1);
+    const [pa, pb, py] = [heapPtr(a.data)!, heapPtr(b.data)!, heapPtr(y.data)!];
+    parallelFor('binaryOuter', blocks, Math.ceil(GRAIN_ELEMENTS / per), (o0, o1) => [
+      op,
+      pa,
+      pb,
+      py,
+      L,
+      meta,
+      meta + 4 * L,
+      meta + 8 * L,
+      o0,
+      o1,
+      fill,
+    ]);
+    return y;
+  }
   const ys = [dims[1] * dims[2], dims[2], 1];
   const ptrs = [
     { base: heapPtr(a.data)!, strides: strides[0] },

@@ -103,6 +103,7 @@ export interface WasmKernels {
     b2: number,
     fill: number,
   ): void;
+  binaryOuter(...args: number[]): void;
   windowAvg(
     src: number,
     dst: number,
