@@ -328,3 +328,46 @@ export function permute4(
         out += run;
       }
 }
+
+/**
+ * permute4 over L > 4 levels: output [d0, ..., d(L-1)] (contiguous) read from x at element
+ * strides src, `shape` and `src` pointing at L i32s each. Output blocks o0 .. o1 of the first
+ * L - 4 levels (row-major) are walked here, each block's last four levels by permute4.
+ */
+export function permuteOuter(
+  x: usize,
+  y: usize,
+  L: i32,
+  shape: usize,
+  src: usize,
+  o0: i32,
+  o1: i32,
+): void {
+  const at = (p: usize, l: i32): i32 => load<i32>(p + ((<usize>l) << 2));
+  const n0 = at(shape, L - 4),
+    n1 = at(shape, L - 3),
+    n2 = at(shape, L - 2),
+    n3 = at(shape, L - 1);
+  const block = <usize>(n0 * n1 * n2 * n3);
+  for (let o = o0; o < o1; o++) {
+    let rem = o,
+      off = 0;
+    for (let l = L - 5; l >= 0; l--) {
+      const d = at(shape, l);
+      off += (rem % d) * at(src, l);
+      rem /= d;
+    }
+    permute4(
+      x + ((<usize>off) << 2),
+      y + ((<usize>o * block) << 2),
+      n0,
+      n1,
+      n2,
+      n3,
+      at(src, L - 4),
+      at(src, L - 3),
+      at(src, L - 2),
+      at(src, L - 1),
+    );
+  }
+}

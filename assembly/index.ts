@@ -18,6 +18,7 @@ export {
   leakyRelu,
   leakyReluGrad,
   permute4,
+  permuteOuter,
   relu,
   reluGrad,
   sumMiddle,

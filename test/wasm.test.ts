@@ -168,13 +168,19 @@ describe('WASM kernels equal the JS reference', () => {
         [
           [2, 3, 4, 5, 6],
           [4, 2, 0, 3, 1],
-        ], // five levels: the JS kernel
+        ], // five levels: blocks of the outer one (permuteOuter)
+        [
+          [3, 2, 5, 2, 3, 7],
+          [5, 0, 3, 1, 4, 2],
+        ], // six levels, runs broken
         [
           [33, 17],
           [1, 0],
         ],
       ] as const) {
         const x = nk.randn([...shape]);
+        nk.setBackend('wasm');
+        assert.equal(nk.kernels.findKernel('Permute', [x], { perm }).backend, 'wasm');
         const [js, wasm] = both(() => forwardBackward((p) => nk.permute(p, perm), [x]));
         js.forEach((v, i) =>
           assertClose(wasm[i], v, { rtol: 0, atol: 0, what: `permute [${shape}] part ${i}` }),

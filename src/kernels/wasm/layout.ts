@@ -1,10 +1,12 @@
 // Permute in WASM: the output's dims with size 1 dropped and neighbours that stay neighbours
-// in the input merged, up to four levels; a permutation that keeps the last dim copies whole
-// runs. Anything needing more levels stays on the JS kernel.
+// in the input merged; four levels in one loop nest (a permutation that keeps the last dim
+// copies whole runs), more as blocks of the outer levels (permuteOuter).
 import { registerKernel } from '../registry.js';
 import { stridesOf } from '../../tensor/shape.js';
 import { type Tensor, empty } from '../../tensor/tensor.js';
 import { heapPtr } from './memory.js';
+import { heap } from '../../memory/allocator.js';
+import { workspaceBytes } from '../workspace.js';
 import { GRAIN_ELEMENTS } from './primitives.js';
 import { parallelFor } from './threads.js';
 
@@ -26,7 +28,6 @@ function permutePlan(x: Tensor, perm: number[]): { dims: number[]; src: number[]
       src.push(xs[p]);
     }
   }
-  if (dims.length > 4) return null;
   while (dims.length < 4) {
     dims.unshift(1);
     src.unshift(0);
@@ -46,6 +47,23 @@ export function registerWasmLayout(): void {
         x.dtype,
       );
       const [px, py] = [heapPtr(x.data)!, heapPtr(y.data)!];
+      const L = dims.length;
+      if (L > 4) {
+        const meta = workspaceBytes('permute-levels', 8 * L);
+        new Int32Array(heap.buffer, meta, 2 * L).set([...dims, ...src]);
+        const blocks = dims.slice(0, L - 4).reduce((p, d) => p * d, 1);
+        const block = dims.slice(L - 4).reduce((p, d) => p * d, 1);
+        parallelFor('permuteOuter', blocks, Math.ceil(GRAIN_ELEMENTS / block), (o0, o1) => [
+          px,
+          py,
+          L,
+          meta,
+          meta + 4 * L,
+          o0,
+          o1,
+        ]);
+        return y;
+      }
       const per = dims[1] * dims[2] * dims[3];
       // Split the first dim when it is long enough, else run on one thread.
       parallelFor('permute4', dims[0], Math.ceil(GRAIN_ELEMENTS / per), (lo, hi) => [

@@ -326,6 +326,7 @@ export interface WasmKernels {
     pb: number,
   ): void;
   groupColSums(p: number, groups: number, cols: number, n: number, out: number): void;
+  permuteOuter(...args: number[]): void;
   permute4(
     x: number,
     y: number,
