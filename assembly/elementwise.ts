@@ -232,6 +232,166 @@ export function binaryOuter(
   }
 }
 
+/** Per lane: v where it is greater than m or NaN, else m (the JS kernel's rule). */
+function laneMax(m: v128, v: v128): v128 {
+  return v128.bitselect(v, m, v128.or(f32x4.gt(v, m), f32x4.ne(v, v)));
+}
+
+/** The JS kernel's running max (from −∞; greater or NaN replaces) of a run of n floats. */
+function maxSequential(p: usize, n: i32): f32 {
+  let m: f32 = -Infinity;
+  for (let k = 0; k < n; k++) {
+    const v = load<f32>(p + ((<usize>k) << 2));
+    if (v > m || v != v) m = v;
+  }
+  return m;
+}
+
+/**
+ * maxSequential in f32x4 lanes: the same value (the max does not depend on the order, and
+ * any NaN wins either way) except for the sign of a zero max, which only the sequential rule
+ * fixes (the first of −0 and +0 stays): a zero result is taken again sequentially.
+ */
+function maxRun(p: usize, n: i32): f32 {
+  let m = f32x4.splat(-Infinity),
+    m1 = m,
+    m2 = m,
+    m3 = m;
+  let k = 0;
+  // Four independent maxima, so the loop is not one long dependency chain.
+  for (; k + 16 <= n; k += 16) {
+    const q = p + ((<usize>k) << 2);
+    m = laneMax(m, v128.load(q));
+    m1 = laneMax(m1, v128.load(q, 16));
+    m2 = laneMax(m2, v128.load(q, 32));
+    m3 = laneMax(m3, v128.load(q, 48));
+  }
+  m = laneMax(laneMax(m, m1), laneMax(m2, m3));
+  for (; k + 4 <= n; k += 4) m = laneMax(m, v128.load(p + ((<usize>k) << 2)));
+  let r: f32 = -Infinity;
+  for (let l = 0; l < 4; l++) {
+    const v = f32x4.extract_lane(m, 0);
+    m = v128.shuffle<f32>(m, m, 1, 2, 3, 0);
+    if (v > r || v != v) r = v;
+  }
+  for (; k < n; k++) {
+    const v = load<f32>(p + ((<usize>k) << 2));
+    if (v > r || v != v) r = v;
+  }
+  return r == 0 ? maxSequential(p, n) : r;
+}
+
+/**
+ * Max of x seen as [n0, n1, n2] over its middle dim into y [n0, n2], as the JS kernel takes
+ * it: from −∞, a value replaces the running max when greater or NaN (so NaN sticks). Columns
+ * [j0, j1) of rows `ld` floats apart; `acc` is scratch of (j1 − j0) floats.
+ */
+export function maxMiddle(
+  x: usize,
+  y: usize,
+  n0: i32,
+  n1: i32,
+  j0: i32,
+  j1: i32,
+  ld: i32,
+  acc: usize,
+): void {
+  const rowBytes = (<usize>ld) << 2;
+  const w = j1 - j0;
+  const inf = f32x4.splat(-Infinity);
+  if (ld == 1) {
+    // Each max is over one contiguous run.
+    for (let i = 0; i < n0; i++)
+      store<f32>(y + ((<usize>i) << 2), maxRun(x + ((<usize>i * <usize>n1) << 2), n1));
+    return;
+  }
+  for (let i = 0; i < n0; i++) {
+    const base = x + <usize>i * <usize>n1 * rowBytes + ((<usize>j0) << 2);
+    let j = 0;
+    for (; j + 4 <= w; j += 4) v128.store(acc + ((<usize>j) << 2), inf);
+    for (; j < w; j++) store<f32>(acc + ((<usize>j) << 2), -Infinity);
+    for (let k = 0; k < n1; k++) {
+      const row = base + <usize>k * rowBytes;
+      j = 0;
+      for (; j + 4 <= w; j += 4) {
+        const q = acc + ((<usize>j) << 2);
+        v128.store(q, laneMax(v128.load(q), v128.load(row + ((<usize>j) << 2))));
+      }
+      for (; j < w; j++) {
+        const q = acc + ((<usize>j) << 2);
+        const v = load<f32>(row + ((<usize>j) << 2));
+        if (v > load<f32>(q) || v != v) store<f32>(q, v);
+      }
+    }
+    memory.copy(y + <usize>i * rowBytes + ((<usize>j0) << 2), acc, (<usize>w) << 2);
+  }
+}
+
+/**
+ * Variance of x seen as [n0, n1, n2] over its middle dim into y [n0, n2], as the JS kernel
+ * computes it: the mean in float64 (a sum in index order, then divided by n1), then the sum
+ * of squared deviations in float64, divided by max(0, n1 − correction); two columns at a time
+ * in float64x2 lanes (the same operations per lane). Columns [j0, j1) of rows `ld` floats
+ * apart; `acc` is scratch of 2·(j1 − j0) float64s.
+ */
+export function varMiddle(
+  x: usize,
+  y: usize,
+  n0: i32,
+  n1: i32,
+  j0: i32,
+  j1: i32,
+  ld: i32,
+  correction: f64,
+  acc: usize,
+): void {
+  const rowBytes = (<usize>ld) << 2;
+  const w = j1 - j0;
+  const mean = acc,
+    sq = acc + ((<usize>w) << 3);
+  const count = <f64>n1;
+  const denom = max(0, count - correction);
+  for (let i = 0; i < n0; i++) {
+    const base = x + <usize>i * <usize>n1 * rowBytes + ((<usize>j0) << 2);
+    memory.fill(acc, 0, (<usize>w) << 4);
+    for (let k = 0; k < n1; k++) {
+      const row = base + <usize>k * rowBytes;
+      let j = 0;
+      for (; j + 2 <= w; j += 2) {
+        const q = mean + ((<usize>j) << 3);
+        const v = f64x2.promote_low_f32x4(v128.load64_zero(row + ((<usize>j) << 2)));
+        v128.store(q, f64x2.add(v128.load(q), v));
+      }
+      if (j < w) {
+        const q = mean + ((<usize>j) << 3);
+        store<f64>(q, load<f64>(q) + <f64>load<f32>(row + ((<usize>j) << 2)));
+      }
+    }
+    for (let j = 0; j < w; j++) {
+      const q = mean + ((<usize>j) << 3);
+      store<f64>(q, load<f64>(q) / count);
+    }
+    for (let k = 0; k < n1; k++) {
+      const row = base + <usize>k * rowBytes;
+      let j = 0;
+      for (; j + 2 <= w; j += 2) {
+        const q = sq + ((<usize>j) << 3);
+        const v = f64x2.promote_low_f32x4(v128.load64_zero(row + ((<usize>j) << 2)));
+        const d = f64x2.sub(v, v128.load(mean + ((<usize>j) << 3)));
+        v128.store(q, f64x2.add(v128.load(q), f64x2.mul(d, d)));
+      }
+      if (j < w) {
+        const q = sq + ((<usize>j) << 3);
+        const d = <f64>load<f32>(row + ((<usize>j) << 2)) - load<f64>(mean + ((<usize>j) << 3));
+        store<f64>(q, load<f64>(q) + d * d);
+      }
+    }
+    const out = y + <usize>i * rowBytes + ((<usize>j0) << 2);
+    for (let j = 0; j < w; j++)
+      store<f32>(out + ((<usize>j) << 2), <f32>(load<f64>(sq + ((<usize>j) << 3)) / denom));
+  }
+}
+
 /**
  * Sums x seen as [n0, n1, n2] over its middle dim into y [n0, n2], in float64 and index
  * order (every reduction over a set of adjacent dims has this form), for the n2 columns of

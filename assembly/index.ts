@@ -22,6 +22,8 @@ export {
   relu,
   reluGrad,
   sumMiddle,
+  maxMiddle,
+  varMiddle,
   sumOuterInner,
 } from './elementwise';
 export { maxPool2d, maxPool2dGrad, windowAvg } from './pool';

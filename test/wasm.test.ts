@@ -497,6 +497,62 @@ describe('WASM kernels equal the JS reference', () => {
     }
   });
 
+  it('max and variance over one block of dims: the bits of the JS kernels, threads split or not', () => {
+    const g = new nk.Generator(6);
+    const make = (shape: number[]) => {
+      const v = Float32Array.from({ length: shape.reduce((p, d) => p * d) }, () => g.normal());
+      v[5] = NaN; // NaN sticks in max; ±0 ties keep the first
+      v[7] = -0;
+      v[8] = 0;
+      return nk.tensor(v, shape);
+    };
+    for (const scale of [1, 0]) {
+      setGrainScale(scale);
+      for (const [shape, dims] of [
+        [[5, 37, 9], [1]],
+        [[64, 130], [0]], // few rows, many columns: threads take columns
+        [[64, 130], [1]],
+        [
+          [3, 4, 5, 6],
+          [1, 2],
+        ],
+        [
+          [2, 3, 1, 4],
+          [0, 1, 2, 3],
+        ],
+        [[1, 7], [1]], // one value a column: variance divides by 0 with correction 1
+      ] as const) {
+        const x = make([...shape]);
+        nk.setBackend('wasm');
+        assert.equal(nk.kernels.findKernel('Max', [x], { dims }).backend, 'wasm');
+        for (const keepDim of [false, true]) {
+          const run = () => [
+            nk.max(x, [...dims], keepDim),
+            nk.variance(x, [...dims], { keepDim }),
+            nk.variance(x, [...dims], { keepDim, correction: 0 }),
+          ];
+          const [js, wasm] = both(run);
+          js.forEach((t, i) => {
+            assert.deepEqual(wasm[i].shape, t.shape);
+            assert.deepEqual(Array.from(wasm[i].data), Array.from(t.data), `${shape} ${dims} ${i}`);
+          });
+        }
+      }
+    }
+    // Runs whose max is a zero: the first of −0 and +0 stays, as in the JS kernel (here the
+    // lanes would meet them in the other order: index 5 sits in an earlier lane than 2).
+    const zeros = nk.tensor(
+      Array.from({ length: 2 * 21 }, (_, i) =>
+        i % 21 === 2 ? (i < 21 ? -0 : 0) : i % 21 === 5 ? (i < 21 ? 0 : -0) : -1 - (i % 3),
+      ),
+      [2, 21],
+    );
+    const [js, wasm] = both(() => Array.from(nk.max(zeros, [1]).data));
+    assert.deepEqual(wasm, js);
+    assert.deepEqual(js, [-0, 0]);
+    setGrainScale(1);
+  });
+
   it('relu keeps NaN (PyTorch) and gives +0 for −0, in SIMD lanes and the scalar tail', () => {
     // 7 values: one vector of four, then a tail of three.
     const x = nk.tensor([NaN, -0, -2, 3, -1, NaN, -0], [7]);

@@ -2,7 +2,7 @@
 // strides over the output's dims, collapsed (size-1 dims dropped, adjacent dims merged where
 // every operand allows) to the three-level loops the SIMD kernels take. Binary operations
 // with more levels walk the outer ones in blocks (binaryOuter); sums that do not collapse
-// that far stay on the JS kernels.
+// that far, and max and variance over more than one block of dims, stay on the JS kernels.
 import { registerKernel } from '../registry.js';
 import { broadcastShapes, broadcastStrides, stridesOf } from '../../tensor/shape.js';
 import { type Tensor, empty } from '../../tensor/tensor.js';
@@ -158,6 +158,54 @@ export function registerWasmElementwise(): void {
     const [n0, n1, n2] = [prod(c.dims.slice(0, at)), c.dims[at], prod(c.dims.slice(at + 1))];
     return { outerInner: false, n0, n1, n2 };
   };
+  // Max and variance where the reduced dims collapse to one block ('k?r?k?'): x as
+  // [n0, n1, n2] reduced over n1, threads taking rows, or columns when rows are few. Each
+  // output is computed as the JS kernel computes it, so the bits agree.
+  const middle = (
+    fn: 'maxMiddle' | 'varMiddle',
+    x: Tensor,
+    dims: number[],
+    keepDim: boolean,
+    tail: number[],
+    scratchPerColumn: number,
+  ) => {
+    const { n0, n1, n2 } = sumPlan(x, dims)!;
+    const shape = keepDim
+      ? x.shape.map((d, i) => (dims.includes(i) ? 1 : d))
+      : x.shape.filter((_, i) => !dims.includes(i));
+    const y = empty(shape, x.dtype);
+    const [px, py] = [heapPtr(x.data)!, heapPtr(y.data)!];
+    const byRows = n0 >= getNumThreads() || n2 < 64;
+    const grain = Math.ceil(GRAIN_ELEMENTS / (byRows ? n1 * n2 : n0 * n1));
+    parallelFor(fn, byRows ? n0 : n2, grain, (lo, hi, t) => {
+      const acc = workspaceBytes(`reduce-${t}`, scratchPerColumn * (byRows ? n2 : hi - lo));
+      return byRows
+        ? [px + lo * n1 * n2 * 4, py + lo * n2 * 4, hi - lo, n1, 0, n2, n2, ...tail, acc]
+        : [px, py, n0, n1, lo, hi, n2, ...tail, acc];
+    });
+    return y;
+  };
+  const middlePlan = (x: Tensor, dims: number[]) => {
+    const p = sumPlan(x, dims);
+    return p !== null && !p.outerInner;
+  };
+  registerKernel({
+    name: 'Max',
+    backend: 'wasm',
+    supports: ([x]: Tensor[], a: { dims: number[] }) => middlePlan(x, a.dims),
+    fn: ([x], { dims, keepDim }: { dims: number[]; keepDim: boolean }) =>
+      middle('maxMiddle', x, dims, keepDim, [], 4),
+  });
+  registerKernel({
+    name: 'Var',
+    backend: 'wasm',
+    supports: ([x]: Tensor[], a: { dims: number[] }) => middlePlan(x, a.dims),
+    fn: (
+      [x],
+      { dims, keepDim, correction }: { dims: number[]; keepDim: boolean; correction: number },
+    ) => middle('varMiddle', x, dims, keepDim, [correction], 16),
+  });
+
   registerKernel({
     name: 'Sum',
     backend: 'wasm',

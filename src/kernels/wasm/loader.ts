@@ -116,6 +116,8 @@ export interface WasmKernels {
     cw: number,
     grad: number,
   ): void;
+  maxMiddle(...args: number[]): void;
+  varMiddle(...args: number[]): void;
   sumMiddle(
     x: number,
     y: number,
