@@ -38,5 +38,5 @@ export {
 } from './layernorm';
 export { cellBackward, cellForward } from './recurrent';
 export { colAffine, colSums } from './columns';
-export { geluGrad, unaryMath } from './transcendental';
+export { geluGrad, powScalar, unaryMath } from './transcendental';
 export { softmaxGradRows, softmaxGradStrided, softmaxRows, softmaxStrided } from './softmax';

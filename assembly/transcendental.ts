@@ -200,3 +200,26 @@ export function unaryMath(op: i32, x: usize, y: usize, n: i32): void {
     store<f32>(y + ((<usize>i) << 2), f32x4.extract_lane(r, 0));
   }
 }
+
+/**
+ * y = x^e over n floats as the JS kernel computes it: Math.pow in float64, rounded to float32
+ * (AssemblyScript's pow and V8's are both within an ulp in float64, which after the rounding
+ * to float32 almost never shows). e = 2, the common case, is a float32 multiply: the square
+ * of a float32 is exact in float64, so rounding it once gives the same bits.
+ */
+export function powScalar(x: usize, y: usize, n: i32, e: f64): void {
+  let i = 0;
+  if (e == 2) {
+    for (; i + 4 <= n; i += 4) {
+      const v = v128.load(x + ((<usize>i) << 2));
+      v128.store(y + ((<usize>i) << 2), f32x4.mul(v, v));
+    }
+    for (; i < n; i++) {
+      const v = load<f32>(x + ((<usize>i) << 2));
+      store<f32>(y + ((<usize>i) << 2), v * v);
+    }
+    return;
+  }
+  for (; i < n; i++)
+    store<f32>(y + ((<usize>i) << 2), <f32>Math.pow(<f64>load<f32>(x + ((<usize>i) << 2)), e));
+}

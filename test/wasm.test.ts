@@ -553,6 +553,33 @@ describe('WASM kernels equal the JS reference', () => {
     setGrainScale(1);
   });
 
+  it('pow by a scalar: the JS kernel bit for bit at 2, within a float32 ulp elsewhere', () => {
+    const g = new nk.Generator(2);
+    const specials = [0, -0, 1, -1, Infinity, -Infinity, NaN, 0.5, -0.5, 2, 1e-30, 1e30];
+    const values = Float32Array.from({ length: 20003 }, (_, i) =>
+      i < specials.length ? specials[i] : 3 * g.normal() * (i % 5 === 0 ? 100 : 1),
+    );
+    const x = nk.tensor(values, [values.length]);
+    const ulp = (v: number) => {
+      const f = new Float32Array([Math.abs(v)]);
+      const n = new Int32Array(f.buffer);
+      n[0] += 1;
+      return f[0] - Math.abs(v);
+    };
+    for (const e of [2, 3, 0.5, -1, -2, 1.5, 1, 0, -0.5, 10]) {
+      const [js, wasm] = both(() => Array.from(nk.pow(x, e).data));
+      js.forEach((v, i) => {
+        const w = wasm[i];
+        if (e === 2 || !Number.isFinite(v)) return assert.ok(Object.is(w, v), `${values[i]}^${e}`);
+        assert.ok(Math.abs(w - v) <= ulp(v), `${values[i]}^${e}: ${w} against ${v}`);
+      });
+    }
+    // And its gradient, which multiplies by pow(x, e - 1).
+    const r = nk.randn([5, 7]);
+    const [gj, gw] = both(() => forwardBackward((p) => nk.pow(p, 2), [r]));
+    gj.forEach((v, i) => assert.deepEqual(Array.from(gw[i]), Array.from(v)));
+  });
+
   it('relu keeps NaN (PyTorch) and gives +0 for −0, in SIMD lanes and the scalar tail', () => {
     // 7 values: one vector of four, then a tail of three.
     const x = nk.tensor([NaN, -0, -2, 3, -1, NaN, -0], [7]);

@@ -137,6 +137,8 @@ onWasmReady(() => {
   ] as const)
     pointwise(name, 'unaryMath', GRAIN_ELEMENTS, { head: () => [op] });
   pointwise('Sign', 'unaryMath', GRAIN_ELEMENTS, { head: () => [8], differentiable: false });
+  // x^e: a float32 multiply for e = 2, else Math.pow a float (tens of cycles).
+  pointwise('PowScalar', 'powScalar', GRAIN_ELEMENTS / 8, { tail: (a) => [a.exponent] });
   pointwiseGrad('GeluGrad', 'geluGrad', GRAIN_ELEMENTS / 8);
   pointwise('Clamp', 'clamp', GRAIN_ELEMENTS, { tail: (a) => [a.min, a.max, 0] });
   pointwise('ClampMask', 'clamp', GRAIN_ELEMENTS, {

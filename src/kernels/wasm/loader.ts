@@ -210,6 +210,7 @@ export interface WasmKernels {
   relu(x: number, y: number, n: number): void;
   reluGrad(dy: number, x: number, dx: number, n: number): void;
   leakyRelu(x: number, y: number, n: number, slope: number): void;
+  powScalar(x: number, y: number, n: number, e: number): void;
   unaryMath(op: number, x: number, y: number, n: number): void;
   clamp(x: number, y: number, n: number, lo: number, hi: number, mask: number): void;
   rowNormGradChunks(...args: number[]): void;
