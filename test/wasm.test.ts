@@ -497,7 +497,7 @@ describe('WASM kernels equal the JS reference', () => {
     }
   });
 
-  it('max and variance over one block of dims: the bits of the JS kernels, threads split or not', () => {
+  it('max and variance over any dims, and sums over several blocks: the bits of the JS kernels', () => {
     const g = new nk.Generator(6);
     const make = (shape: number[]) => {
       const v = Float32Array.from({ length: shape.reduce((p, d) => p * d) }, () => g.normal());
@@ -508,28 +508,31 @@ describe('WASM kernels equal the JS reference', () => {
     };
     for (const scale of [1, 0]) {
       setGrainScale(scale);
-      for (const [shape, dims] of [
-        [[5, 37, 9], [1]],
-        [[64, 130], [0]], // few rows, many columns: threads take columns
-        [[64, 130], [1]],
-        [
-          [3, 4, 5, 6],
-          [1, 2],
-        ],
-        [
-          [2, 3, 1, 4],
-          [0, 1, 2, 3],
-        ],
-        [[1, 7], [1]], // one value a column: variance divides by 0 with correction 1
-      ] as const) {
-        const x = make([...shape]);
+      // [shape, dims, several blocks of reduced dims (gathered by a permute first)]
+      const cases: [number[], number[], boolean][] = [
+        [[5, 37, 9], [1], false],
+        [[64, 130], [0], false], // few rows, many columns: threads take columns
+        [[64, 130], [1], false],
+        [[3, 4, 5, 6], [1, 2], false],
+        [[2, 3, 1, 4], [0, 1, 2, 3], false],
+        [[1, 7], [1], false], // one value a column: variance divides by 0 with correction 1
+        [[3, 4, 5, 6], [0, 2], true],
+        [[3, 4, 5, 6], [1, 3], true],
+        [[3, 4, 5, 6], [0, 1, 3], true],
+        [[2, 3, 4, 5, 6], [0, 2, 4], true],
+      ];
+      for (const [shape, dims, several] of cases) {
+        const x = make(shape);
         nk.setBackend('wasm');
         assert.equal(nk.kernels.findKernel('Max', [x], { dims }).backend, 'wasm');
         for (const keepDim of [false, true]) {
+          // Sums over one block keep their own float32-blocked order for contiguous runs
+          // (the sum tests above); over several blocks they take the JS kernel's.
           const run = () => [
-            nk.max(x, [...dims], keepDim),
-            nk.variance(x, [...dims], { keepDim }),
-            nk.variance(x, [...dims], { keepDim, correction: 0 }),
+            ...(several ? [nk.sum(x, dims, keepDim)] : []),
+            nk.max(x, dims, keepDim),
+            nk.variance(x, dims, { keepDim }),
+            nk.variance(x, dims, { keepDim, correction: 0 }),
           ];
           const [js, wasm] = both(run);
           js.forEach((t, i) => {

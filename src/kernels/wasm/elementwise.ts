@@ -1,9 +1,9 @@
 // The WASM broadcasting binary operations and sums. Both describe their operands by element
 // strides over the output's dims, collapsed (size-1 dims dropped, adjacent dims merged where
 // every operand allows) to the three-level loops the SIMD kernels take. Binary operations
-// with more levels walk the outer ones in blocks (binaryOuter); sums that do not collapse
-// that far, and max and variance over more than one block of dims, stay on the JS kernels.
-import { registerKernel } from '../registry.js';
+// with more levels walk the outer ones in blocks (binaryOuter); reductions over more than
+// one block of dims gather the reduced dims first (a permute) into one.
+import { findKernel, registerKernel } from '../registry.js';
 import { broadcastShapes, broadcastStrides, stridesOf } from '../../tensor/shape.js';
 import { type Tensor, empty } from '../../tensor/tensor.js';
 import { workspaceBytes } from '../workspace.js';
@@ -161,18 +161,18 @@ export function registerWasmElementwise(): void {
   // Max and variance where the reduced dims collapse to one block ('k?r?k?'): x as
   // [n0, n1, n2] reduced over n1, threads taking rows, or columns when rows are few. Each
   // output is computed as the JS kernel computes it, so the bits agree.
-  const middle = (
+  const outShape = (x: Tensor, dims: number[], keepDim: boolean) =>
+    keepDim
+      ? x.shape.map((d, i) => (dims.includes(i) ? 1 : d))
+      : x.shape.filter((_, i) => !dims.includes(i));
+  const reduceMiddle = (
     fn: 'maxMiddle' | 'varMiddle',
     x: Tensor,
-    dims: number[],
-    keepDim: boolean,
+    [n0, n1, n2]: number[],
+    shape: number[],
     tail: number[],
     scratchPerColumn: number,
   ) => {
-    const { n0, n1, n2 } = sumPlan(x, dims)!;
-    const shape = keepDim
-      ? x.shape.map((d, i) => (dims.includes(i) ? 1 : d))
-      : x.shape.filter((_, i) => !dims.includes(i));
     const y = empty(shape, x.dtype);
     const [px, py] = [heapPtr(x.data)!, heapPtr(y.data)!];
     const byRows = n0 >= getNumThreads() || n2 < 64;
@@ -185,32 +185,77 @@ export function registerWasmElementwise(): void {
     });
     return y;
   };
-  const middlePlan = (x: Tensor, dims: number[]) => {
+  /**
+   * Reduced dims in more than one block: x permuted to [reduced..., kept...] (each in order),
+   * one block of n1 rows of n2 columns. Each output then meets its elements in the order the
+   * JS kernels do (x's memory order), so the sums, maxima and variances keep their bits.
+   */
+  const gathered = (x: Tensor, dims: number[]) => {
+    const kept = x.shape.map((_, i) => i).filter((i) => !dims.includes(i));
+    const perm = [...dims, ...kept];
+    const t = findKernel('Permute', [x], { perm }).fn([x], { perm }) as Tensor;
+    const size = (ds: number[]) => ds.reduce((p, i) => p * x.shape[i], 1);
+    return { t, n1: size(dims), n2: size(kept) };
+  };
+  const usable = (x: Tensor) =>
+    x.dtype === 'float32' && heapPtr(x.data) !== null && x.size > 0 && x.rank > 0;
+  const reduce = (
+    fn: 'maxMiddle' | 'varMiddle',
+    x: Tensor,
+    dims: number[],
+    keepDim: boolean,
+    tail: number[],
+    scratchPerColumn: number,
+  ) => {
+    const shape = outShape(x, dims, keepDim);
     const p = sumPlan(x, dims);
-    return p !== null && !p.outerInner;
+    if (p !== null && !p.outerInner)
+      return reduceMiddle(fn, x, [p.n0, p.n1, p.n2], shape, tail, scratchPerColumn);
+    const { t, n1, n2 } = gathered(x, dims);
+    const y = reduceMiddle(fn, t, [1, n1, n2], shape, tail, scratchPerColumn);
+    t.dispose();
+    return y;
   };
   registerKernel({
     name: 'Max',
     backend: 'wasm',
-    supports: ([x]: Tensor[], a: { dims: number[] }) => middlePlan(x, a.dims),
+    supports: ([x]: Tensor[]) => usable(x),
     fn: ([x], { dims, keepDim }: { dims: number[]; keepDim: boolean }) =>
-      middle('maxMiddle', x, dims, keepDim, [], 4),
+      reduce('maxMiddle', x, dims, keepDim, [], 4),
   });
   registerKernel({
     name: 'Var',
     backend: 'wasm',
-    supports: ([x]: Tensor[], a: { dims: number[] }) => middlePlan(x, a.dims),
+    supports: ([x]: Tensor[]) => usable(x),
     fn: (
       [x],
       { dims, keepDim, correction }: { dims: number[]; keepDim: boolean; correction: number },
-    ) => middle('varMiddle', x, dims, keepDim, [correction], 16),
+    ) => reduce('varMiddle', x, dims, keepDim, [correction], 16),
   });
 
   registerKernel({
     name: 'Sum',
     backend: 'wasm',
-    supports: ([x]: Tensor[], a: { dims: number[] }) => sumPlan(x, a.dims) !== null,
+    supports: ([x]: Tensor[]) => usable(x),
     fn: ([x], { dims, keepDim }: { dims: number[]; keepDim: boolean }) => {
+      if (sumPlan(x, dims) === null) {
+        // More than one block of reduced dims (other than 'rkr'): gathered into one, summed
+        // column by column in float64 as the JS kernel sums, threads taking columns.
+        const { t, n1, n2 } = gathered(x, dims);
+        const y = empty(outShape(x, dims, keepDim), x.dtype);
+        const [pt, py] = [heapPtr(t.data)!, heapPtr(y.data)!];
+        parallelFor('sumMiddle', n2, Math.ceil(GRAIN_ELEMENTS / n1), (j0, j1, th) => [
+          pt + j0 * 4,
+          py + j0 * 4,
+          1,
+          n1,
+          j1 - j0,
+          n2,
+          workspaceBytes(`sum-${th}`, (j1 - j0) * 8),
+        ]);
+        t.dispose();
+        return y;
+      }
       const { outerInner, n0, n1, n2 } = sumPlan(x, dims)!;
       const shape = keepDim
         ? x.shape.map((d, i) => (dims.includes(i) ? 1 : d))
