@@ -95,22 +95,48 @@ const ADD = 0,
   SUB = 1,
   MUL = 2,
   DIV = 3,
-  MASKED_FILL = 4;
+  MASKED_FILL = 4,
+  MAXIMUM = 5,
+  MINIMUM = 6,
+  GREATER_EQUAL = 7,
+  GREATER = 8,
+  EQUAL = 9,
+  POW = 10;
 
+/** Each op as the JS kernel defines it (NaN in `x` wins maximum and minimum, as there). */
 function apply(op: i32, x: v128, z: v128, fill: v128): v128 {
   if (op == ADD) return f32x4.add(x, z);
   if (op == SUB) return f32x4.sub(x, z);
   if (op == MUL) return f32x4.mul(x, z);
+  if (op == DIV) return f32x4.div(x, z);
   if (op == MASKED_FILL) return v128.bitselect(fill, x, f32x4.ne(z, f32x4.splat(0)));
-  return f32x4.div(x, z);
+  if (op == MAXIMUM) return v128.bitselect(x, z, v128.or(f32x4.ge(x, z), f32x4.ne(x, x)));
+  if (op == MINIMUM) return v128.bitselect(x, z, v128.or(f32x4.le(x, z), f32x4.ne(x, x)));
+  const one = f32x4.splat(1);
+  if (op == GREATER_EQUAL) return v128.and(f32x4.ge(x, z), one);
+  if (op == GREATER) return v128.and(f32x4.gt(x, z), one);
+  if (op == EQUAL) return v128.and(f32x4.eq(x, z), one);
+  // POW: Math.pow a lane at a time.
+  return f32x4(
+    apply1(op, f32x4.extract_lane(x, 0), f32x4.extract_lane(z, 0), 0),
+    apply1(op, f32x4.extract_lane(x, 1), f32x4.extract_lane(z, 1), 0),
+    apply1(op, f32x4.extract_lane(x, 2), f32x4.extract_lane(z, 2), 0),
+    apply1(op, f32x4.extract_lane(x, 3), f32x4.extract_lane(z, 3), 0),
+  );
 }
 
 function apply1(op: i32, x: f32, z: f32, fill: f32): f32 {
   if (op == ADD) return x + z;
   if (op == SUB) return x - z;
   if (op == MUL) return x * z;
+  if (op == DIV) return x / z;
   if (op == MASKED_FILL) return z != 0 ? fill : x;
-  return x / z;
+  if (op == MAXIMUM) return x >= z || x != x ? x : z;
+  if (op == MINIMUM) return x <= z || x != x ? x : z;
+  if (op == GREATER_EQUAL) return x >= z ? 1 : 0;
+  if (op == GREATER) return x > z ? 1 : 0;
+  if (op == EQUAL) return x == z ? 1 : 0;
+  return <f32>Math.pow(<f64>x, <f64>z); // POW, in float64 as JS's Math.pow
 }
 
 function binaryRun(

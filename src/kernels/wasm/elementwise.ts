@@ -12,8 +12,19 @@ import { heap } from '../../memory/allocator.js';
 import { GRAIN_ELEMENTS } from './primitives.js';
 import { getNumThreads, parallelFor } from './threads.js';
 
-/** Op codes of assembly/elementwise.ts's binary(). */
-const BINARY_OPS = { Add: 0, Sub: 1, Mul: 2, Div: 3 } as const;
+/** Op codes of assembly/elementwise.ts's binary(), and whether the op has a gradient. */
+const BINARY_OPS = {
+  Add: [0, true],
+  Sub: [1, true],
+  Mul: [2, true],
+  Div: [3, true],
+  Maximum: [5, true],
+  Minimum: [6, true],
+  GreaterEqual: [7, false],
+  Greater: [8, false],
+  Equal: [9, false],
+  Pow: [10, true],
+} as const;
 const MASKED_FILL = 4;
 
 interface Collapsed {
@@ -125,10 +136,11 @@ function runBinary(name: string, op: number, a: Tensor, b: Tensor, fill = 0): Te
 }
 
 export function registerWasmElementwise(): void {
-  for (const [name, op] of Object.entries(BINARY_OPS)) {
+  for (const [name, [op, differentiable]] of Object.entries(BINARY_OPS)) {
     registerKernel({
       name,
       backend: 'wasm',
+      differentiable,
       supports: ([a, b]: Tensor[]) => binaryPlan(a, b) !== null,
       fn: ([a, b]) => runBinary(name, op, a, b),
     });
