@@ -354,6 +354,26 @@ export function maxMiddle(
 }
 
 /**
+ * acc[j] += row k's float j, in float64 and row order, for the w floats of each of `rows`
+ * rows `rowBytes` apart from base (sumMiddle's sums and varMiddle's means).
+ */
+function addRows(base: usize, rows: i32, rowBytes: usize, w: i32, acc: usize): void {
+  for (let k = 0; k < rows; k++) {
+    const row = base + <usize>k * rowBytes;
+    let j = 0;
+    for (; j + 2 <= w; j += 2) {
+      const q = acc + ((<usize>j) << 3);
+      const v = f64x2.promote_low_f32x4(v128.load64_zero(row + ((<usize>j) << 2)));
+      v128.store(q, f64x2.add(v128.load(q), v));
+    }
+    if (j < w) {
+      const q = acc + ((<usize>j) << 3);
+      store<f64>(q, load<f64>(q) + <f64>load<f32>(row + ((<usize>j) << 2)));
+    }
+  }
+}
+
+/**
  * Variance of x seen as [n0, n1, n2] over its middle dim into y [n0, n2], as the JS kernel
  * computes it: the mean in float64 (a sum in index order, then divided by n1), then the sum
  * of squared deviations in float64, divided by max(0, n1 − correction); two columns at a time
@@ -380,19 +400,7 @@ export function varMiddle(
   for (let i = 0; i < n0; i++) {
     const base = x + <usize>i * <usize>n1 * rowBytes + ((<usize>j0) << 2);
     memory.fill(acc, 0, (<usize>w) << 4);
-    for (let k = 0; k < n1; k++) {
-      const row = base + <usize>k * rowBytes;
-      let j = 0;
-      for (; j + 2 <= w; j += 2) {
-        const q = mean + ((<usize>j) << 3);
-        const v = f64x2.promote_low_f32x4(v128.load64_zero(row + ((<usize>j) << 2)));
-        v128.store(q, f64x2.add(v128.load(q), v));
-      }
-      if (j < w) {
-        const q = mean + ((<usize>j) << 3);
-        store<f64>(q, load<f64>(q) + <f64>load<f32>(row + ((<usize>j) << 2)));
-      }
-    }
+    addRows(base, n1, rowBytes, w, mean);
     for (let j = 0; j < w; j++) {
       const q = mean + ((<usize>j) << 3);
       store<f64>(q, load<f64>(q) / count);
@@ -443,19 +451,7 @@ export function sumMiddle(
       continue;
     }
     memory.fill(acc, 0, (<usize>n2) << 3);
-    for (let k = 0; k < n1; k++) {
-      const row = base + <usize>k * rowBytes;
-      let j = 0;
-      for (; j + 2 <= n2; j += 2) {
-        const q = acc + ((<usize>j) << 3);
-        const v = f64x2.promote_low_f32x4(v128.load64_zero(row + ((<usize>j) << 2)));
-        v128.store(q, f64x2.add(v128.load(q), v));
-      }
-      if (j < n2) {
-        const q = acc + ((<usize>j) << 3);
-        store<f64>(q, load<f64>(q) + <f64>load<f32>(row + ((<usize>j) << 2)));
-      }
-    }
+    addRows(base, n1, rowBytes, n2, acc);
     for (let j = 0; j < n2; j++)
       store<f32>(out + ((<usize>j) << 2), <f32>load<f64>(acc + ((<usize>j) << 3)));
   }
