@@ -250,30 +250,12 @@ export function registerWasmElementwise(): void {
     backend: 'wasm',
     supports: ([x]: Tensor[]) => usable(x),
     fn: ([x], { dims, keepDim }: { dims: number[]; keepDim: boolean }) => {
-      if (sumPlan(x, dims) === null) {
-        // More than one block of reduced dims (other than 'rkr'): gathered into one, summed
-        // column by column in float64 as the JS kernel sums, threads taking columns.
-        const { t, n1, n2 } = gathered(x, dims);
-        const y = empty(outShape(x, dims, keepDim), x.dtype);
-        const [pt, py] = [heapPtr(t.data)!, heapPtr(y.data)!];
-        parallelFor('sumMiddle', n2, Math.ceil(GRAIN_ELEMENTS / n1), (j0, j1, th) => [
-          pt + j0 * 4,
-          py + j0 * 4,
-          1,
-          n1,
-          j1 - j0,
-          n2,
-          workspaceBytes(`sum-${th}`, (j1 - j0) * 8),
-        ]);
-        t.dispose();
-        return y;
-      }
-      const { outerInner, n0, n1, n2 } = sumPlan(x, dims)!;
-      const shape = keepDim
-        ? x.shape.map((d, i) => (dims.includes(i) ? 1 : d))
-        : x.shape.filter((_, i) => !dims.includes(i));
-      const y = empty(shape, x.dtype);
-      const [px, py] = [heapPtr(x.data)!, heapPtr(y.data)!];
+      // More than one block of reduced dims (other than 'rkr'): gathered into one first.
+      const plan = sumPlan(x, dims);
+      const g = plan === null ? gathered(x, dims) : null;
+      const { outerInner, n0, n1, n2 } = plan ?? { outerInner: false, n0: 1, n1: g!.n1, n2: g!.n2 };
+      const y = empty(outShape(x, dims, keepDim), x.dtype);
+      const [px, py] = [heapPtr((g?.t ?? x).data)!, heapPtr(y.data)!];
       if (outerInner) {
         parallelFor('sumOuterInner', n1, Math.ceil(GRAIN_ELEMENTS / (n0 * n2)), (j0, j1) => [
           px,
@@ -307,6 +289,7 @@ export function registerWasmElementwise(): void {
           workspaceBytes(`sum-${t}`, (j1 - j0) * 8),
         ]);
       }
+      g?.t.dispose();
       return y;
     },
   });
