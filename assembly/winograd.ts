@@ -19,49 +19,40 @@ import {
   sgemmPackedAB,
 } from './gemm';
 
-/** One row (a, b, d) of G applied: a, (a + b + d)/2, (a − b + d)/2, d, stored a plane apart. */
-function gRow(a: f64, b: f64, d: f64, out: usize, plane: usize): void {
-  store<f32>(out, <f32>a);
-  store<f32>(out + plane, <f32>(0.5 * (a + b + d)));
-  store<f32>(out + 2 * plane, <f32>(0.5 * (a - b + d)));
-  store<f32>(out + 3 * plane, <f32>d);
-}
-
-/** Tap i of a row-major 3x3 kernel, rotated by 180 degrees when flipped. */
-function tap(base: usize, i: i32, flip: i32): f64 {
-  return <f64>load<f32>(base + ((<usize>(flip ? 8 - i : i)) << 2));
-}
-
 /** Tap i of the 3x3 kernels at b0 and b1 as the two float64 lanes (flip: rotated). */
 function tap2(b0: usize, b1: usize, i: i32, flip: i32): v128 {
   const off = (<usize>(flip ? 8 - i : i)) << 2;
   return f64x2.replace_lane(f64x2.splat(<f64>load<f32>(b0 + off)), 1, <f64>load<f32>(b1 + off));
 }
 
-/** The two lanes rounded to float32, stored side by side (two adjacent channels of u). */
-function store2(p: usize, v: v128): void {
-  v128.store64_lane(p, f32x4.demote_f64x2_zero(v), 0);
+/** The lanes rounded to float32, stored side by side (adjacent channels of u): both, or lane
+ * 0 alone for a last odd channel. */
+function store2(p: usize, v: v128, both: bool): void {
+  if (both) v128.store64_lane(p, f32x4.demote_f64x2_zero(v), 0);
+  else store<f32>(p, <f32>f64x2.extract_lane(v, 0));
 }
 
-/** gRow on two kernels at once, one per float64 lane: the same operations in the same order. */
-function gRow2(a: v128, b: v128, d: v128, out: usize, plane: usize): void {
+/** One row (a, b, d) of G applied: a, (a + b + d)/2, (a − b + d)/2, d, stored a plane apart;
+ * for two kernels at once, one per float64 lane. */
+function gRow2(a: v128, b: v128, d: v128, out: usize, plane: usize, both: bool): void {
   const h = f64x2.splat(0.5);
-  store2(out, a);
-  store2(out + plane, f64x2.mul(h, f64x2.add(f64x2.add(a, b), d)));
-  store2(out + 2 * plane, f64x2.mul(h, f64x2.add(f64x2.sub(a, b), d)));
-  store2(out + 3 * plane, d);
+  store2(out, a, both);
+  store2(out + plane, f64x2.mul(h, f64x2.add(f64x2.add(a, b), d)), both);
+  store2(out + 2 * plane, f64x2.mul(h, f64x2.add(f64x2.sub(a, b), d)), both);
+  store2(out + 3 * plane, d, both);
 }
 
 /** G g Gᵀ for every (k, c): u[(ξ·K + k)·C + c], ξ = 4·row + column, in float64 then rounded;
- * two input channels at a time in float64x2 lanes (the same bits as one at a time). */
+ * two input channels at a time in float64x2 lanes (a last odd one in lane 0 alone). */
 function transformWeights(w: usize, K: i32, C: i32, flip: i32, u: usize): void {
   const plane = (<usize>(K * C)) << 2;
   const h = f64x2.splat(0.5);
   for (let k = 0; k < K; k++) {
-    let c = 0;
-    for (; c + 2 <= C; c += 2) {
+    for (let c = 0; c < C; c += 2) {
+      const both = c + 1 < C;
       const b0 = w + ((<usize>((flip ? c * K + k : k * C + c) * 9)) << 2);
-      const b1 = w + ((<usize>((flip ? (c + 1) * K + k : k * C + c + 1) * 9)) << 2);
+      const c1 = both ? c + 1 : c;
+      const b1 = w + ((<usize>((flip ? c1 * K + k : k * C + c1) * 9)) << 2);
       const g0 = tap2(b0, b1, 0, flip),
         g1 = tap2(b0, b1, 1, flip),
         g2 = tap2(b0, b1, 2, flip),
@@ -71,14 +62,16 @@ function transformWeights(w: usize, K: i32, C: i32, flip: i32, u: usize): void {
         g6 = tap2(b0, b1, 6, flip),
         g7 = tap2(b0, b1, 7, flip),
         g8 = tap2(b0, b1, 8, flip);
+      // Rows of G g: g_row0, (row0 + row1 + row2)/2, (row0 − row1 + row2)/2, row2; then G on each.
       const out = u + ((<usize>(k * C + c)) << 2);
-      gRow2(g0, g1, g2, out, plane);
+      gRow2(g0, g1, g2, out, plane, both);
       gRow2(
         f64x2.mul(h, f64x2.add(f64x2.add(g0, g3), g6)),
         f64x2.mul(h, f64x2.add(f64x2.add(g1, g4), g7)),
         f64x2.mul(h, f64x2.add(f64x2.add(g2, g5), g8)),
         out + 4 * plane,
         plane,
+        both,
       );
       gRow2(
         f64x2.mul(h, f64x2.add(f64x2.sub(g0, g3), g6)),
@@ -86,38 +79,9 @@ function transformWeights(w: usize, K: i32, C: i32, flip: i32, u: usize): void {
         f64x2.mul(h, f64x2.add(f64x2.sub(g2, g5), g8)),
         out + 8 * plane,
         plane,
+        both,
       );
-      gRow2(g6, g7, g8, out + 12 * plane, plane);
-    }
-    for (; c < C; c++) {
-      const base = w + ((<usize>((flip ? c * K + k : k * C + c) * 9)) << 2);
-      const g0 = tap(base, 0, flip),
-        g1 = tap(base, 1, flip),
-        g2 = tap(base, 2, flip),
-        g3 = tap(base, 3, flip),
-        g4 = tap(base, 4, flip),
-        g5 = tap(base, 5, flip),
-        g6 = tap(base, 6, flip),
-        g7 = tap(base, 7, flip),
-        g8 = tap(base, 8, flip);
-      // Rows of G g: g_row0, (row0 + row1 + row2)/2, (row0 − row1 + row2)/2, row2; then G on each.
-      const out = u + ((<usize>(k * C + c)) << 2);
-      gRow(g0, g1, g2, out, plane);
-      gRow(
-        0.5 * (g0 + g3 + g6),
-        0.5 * (g1 + g4 + g7),
-        0.5 * (g2 + g5 + g8),
-        out + 4 * plane,
-        plane,
-      );
-      gRow(
-        0.5 * (g0 - g3 + g6),
-        0.5 * (g1 - g4 + g7),
-        0.5 * (g2 - g5 + g8),
-        out + 8 * plane,
-        plane,
-      );
-      gRow(g6, g7, g8, out + 12 * plane, plane);
+      gRow2(g6, g7, g8, out + 12 * plane, plane, both);
     }
   }
 }
