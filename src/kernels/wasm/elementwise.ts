@@ -135,6 +135,12 @@ function runBinary(name: string, op: number, a: Tensor, b: Tensor, fill = 0): Te
   return y;
 }
 
+/** Whether threads split a [n0, n1, n2] reduction over n1 by rows (n0), else by columns: rows
+ * when there are enough for the threads, or the columns are too few to share out. */
+function splitRows(n0: number, n2: number): boolean {
+  return n0 >= getNumThreads() || n2 < 64;
+}
+
 export function registerWasmElementwise(): void {
   for (const [name, [op, differentiable]] of Object.entries(BINARY_OPS)) {
     registerKernel({
@@ -187,7 +193,7 @@ export function registerWasmElementwise(): void {
   ) => {
     const y = empty(shape, x.dtype);
     const [px, py] = [heapPtr(x.data)!, heapPtr(y.data)!];
-    const byRows = n0 >= getNumThreads() || n2 < 64;
+    const byRows = splitRows(n0, n2);
     const grain = Math.ceil(GRAIN_ELEMENTS / (byRows ? n1 * n2 : n0 * n1));
     parallelFor(fn, byRows ? n0 : n2, grain, (lo, hi, t) => {
       const acc = workspaceBytes(`reduce-${t}`, scratchPerColumn * (byRows ? n2 : hi - lo));
@@ -266,7 +272,7 @@ export function registerWasmElementwise(): void {
           n1,
           n2,
         ]);
-      } else if (n0 >= getNumThreads() || n2 < 64) {
+      } else if (splitRows(n0, n2)) {
         parallelFor('sumMiddle', n0, Math.ceil(GRAIN_ELEMENTS / (n1 * n2)), (lo, hi, t) => [
           px + lo * n1 * n2 * 4,
           py + lo * n2 * 4,
