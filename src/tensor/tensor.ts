@@ -189,3 +189,10 @@ export function empty(shape: Shape, dtype: DType = 'float32'): Tensor {
 export function emptyOver(shape: Shape, dtype: DType, over: Tensor | null): Tensor {
   return over !== null ? new Tensor(shape, dtype, over.sharedStorage) : empty(shape, dtype);
 }
+
+/** A backward kernel's dx of x's shape: over dy when backward() donated it (attrs.intoDy)
+ * and it has x's dtype and size, else fresh. */
+export function dxOver(x: Tensor, dy: Tensor, intoDy: boolean | undefined): Tensor {
+  const over = intoDy === true && dy.dtype === x.dtype && dy.size === x.size;
+  return emptyOver(x.shape, x.dtype, over ? dy : null);
+}

@@ -1,7 +1,7 @@
 // Fused BatchNorm kernels over [N, C, ...spatial], written once against the norm primitives
 // (statistics helper + normalize passes) that each backend supplies.
 import { type KernelSpec, registerKernel } from '../registry.js';
-import { empty, emptyOver } from '../../tensor/tensor.js';
+import { dxOver, empty } from '../../tensor/tensor.js';
 import { type NormPrimitives, channelLayout, perStat } from './stats.js';
 
 export function registerBatchNormKernels(
@@ -72,7 +72,7 @@ export function registerBatchNormKernels(
       const C = L.numStats;
       const mu = perStat(mean, C, 0),
         is = perStat(invstd, C, 1);
-      const dx = emptyOver(x.shape, x.dtype, intoDy === true && dy.dtype === x.dtype ? dy : null);
+      const dx = dxOver(x, dy, intoDy);
       const { sg, sgx } = P.normalizeBackward(
         dy.data,
         x.data,

@@ -2,7 +2,7 @@
 // statistic per (sample, group) whose runs are the group's channels, so the normalize passes
 // apply each channel's weight and bias in the same pass as the normalization.
 import { type KernelSpec, registerKernel } from '../registry.js';
-import { type Tensor, empty, emptyOver } from '../../tensor/tensor.js';
+import { type Tensor, dxOver, empty } from '../../tensor/tensor.js';
 import { type NormPrimitives, type StatLayout, perStat } from './stats.js';
 
 function dims(x: Tensor, groups: number) {
@@ -64,7 +64,7 @@ export function registerGroupNormKernels(
       const { N, C, Cg, L } = dims(x, G);
       const mu = Float64Array.from(mean.data),
         is = Float64Array.from(invstd.data);
-      const dx = emptyOver(x.shape, x.dtype, intoDy === true && dy.dtype === x.dtype ? dy : null);
+      const dx = dxOver(x, dy, intoDy);
       // Per (n, c): Σdy and Σdy·(x − mean).
       const { sg, sgx } = P.normalizeBackward(dy.data, x.data, dx.data, L, mu, is, {
         P: G,

@@ -2,7 +2,7 @@
 // per-column (elementwise) weight and bias applied in the same pass.
 import { type KernelSpec, registerKernel } from '../registry.js';
 import type { TypedArray } from '../../tensor/dtype.js';
-import { empty, emptyOver } from '../../tensor/tensor.js';
+import { dxOver, empty } from '../../tensor/tensor.js';
 import { jsNormPrimitives, rowGradCoefficients, rowLayout } from './stats.js';
 
 /**
@@ -112,7 +112,7 @@ export function registerLayerNormKernels(
     differentiable: false,
     fn: ([dy, x, mean, invstd, w], { intoDy }: { intoDy?: boolean }) => {
       const rows = mean.size;
-      const dx = emptyOver(x.shape, x.dtype, intoDy === true && dy.dtype === x.dtype ? dy : null),
+      const dx = dxOver(x, dy, intoDy),
         dw = empty(w.shape, x.dtype),
         db = empty(w.shape, x.dtype);
       const mu = Float64Array.from(mean.data),
@@ -152,7 +152,7 @@ export function registerRmsNormKernels(
     differentiable: false,
     fn: ([dy, x, invrms, w], { intoDy }: { intoDy?: boolean }) => {
       const rows = invrms.size;
-      const dx = emptyOver(x.shape, x.dtype, intoDy === true && dy.dtype === x.dtype ? dy : null),
+      const dx = dxOver(x, dy, intoDy),
         dw = empty(w.shape, x.dtype);
       const r = Float64Array.from(invrms.data);
       // No centring: the mean argument is not read.

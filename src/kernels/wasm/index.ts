@@ -1,7 +1,7 @@
 // Registers the 'wasm' backend's kernels once the module is loaded: the same kernel families
 // as the JS backend, given SIMD primitives. They accept float32 tensors; float64 falls
 // through to the JS reference kernels.
-import { empty, emptyOver } from '../../tensor/tensor.js';
+import { dxOver, empty } from '../../tensor/tensor.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { registerBatchNormKernels } from '../js/batchnorm.js';
 import { withColumnPasses } from '../js/stats-columns.js';
@@ -85,7 +85,7 @@ function pointwiseGrad(
     supports: (inputs: Tensor[]) => float32(inputs) && inputs[0].size === inputs[1].size,
     // attrs.intoDy: dx over a donated dy (each element is read before it is written).
     fn: ([dy, x], attrs) => {
-      const dx = emptyOver(x.shape, x.dtype, attrs?.intoDy === true ? dy : null);
+      const dx = dxOver(x, dy, attrs?.intoDy);
       const [pg, px, pd] = [ptr(dy), ptr(x), ptr(dx)];
       const rest = tail(attrs);
       parallelFor(fn, x.size, grain, (lo, hi) => [
