@@ -153,6 +153,7 @@ export interface WasmKernels {
     relu: number,
     mean: number,
     m2: number,
+    sums: number,
   ): void;
   normalizeBackward(
     g: number,
