@@ -1,6 +1,5 @@
 // im2col and its adjoint col2im for one image and group (see src/kernels/js/conv.ts).
 import { packWholeA, sgemm, sgemmPackedA } from './gemm';
-import { runSums } from './stats';
 
 // Output columns ox whose input column ox·sw + xoff lies inside [0, W) are [colsStart, colsEnd).
 function colsStart(xoff: i32, sw: i32): i32 {
@@ -113,14 +112,12 @@ function isPointwise(kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32): bool
   return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
 }
 
-/** y[n] = W · im2col(x[n]) (+ bias) for images [n0, n1); with sums (not 0), each image's
- * planes' runSums into sums[n·Cout·2 ...] while they are in cache (BatchNorm's moments). */
+/** y[n] = W · im2col(x[n]) (+ bias) for images [n0, n1). */
 export function convForward(
   x: usize,
   w: usize,
   bias: usize,
   y: usize,
-  sums: usize,
   n0: i32,
   n1: i32,
   Cin: i32,
@@ -164,7 +161,6 @@ export function convForward(
           );
       }
     }
-    if (sums != 0) runSums(yn, Cout, HWo, sums + ((<usize>(n * Cout)) << 4));
   }
 }
 

@@ -1,7 +1,7 @@
 // normkit's WebAssembly kernels (AssemblyScript, SIMD). Every function works on byte
 // offsets into the imported shared memory that holds all tensors.
 export { gemmPackedABytes, gemmSwaps, gemmWorkspaceBytes, sgemm, sgemmBatch } from './gemm';
-export { affine, moments, normalize, normalizeBackward, runSums } from './stats';
+export { affine, moments, normalize, normalizeBackward } from './stats';
 export { col2im, convBackwardInput, convBackwardWeight, convForward, im2col } from './conv';
 export {
   winogradConv,

@@ -255,54 +255,6 @@ export function moments(
 }
 
 /**
- * For each of `planes` contiguous runs of n floats from p (a convolution's output planes,
- * taken while they are in cache): Σ (x − first) and Σ (x − first)², float64, into out[2i]
- * and out[2i + 1]. These are the sums `moments` takes of each run (shiftedSums2's arithmetic
- * for a run does not depend on the run it is paired with), so normalize given them gives the
- * bits it would compute, without reading the tensor for them.
- */
-export function runSums(p: usize, planes: i32, n: i32, out: usize): void {
-  const bytes = (<usize>n) << 2;
-  for (let i = 0; i < planes; i += 2) {
-    const k = min(i + 1, planes - 1);
-    const pa = p + <usize>i * bytes,
-      pb = p + <usize>k * bytes;
-    shiftedSums2(pa, load<f32>(pa), pb, load<f32>(pb), n);
-    const q = out + ((<usize>i) << 4);
-    store<f64>(q, sumD);
-    store<f64>(q, sumD2, 8);
-    if (k > i) {
-      store<f64>(q, sumDB, 16);
-      store<f64>(q, sumD2B, 24);
-    }
-  }
-}
-
-/** moments for a layout of contiguous runs (statStride = inner) from runSums' sums, run
- * o·outerStride + s·statStride at index (o·outerStride + s·statStride) / inner. */
-function momentsFromSums(
-  x: usize,
-  s0: i32,
-  s1: i32,
-  outer: i32,
-  outerStride: i32,
-  statStride: i32,
-  inner: i32,
-  sums: usize,
-  mean: usize,
-  m2: usize,
-): void {
-  for (let s = s0; s < s1; s++) {
-    for (let o = 0; o < outer; o++) {
-      const off = o * outerStride + s * statStride;
-      const q = sums + ((<usize>(off / inner)) << 4);
-      const p = x + ((<usize>off) << 2);
-      mergeRun(p, inner, o, outer, s, load<f64>(q), load<f64>(q, 8), mean, m2);
-    }
-  }
-}
-
-/**
  * y = (x − m)·a + b over run oa of x and y, and the same with its own constants over run ob,
  * n floats each, then max(y, 0) when relu. Centring first keeps a constant channel exact: the
  * centre's float32 part hi is subtracted in the loop, x − hi exact for x near it (Sterbenz),
@@ -418,8 +370,6 @@ function param(p: usize, s: i32, o: i32, P: i32, Q: i32, none: f64): f64 {
  * mean[s] and m2[s] (the helper above), inv = 1/√(m2/count + eps), then each run o of s
  * gets y = (x − mean)·inv·w[k] + b[k] (see param; w, b float64 or 0 for none), ReLU'd when
  * relu. BatchNorm: P = C, Q = 1; GroupNorm: s = (n, g), P = G, Q = channels per group.
- * sums, when not 0: runSums' sums of every run (runs contiguous, statStride = inner), the
- * moments then taken from them.
  */
 export function normalize(
   x: usize,
@@ -438,14 +388,11 @@ export function normalize(
   relu: i32,
   mean: usize,
   m2: usize,
-  sums: usize,
 ): void {
   const count = <f64>outer * <f64>inner;
   for (let sa = s0; sa < s1;) {
     const sb = chunkEnd(sa, s1, outer, inner);
-    if (sums != 0)
-      momentsFromSums(x, sa, sb, outer, outerStride, statStride, inner, sums, mean, m2);
-    else moments(x, sa, sb, outer, outerStride, statStride, inner, mean, m2);
+    moments(x, sa, sb, outer, outerStride, statStride, inner, mean, m2);
     // Runs in reverse: the last ones the statistics read are still in L2.
     for (let j = (sb - sa) * outer - 1; j >= 0; j -= 2) {
       const k = max(j - 1, 0);

@@ -18,7 +18,6 @@ import {
   sgemm,
   sgemmPackedAB,
 } from './gemm';
-import { runSums } from './stats';
 
 /** Tap i of the 3x3 kernels at b0 and b1 as the two float64 lanes (flip: rotated). */
 function tap2(b0: usize, b1: usize, i: i32, flip: i32): v128 {
@@ -424,8 +423,7 @@ export function winogradScratchBytes(C: i32, K: i32, H: i32, W: i32, ph: i32, pw
 /**
  * y[n] = conv3x3(x[n], w) (+ bias) for images [n0, n1): x [N, C, H, W], y [N, K, oh, ow] with
  * oh = H + 2·ph − 2, ow = W + 2·pw − 2. `scratch` holds winogradScratchBytes(…) bytes,
- * `work` the GEMM's workspace; sums, when not 0, takes each image's planes' runSums
- * (sums[n·K·2 ...]).
+ * `work` the GEMM's workspace.
  */
 export function winogradConv(
   x: usize,
@@ -443,7 +441,6 @@ export function winogradConv(
   flip: i32,
   scratch: usize,
   work: usize,
-  sums: usize,
 ): void {
   const oh = H + 2 * ph - 2,
     ow = W + 2 * pw - 2;
@@ -489,11 +486,6 @@ export function winogradConv(
         );
       }
       outputTransform(m, bias, y, n, nb, K, oh, ow, tilesWp, stride, ty0, ty1);
-    }
-    // BatchNorm's run sums of the block's planes while they are in cache (see runSums).
-    if (sums != 0) {
-      const at = y + ((<usize>(n * K * oh * ow)) << 2);
-      runSums(at, nb * K, oh * ow, sums + ((<usize>(n * K)) << 4));
     }
   }
 }

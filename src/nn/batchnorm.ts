@@ -129,11 +129,6 @@ export abstract class BatchNormBase extends NormBase {
     return Float64Array.from(scale, (s, c) => ((b ? b[c] : 0) - mu[c]) * s + (beta ? beta[c] : 0));
   }
 
-  /** In training, with channels on axis 1 and no ghost batches, x goes to the kernel as is. */
-  override takesRunSums(): boolean {
-    return this.training && this.settings.channelAxis === 1 && this.virtualBatchSize === null;
-  }
-
   /** BatchNorm followed by a ReLU runs as one fused pass (same values, one less tensor). */
   override fuseWith(next: Module): ((x: Tensor) => Tensor) | null {
     return next instanceof ReLU ? (x) => this.run(x, true) : null;

@@ -177,10 +177,6 @@ export class Conv2d extends ConvBase {
     return this.named(() => conv2d(x, this.weight, this.bias, this.options));
   }
 
-  override handsRunSums(): boolean {
-    return true;
-  }
-
   /**
    * Followed by an eval-mode BatchNorm2d, under noGrad: one convolution with the norm folded
    * into the weight and bias (foldBatchNorm's fold, done per call), when the output is larger

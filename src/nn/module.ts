@@ -58,22 +58,6 @@ export abstract class Module {
   }
 
   /**
-   * Whether this module's output comes straight from a convolution that can take BatchNorm's
-   * run sums of it (src/kernels/run-sums.ts); Conv2d says yes.
-   */
-  handsRunSums(): boolean {
-    return false;
-  }
-
-  /**
-   * Whether this module's forward would normalize its input by BatchNorm's training kernel as
-   * it comes (so run sums handed over with it are taken); training BatchNorm says yes.
-   */
-  takesRunSums(): boolean {
-    return false;
-  }
-
-  /**
    * Child pairs [a, b] where b reads a's output directly and nothing else reads it (what
    * foldBatchNorm folds). Containers that know their data flow say; others have none.
    */

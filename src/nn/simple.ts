@@ -1,7 +1,6 @@
 // Parameter-free layers: activations, dropout, pooling, flatten.
 import type { Tensor } from '../tensor/tensor.js';
 import * as F from '../ops/index.js';
-import { collectRunSums, dropRunSums } from '../kernels/run-sums.js';
 import { Module } from './module.js';
 
 export class ReLU extends Module {
@@ -180,39 +179,20 @@ export class Sequential extends Module {
     return this.layers.slice(1).map((b, i) => [this.layers[i], b]);
   }
 
-  /** a hands b BatchNorm's run sums of its output (src/kernels/run-sums.ts): no hooks between. */
-  private handsOver(a: Module, b: Module): boolean {
-    return !a.hasHooks && !b.hasHooks && a.handsRunSums() && b.takesRunSums();
-  }
-
-  /**
-   * Runs layer i, fused with layer i + 1 when they fuse; returns the output and how many
-   * layers ran. A hooked layer runs on its own, so its hooks see its own input and output.
-   */
-  private step(i: number, x: Tensor): [Tensor, number] {
-    const [a, b] = [this.layers[i], this.layers[i + 1]];
-    const fused = b !== undefined && !a.hasHooks && !b.hasHooks ? a.fuseWith(b) : null;
-    return fused !== null ? [fused(x), 2] : [a.call(x), 1];
-  }
-
   forward(x: Tensor): Tensor {
     const n = this.layers.length;
-    for (let i = 0; i < n;) {
-      const [a, b] = [this.layers[i], this.layers[i + 1]];
-      let ran: number;
-      if (b !== undefined && this.handsOver(a, b)) {
-        // A convolution before a training BatchNorm takes the norm's sums of its output;
-        // only the step right after may take them.
-        const y = collectRunSums(() => a.call(x));
-        try {
-          [x, ran] = this.step(i + 1, y);
-        } finally {
-          dropRunSums();
-        }
-        i += 1 + ran;
+    for (let i = 0; i < n; i++) {
+      // A hooked layer runs on its own, so its hooks see its own input and output.
+      const next = this.layers[i + 1];
+      const fused =
+        i + 1 < n && !this.layers[i].hasHooks && !next.hasHooks
+          ? this.layers[i].fuseWith(next)
+          : null;
+      if (fused !== null) {
+        x = fused(x);
+        i++;
       } else {
-        [x, ran] = this.step(i, x);
-        i += ran;
+        x = this.layers[i].call(x);
       }
     }
     return x;

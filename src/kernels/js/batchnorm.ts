@@ -2,7 +2,6 @@
 // (statistics helper + normalize passes) that each backend supplies.
 import { type KernelSpec, registerKernel } from '../registry.js';
 import { dxOver, empty } from '../../tensor/tensor.js';
-import { takeRunSums } from '../run-sums.js';
 import { type NormPrimitives, channelLayout, perStat } from './stats.js';
 
 export function registerBatchNormKernels(
@@ -21,7 +20,7 @@ export function registerBatchNormKernels(
       const C = L.numStats;
       const y = empty(x.shape, x.dtype);
       const params = { P: C, Q: 1, w: perStat(w, C, 1), b: perStat(b, C, 0) };
-      const m = P.normalize(x.data, y.data, L, eps, params, relu, takeRunSums(x));
+      const m = P.normalize(x.data, y.data, L, eps, params, relu);
       const mean = empty([C], x.dtype),
         invstd = empty([C], x.dtype),
         variance = empty([C], x.dtype);

@@ -22,8 +22,8 @@ export function withColumnPasses(
   return {
     moments: (X, L) => (take(L) ? columns : P).moments(X, L),
     affine: (X, Y, L, c, a, b, relu) => (take(L) ? columns : P).affine(X, Y, L, c, a, b, relu),
-    normalize: (X, Y, L, eps, p, relu, runSums) =>
-      (take(L, p.Q) ? columns : P).normalize(X, Y, L, eps, p, relu, runSums),
+    normalize: (X, Y, L, eps, p, relu) =>
+      (take(L, p.Q) ? columns : P).normalize(X, Y, L, eps, p, relu),
     normalizeBackward: (G, X, DX, L, mu, inv, p, mask) =>
       (take(L, p.Q) ? columns : P).normalizeBackward(G, X, DX, L, mu, inv, p, mask),
   };

@@ -110,9 +110,7 @@ export interface NormPrimitives {
   /**
    * Training-mode normalization: per statistic the moments, inv = 1/√(M2/count + eps), then
    * Y = (X − mean)·inv·w[k] + b[k] (then max(·, 0) when relu). Returns the moments. The
-   * WASM kernel finishes each statistic while its elements are in cache. runSums: the sums a
-   * convolution handed over with X (src/kernels/run-sums.ts), which a backend that made them
-   * takes the moments from (the same bits); others compute their own.
+   * WASM kernel finishes each statistic while its elements are in cache.
    */
   normalize(
     X: TypedArray,
@@ -121,7 +119,6 @@ export interface NormPrimitives {
     eps: number,
     p: StatParams,
     relu?: boolean,
-    runSums?: Float64Array,
   ): Moments;
   /**
    * Its backward given mu and inv per statistic: with g' = g·w[k] and x̂ = (x − mu)·inv,

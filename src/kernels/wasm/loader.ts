@@ -153,7 +153,6 @@ export interface WasmKernels {
     relu: number,
     mean: number,
     m2: number,
-    sums: number,
   ): void;
   normalizeBackward(
     g: number,

@@ -22,21 +22,6 @@ export function f64Read(ptr: number, n: number): Float64Array {
   return new Float64Array(heap.buffer, ptr, n).slice();
 }
 
-/**
- * fn(ptr) with n float64 of fresh heap memory, initialized from `init` when given, released
- * when fn returns: for per-call data whose size varies from call to call (a grow-only
- * workspace would keep the largest forever).
- */
-export function withF64Block<T>(n: number, fn: (ptr: number) => T, init?: Float64Array): T {
-  const ptr = heap.alloc(n * 8);
-  try {
-    if (init !== undefined) new Float64Array(heap.buffer, ptr, n).set(init);
-    return fn(ptr);
-  } finally {
-    heap.release(ptr, n * 8);
-  }
-}
-
 /** Copies parameter arrays into a float32 scratch area (rounding each value); returns their pointers. */
 export function f32Args(name: string, ...arrays: ArrayLike<number>[]): number[] {
   return copyArgs(name, Float32Array, arrays);

@@ -24,11 +24,10 @@ import {
 import { columnGradCoefficients, jsColumnPasses } from '../js/stats-columns.js';
 import { gemmWorkspace, makeWasmGemm } from './gemm.js';
 import { wasmKernels } from './loader.js';
-import { f32Args, f64Args, f64Read, heapPtr, withF64Block } from './memory.js';
+import { f32Args, f64Args, f64Read, heapPtr } from './memory.js';
 import { heap } from '../../memory/allocator.js';
 import { parallelFor } from './threads.js';
 import { workspaceBytes } from '../workspace.js';
-import { handRunSums, runSumsWanted } from '../run-sums.js';
 import { winogradApplies, winogradConv, winogradWeightGrad } from './winograd.js';
 
 /** Elements a thread should get at least before splitting pays for the hand-off. */
@@ -83,15 +82,9 @@ export function wasmNormPrimitives(): NormPrimitives {
       const [pc, pa, pb] = f64Args('norm-in', c, a, b);
       overStats('affine', L, [p[0], p[1]], [pc, pa, pb, relu ? 1 : 0]);
     },
-    normalize(X, Y, L, eps, prm, relu = false, runSums) {
+    normalize(X, Y, L, eps, prm, relu = false) {
       const p = ptrs(X, Y);
       if (p === null) return js.normalize(X, Y, L, eps, prm, relu);
-      // Sums for runs of whole planes, one pair per run, as the convolution takes them.
-      const fits =
-        runSums !== undefined &&
-        L.inner > 0 &&
-        L.statStride === L.inner &&
-        runSums.length === (2 * X.length) / L.inner;
       const [pw, pb] = f64Args('norm-in', prm.w, prm.b);
       const [mean, m2] = f64Args(
         'norm-out',
@@ -99,13 +92,7 @@ export function wasmNormPrimitives(): NormPrimitives {
         new Float64Array(L.numStats),
       );
       const tail = [prm.P, prm.Q, pw, pb, eps, relu ? 1 : 0, mean, m2];
-      if (fits) {
-        withF64Block(
-          runSums.length,
-          (ps) => overStats('normalize', L, [p[0], p[1]], [...tail, ps]),
-          runSums,
-        );
-      } else overStats('normalize', L, [p[0], p[1]], [...tail, 0]);
+      overStats('normalize', L, [p[0], p[1]], tail);
       return {
         count: L.outer * L.inner,
         mean: f64Read(mean, L.numStats),
@@ -381,20 +368,12 @@ export function wasmConvPrimitives(): ConvPrimitives {
       const p = ptrs(x.data, w.data, y.data);
       const pb = bias ? heapPtr(bias.data) : 0;
       if (p === null || pb === null) return false;
-      const [N, Cout, Kd] = [x.shape[0], w.shape[0], g.C * g.kh * g.kw];
-      // BatchNorm's run sums of each output plane, taken while it is in cache (run-sums.ts).
-      const conv = (sums: number) => {
-        if (winogradApplies(g, Cout))
-          winogradConv(p[0], p[1], pb, p[2], N, g.C, g.H, g.W, Cout, g.ph, g.pw, 0, sums);
-        else
-          run('convForward', [p[0], p[1], pb, p[2], sums], N, g, Cout, [], () => g.C, [Cout, Kd]);
-      };
-      if (!runSumsWanted()) conv(0);
-      else
-        withF64Block(2 * N * Cout, (sums) => {
-          conv(sums);
-          handRunSums(y, f64Read(sums, 2 * N * Cout));
-        });
+      const [Cout, Kd] = [w.shape[0], g.C * g.kh * g.kw];
+      if (winogradApplies(g, Cout)) {
+        winogradConv(p[0], p[1], pb, p[2], x.shape[0], g.C, g.H, g.W, Cout, g.ph, g.pw, 0);
+        return true;
+      }
+      run('convForward', [p[0], p[1], pb, p[2]], x.shape[0], g, Cout, [], () => g.C, [Cout, Kd]);
       return true;
     },
     backwardInput(dy, w, dx, g) {
@@ -404,7 +383,7 @@ export function wasmConvPrimitives(): ConvPrimitives {
       if (winogradApplies(g, Cout)) {
         // dx = conv3x3(dy, w rotated and transposed) with padding 2 − p: H = oh + 2(2 − ph) − 2.
         const [N] = dx.shape;
-        winogradConv(p[0], p[1], 0, p[2], N, Cout, g.oh, g.ow, g.C, 2 - g.ph, 2 - g.pw, 1, 0);
+        winogradConv(p[0], p[1], 0, p[2], N, Cout, g.oh, g.ow, g.C, 2 - g.ph, 2 - g.pw, 1);
         return true;
       }
       run('convBackwardInput', p, dx.shape[0], g, Cout, [], () => g.C, [Kd, Cout]);

@@ -54,8 +54,7 @@ export function winogradApplies(
 
 /**
  * out[n] = conv3x3(input[n]) for n < N: input [N, C, H, W], out [N, K, H + 2ph − 2, W + 2pw − 2];
- * flip = 1 reads w as [C, K, 3, 3] rotated (backward-input); sums, when not 0, takes the run
- * sums of out's planes (assembly/stats.ts, runSums). Pointers are heap byte offsets.
+ * flip = 1 reads w as [C, K, 3, 3] rotated (backward-input). Pointers are heap byte offsets.
  */
 export function winogradConv(
   input: number,
@@ -70,7 +69,6 @@ export function winogradConv(
   ph: number,
   pw: number,
   flip: 0 | 1,
-  sums: number,
 ): void {
   const bytes = wasmKernels()!.winogradScratchBytes(C, K, H, W, ph, pw);
   parallelFor('winogradConv', N, 1, (n0, n1, t) => [
@@ -89,7 +87,6 @@ export function winogradConv(
     flip,
     workspaceBytes(`winograd-${t}`, bytes),
     gemmWorkspace(t),
-    sums,
   ]);
 }
 
