@@ -136,6 +136,26 @@ describe('memory', () => {
     nk.dispose([p, copy]);
   });
 
+  it('a leaf made inside tidy() takes its gradient with it (and dispose() frees both)', () => {
+    const x0 = nk.randn([64, 1024]);
+    const before = nk.memoryStats().bytesInUse;
+    for (let step = 0; step < 5; step++) {
+      nk.tidy(() => {
+        const x = nk.clone(x0);
+        x.requiresGrad = true;
+        nk.relu(x).sum().backward();
+        assert.equal(x.grad!.size, 64 * 1024);
+      });
+      assert.equal(nk.memoryStats().bytesInUse, before, `step ${step}`);
+    }
+    const p = nk.randn([256], { requiresGrad: true });
+    p.mul(2).sum().backward();
+    const g = p.grad!;
+    p.dispose();
+    assert.ok(g.isDisposed, 'the gradient went with its tensor');
+    x0.dispose();
+  });
+
   it('a PyTorch-style loop that sets x.grad = null instead of disposing holds memory flat', () => {
     const bn = new nk.nn.BatchNorm2d(8);
     const x = nk.randn([4, 8, 16, 16], { requiresGrad: true });

@@ -87,8 +87,9 @@ export class Tensor {
 
   /**
    * The gradient backward() accumulated (leaves with requiresGrad). Assigning replaces it and
-   * frees the one it held, as dropping it does in PyTorch: to keep a gradient past
-   * `p.grad = null` (or zeroGrad()), take `p.grad.clone()` first.
+   * frees the one it held, as dropping it does in PyTorch; disposing the tensor (or tidy()
+   * freeing it) frees it too. To keep a gradient past `p.grad = null`, zeroGrad() or the
+   * tensor's end, take `p.grad.clone()` first.
    */
   get grad(): Tensor | null {
     return this.grad_;
@@ -162,6 +163,9 @@ export class Tensor {
     this.storage.release();
     this.storage = null;
     this.gradFn = null;
+    // Its gradient is its own (kept past tidy() for the optimizer): without this, a leaf
+    // made inside tidy() left its gradient behind at every step.
+    this.grad = null;
   }
 
   toString(): string {
