@@ -5,6 +5,7 @@
 // in float64): one pass of sums shifted by the run's first element, redone two-pass when
 // that shift is far from the mean; runs merge with Chan's formula, as the JS reference does.
 // Never unshifted E[x²] − E[x]².
+import { maxPool2d } from './pool';
 
 /** Floats accumulated in f32x4 lanes before each merge into float64: few enough that the
  * float32 partial sums lose nothing that matters (relative 64·2⁻²⁴ at worst), many enough
@@ -255,23 +256,24 @@ export function moments(
 }
 
 /**
- * y = (x − m)·a + b over run oa of x and y, and the same with its own constants over run ob,
- * n floats each, then max(y, 0) when relu. Centring first keeps a constant channel exact: the
+ * y = (x − m)·a + b over run oa of x into ya, and the same with its own constants over run ob
+ * into yb, n floats each, then max(y, 0) when relu. Centring first keeps a constant channel exact: the
  * centre's float32 part hi is subtracted in the loop, x − hi exact for x near it (Sterbenz),
  * and the rest lo = m − hi goes into the shift, (x − hi)·a + (b − lo·a), so a mean of 1e6
- * costs no accuracy though f32 cannot hold it. Each step loads before it stores, so y may be
- * x and ob may be oa.
+ * costs no accuracy though f32 cannot hold it. Each step loads before it stores, so ya may be
+ * x + oa and ob may be oa (yb then ya).
  */
 function affineRun2(
   x: usize,
-  y: usize,
   n: i32,
   relu: i32,
   oa: usize,
+  ya: usize,
   ma: f64,
   aa: f32,
   ba: f32,
   ob: usize,
+  yb: usize,
   mb: f64,
   ab: f32,
   bb: f32,
@@ -292,21 +294,22 @@ function affineRun2(
   const end = n & ~3;
   const px = x + oa,
     stop = px + ((<usize>end) << 2),
-    dy = y - x,
-    d = ob - oa;
+    d = ob - oa,
+    da = ya - px,
+    db = yb - (x + ob);
   if (relu) {
     for (let p = px; p < stop; p += 16) {
       const u = f32x4.sub(v128.load(p), hav);
       const v = f32x4.sub(v128.load(p + d), hbv);
-      v128.store(p + dy, f32x4.max(f32x4.add(f32x4.mul(u, aav), sav), zero));
-      v128.store(p + dy + d, f32x4.max(f32x4.add(f32x4.mul(v, abv), sbv), zero));
+      v128.store(p + da, f32x4.max(f32x4.add(f32x4.mul(u, aav), sav), zero));
+      v128.store(p + d + db, f32x4.max(f32x4.add(f32x4.mul(v, abv), sbv), zero));
     }
   } else {
     for (let p = px; p < stop; p += 16) {
       const u = f32x4.sub(v128.load(p), hav);
       const v = f32x4.sub(v128.load(p + d), hbv);
-      v128.store(p + dy, f32x4.add(f32x4.mul(u, aav), sav));
-      v128.store(p + dy + d, f32x4.add(f32x4.mul(v, abv), sbv));
+      v128.store(p + da, f32x4.add(f32x4.mul(u, aav), sav));
+      v128.store(p + d + db, f32x4.add(f32x4.mul(v, abv), sbv));
     }
   }
   for (let i = end; i < n; i++) {
@@ -315,8 +318,8 @@ function affineRun2(
     let v = (load<f32>(x + ob + q) - hb) * ab + sb;
     if (relu && u < 0) u = 0;
     if (relu && v < 0) v = 0;
-    store<f32>(y + oa + q, u);
-    store<f32>(y + ob + q, v);
+    store<f32>(ya + q, u);
+    store<f32>(yb + q, v);
   }
 }
 
@@ -343,16 +346,19 @@ export function affine(
     const k = min(j + 1, runs - 1);
     const sa = (<usize>(s0 + j / outer)) << 3,
       sb = (<usize>(s0 + k / outer)) << 3;
+    const oa = runOffset(j, s0, outer, outerStride, statStride),
+      ob = runOffset(k, s0, outer, outerStride, statStride);
     affineRun2(
       x,
-      y,
       inner,
       relu,
-      runOffset(j, s0, outer, outerStride, statStride),
+      oa,
+      y + oa,
       load<f64>(c + sa),
       <f32>load<f64>(a + sa),
       <f32>load<f64>(b + sa),
-      runOffset(k, s0, outer, outerStride, statStride),
+      ob,
+      y + ob,
       load<f64>(c + sb),
       <f32>load<f64>(a + sb),
       <f32>load<f64>(b + sb),
@@ -370,6 +376,9 @@ function param(p: usize, s: i32, o: i32, P: i32, Q: i32, none: f64): f64 {
  * mean[s] and m2[s] (the helper above), inv = 1/√(m2/count + eps), then each run o of s
  * gets y = (x − mean)·inv·w[k] + b[k] (see param; w, b float64 or 0 for none), ReLU'd when
  * relu. BatchNorm: P = C, Q = 1; GroupNorm: s = (n, g), P = G, Q = channels per group.
+ * With pool (not 0; runs = whole planes, as BatchNorm's), y is not written: each run's output
+ * goes to `scratch` (two planes, the calling thread's) and is max-pooled from there (see
+ * poolPlane), so the full output never goes to memory.
  */
 export function normalize(
   x: usize,
@@ -388,6 +397,8 @@ export function normalize(
   relu: i32,
   mean: usize,
   m2: usize,
+  pool: usize,
+  scratch: usize,
 ): void {
   const count = <f64>outer * <f64>inner;
   for (let sa = s0; sa < s1;) {
@@ -404,23 +415,62 @@ export function normalize(
         mt = load<f64>(mean + ((<usize>t) << 3));
       const is = 1 / Math.sqrt(load<f64>(m2 + ((<usize>s) << 3)) / count + eps),
         it = 1 / Math.sqrt(load<f64>(m2 + ((<usize>t) << 3)) / count + eps);
+      const oa = runOffset(j, sa, outer, outerStride, statStride),
+        ob = runOffset(k, sa, outer, outerStride, statStride);
+      // Pooled: the two runs' outputs go to the scratch planes, then through the pool.
+      const plane = (<usize>inner) << 2;
+      const ya = pool == 0 ? y + oa : scratch,
+        yb = pool == 0 ? y + ob : scratch + plane;
       affineRun2(
         x,
-        y,
         inner,
         relu,
-        runOffset(j, sa, outer, outerStride, statStride),
+        oa,
+        ya,
         ms,
         <f32>(is * param(w, s, o, P, Q, 1)),
         <f32>param(b, s, o, P, Q, 0),
-        runOffset(k, sa, outer, outerStride, statStride),
+        ob,
+        yb,
         mt,
         <f32>(it * param(w, t, r, P, Q, 1)),
         <f32>param(b, t, r, P, Q, 0),
       );
+      if (pool != 0) {
+        poolPlane(pool, ya, oa / plane);
+        if (k != j) poolPlane(pool, yb, ob / plane);
+      }
     }
     sa = sb;
   }
+}
+
+/**
+ * Max pooling of one plane at src into plane p of the pooled output and its argmax, as
+ * pool.ts's maxPool2d: `pool` holds i32 [H, W, kh, kw, sh, sw, ph, pw, oh, ow, y, idx]
+ * (idx 0: values only).
+ */
+function poolPlane(pool: usize, src: usize, p: usize): void {
+  const oh = load<i32>(pool, 32),
+    ow = load<i32>(pool, 36);
+  const at = (p * <usize>(oh * ow)) << 2;
+  const idx = <usize>load<i32>(pool, 44);
+  maxPool2d(
+    src,
+    1,
+    load<i32>(pool),
+    load<i32>(pool, 4),
+    load<i32>(pool, 8),
+    load<i32>(pool, 12),
+    load<i32>(pool, 16),
+    load<i32>(pool, 20),
+    load<i32>(pool, 24),
+    load<i32>(pool, 28),
+    oh,
+    ow,
+    <usize>load<i32>(pool, 40) + at,
+    idx == 0 ? 0 : idx + at,
+  );
 }
 
 /** The sums gradRun2 returns (AssemblyScript has no tuples). */

@@ -57,6 +57,7 @@ export abstract class BatchRenormBase extends BatchNormBase {
   rMax: number;
   dMax: number;
   readonly schedule: RenormSchedule | null;
+  protected override readonly poolsInPass = false;
 
   constructor(numFeatures: number, opts: BatchRenormOptions = {}) {
     super(numFeatures, opts);

@@ -8,11 +8,13 @@ import { noteTrainingUnderNoGrad } from './eval-guard.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { batchNorm, batchNormTrain, updateRunningStats } from '../ops/batchnorm.js';
 import { clone, concat, permute, slice } from '../ops/shape-ops.js';
+import { relu as reluOp } from '../ops/activation.js';
+import { maxPoolAttrs } from '../ops/pool.js';
 import { type Convention, type ConventionDefaults, conventionDefaults } from './conventions.js';
 import { assertFinite, assertInputDType } from './input-checks.js';
-import type { Module } from './module.js';
+import type { Fused, Module } from './module.js';
 import { NormBase } from './norm-base.js';
-import { ReLU } from './simple.js';
+import { MaxPool2d, ReLU } from './simple.js';
 
 export interface BatchNormOptions extends Partial<Omit<ConventionDefaults, 'momentum'>> {
   /** Defaults for everything below; 'pytorch' unless given. */
@@ -129,9 +131,36 @@ export abstract class BatchNormBase extends NormBase {
     return Float64Array.from(scale, (s, c) => ((b ? b[c] : 0) - mu[c]) * s + (beta ? beta[c] : 0));
   }
 
-  /** BatchNorm followed by a ReLU runs as one fused pass (same values, one less tensor). */
-  override fuseWith(next: Module): ((x: Tensor) => Tensor) | null {
-    return next instanceof ReLU ? (x) => this.run(x, true) : null;
+  /**
+   * BatchNorm followed by a ReLU runs as one fused pass (same values, one less tensor);
+   * followed by max pooling (after a ReLU or not), its training pass pools each plane from
+   * cache, and the full-size output is never stored (the ReLU then runs on the pooled values,
+   * as ReLU.fuseWith moves it: the same values and gradients).
+   */
+  override fuseWith([a, b]: Module[]): Fused | null {
+    const relu = a instanceof ReLU;
+    const pool = relu ? b : a;
+    if (pool instanceof MaxPool2d)
+      return { span: relu ? 3 : 2, forward: (x) => this.runPooled(x, pool, relu) };
+    return relu ? { span: 2, forward: (x) => this.run(x, true) } : null;
+  }
+
+  /** Whether the training pass may pool (Batch Renorm's output is not the plain norm's). */
+  protected readonly poolsInPass: boolean = true;
+
+  /** This norm, then (relu) a ReLU and max pooling, fused when the batch is normalized whole. */
+  private runPooled(x: Tensor, pool: MaxPool2d, relu: boolean): Tensor {
+    const whole =
+      (this.training || !this.trackRunningStats) &&
+      this.poolsInPass &&
+      this.settings.channelAxis === 1 &&
+      x.rank === 4 &&
+      x.shape[1] === this.numFeatures &&
+      x.size > 0 &&
+      (this.virtualBatchSize === null || x.shape[0] <= this.virtualBatchSize);
+    if (!whole) return pool.forward(this.run(x, relu));
+    const y = this.run(x, false, pool);
+    return relu ? reluOp(y) : y;
   }
 
   /**
@@ -169,6 +198,17 @@ export abstract class BatchNormBase extends NormBase {
     });
   }
 
+  /** normalizeBatch followed by max pooling in the same pass. */
+  private normalizePooled(x: Tensor, pool: MaxPool2d, name: string) {
+    const needGrad = [x, this.weight, this.bias].some((t) => t?.requiresGrad);
+    return batchNormTrain(x, this.weight, this.bias, {
+      eps: this.eps,
+      name,
+      checkBatchOfOne: this.settings.checkBatchOfOne,
+      pool: maxPoolAttrs(x, pool.kernelSize, pool.options, needGrad),
+    });
+  }
+
   /**
    * Moves the running statistics once for this training call, by the mean over (ghost)
    * batches of their means and variances (biased in, stored as the convention says), with
@@ -195,7 +235,8 @@ export abstract class BatchNormBase extends NormBase {
     this.setNumBatchesTracked(steps);
   }
 
-  private run(x: Tensor, relu: boolean): Tensor {
+  /** pool: the training pass pools its output (runPooled has checked that it may). */
+  private run(x: Tensor, relu: boolean, pool?: MaxPool2d): Tensor {
     const name = this.describe();
     const last = this.settings.channelAxis === -1;
     const C = last ? x.shape[x.rank - 1] : x.shape[1];
@@ -217,9 +258,9 @@ export abstract class BatchNormBase extends NormBase {
     if (this.training && !isGradEnabled() && !this.cumulativeAverage) noteTrainingUnderNoGrad(this);
     let y: Tensor;
     if (this.training || !this.trackRunningStats) {
-      const parts = this.ghostBatches(xc, name).map((chunk) =>
-        this.normalizeBatch(chunk, relu, name),
-      );
+      const parts = pool
+        ? [this.normalizePooled(xc, pool, name)]
+        : this.ghostBatches(xc, name).map((chunk) => this.normalizeBatch(chunk, relu, name));
       y =
         parts.length === 1
           ? parts[0].y

@@ -12,7 +12,7 @@ import { tensor } from '../tensor/create.js';
 import { BatchNorm2d, type BatchNormBase } from './batchnorm.js';
 import { BatchRenorm2d } from './batchnorm-variants.js';
 import { defaultInit_ } from './init.js';
-import { Module } from './module.js';
+import { type Fused, Module } from './module.js';
 
 function positiveInt(layer: string, name: string, v: number): void {
   if (!Number.isInteger(v) || v < 1)
@@ -182,18 +182,19 @@ export class Conv2d extends ConvBase {
    * into the weight and bias (foldBatchNorm's fold, done per call), when the output is larger
    * than the weight by FOLD_RATIO (folding reads the weight; the norm's pass the output).
    */
-  override fuseWith(next: Module): ((x: Tensor) => Tensor) | null {
+  override fuseWith([next]: Module[]): Fused | null {
     if (!(next instanceof BatchNorm2d || next instanceof BatchRenorm2d)) return null;
     if (next.training || !next.trackRunningStats || next.settings.channelAxis !== 1) return null;
     if (isGradEnabled()) return null;
     const [sh, sw] = pair2('Conv2d', 'stride', this.options.stride ?? 1, 1);
-    return (x) => {
+    const forward = (x: Tensor) => {
       const [N, , H, W] = x.shape;
       const outputs = (N * this.outChannels * H * W) / (sh * sw);
       const f = outputs > FOLD_RATIO * this.weight.size ? foldedEval(this, next) : null;
       if (f === null) return next.call(this.call(x));
       return this.named(() => conv2d(x, f.weight, f.bias, this.options));
     };
+    return { span: 2, forward };
   }
 }
 

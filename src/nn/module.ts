@@ -8,6 +8,12 @@ import { type BackwardHook, type ForwardHook, type ForwardPreHook, ModuleHooks }
 
 export type StateDict = Record<string, Tensor>;
 
+/** A fused forward over a module and the span − 1 modules after it (Module.fuseWith). */
+export interface Fused {
+  forward: (x: Tensor) => Tensor;
+  span: number;
+}
+
 export abstract class Module {
   training = true;
   private readonly params = new Map<string, Tensor | null>();
@@ -50,10 +56,11 @@ export abstract class Module {
   }
 
   /**
-   * A forward that computes this module followed by `next` in one fused pass, or null.
-   * Containers (Sequential) ask each child; the result must equal next(this(x)).
+   * A forward that computes this module and the first span − 1 of `following` (the modules
+   * after it, none hooked) in one fused pass, or null. Containers (Sequential) ask each
+   * child; the result must equal running them one after the other.
    */
-  fuseWith(_next: Module): ((x: Tensor) => Tensor) | null {
+  fuseWith(_following: Module[]): Fused | null {
     return null;
   }
 

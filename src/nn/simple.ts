@@ -1,7 +1,7 @@
 // Parameter-free layers: activations, dropout, pooling, flatten.
 import type { Tensor } from '../tensor/tensor.js';
 import * as F from '../ops/index.js';
-import { Module } from './module.js';
+import { type Fused, Module } from './module.js';
 
 export class ReLU extends Module {
   forward(x: Tensor): Tensor {
@@ -12,9 +12,9 @@ export class ReLU extends Module {
    * pool). ReLU is monotone, so max(relu(a), relu(b)) = relu(max(a, b)): the same values, and
    * the same gradients (the window's maximum, or 0 where it is not positive).
    */
-  override fuseWith(next: Module): ((x: Tensor) => Tensor) | null {
+  override fuseWith([next]: Module[]): Fused | null {
     if (!(next instanceof MaxPool2d)) return null;
-    return (x) => F.relu(F.maxPool2d(x, next.kernelSize, next.options));
+    return { span: 2, forward: (x) => F.relu(next.forward(x)) };
   }
 }
 
@@ -181,18 +181,19 @@ export class Sequential extends Module {
 
   forward(x: Tensor): Tensor {
     const n = this.layers.length;
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < n;) {
       // A hooked layer runs on its own, so its hooks see its own input and output.
-      const next = this.layers[i + 1];
+      const layer = this.layers[i];
+      let end = i + 1;
+      while (end < n && !this.layers[end].hasHooks) end++;
       const fused =
-        i + 1 < n && !this.layers[i].hasHooks && !next.hasHooks
-          ? this.layers[i].fuseWith(next)
-          : null;
+        !layer.hasHooks && end > i + 1 ? layer.fuseWith(this.layers.slice(i + 1, end)) : null;
       if (fused !== null) {
-        x = fused(x);
-        i++;
+        x = fused.forward(x);
+        i += fused.span;
       } else {
-        x = this.layers[i].call(x);
+        x = layer.call(x);
+        i++;
       }
     }
     return x;

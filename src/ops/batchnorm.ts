@@ -1,6 +1,7 @@
 // Functional batch normalization (PyTorch's F.batch_norm): batch statistics in training,
 // running statistics in eval. Running buffers are updated in place after the kernel succeeds.
 import { applyMulti, apply } from '../autograd/apply.js';
+import type { PoolAttrs } from '../kernels/js/pool.js';
 import { registerGradient } from '../kernels/registry.js';
 import { zeros, ones } from '../tensor/create.js';
 import { fmt } from '../tensor/shape.js';
@@ -94,7 +95,10 @@ export function batchNormTrain(
   x: Tensor,
   weight: Tensor | null,
   bias: Tensor | null,
-  opts: Pick<BatchNormOptions, 'eps' | 'relu' | 'name' | 'checkBatchOfOne'> = {},
+  opts: Pick<BatchNormOptions, 'eps' | 'relu' | 'name' | 'checkBatchOfOne'> & {
+    /** Max pooling of the output in the same pass (no ReLU then): y is the pooled output. */
+    pool?: PoolAttrs;
+  } = {},
 ): { y: Tensor; mean: Float64Array; variance: Float64Array; count: number } {
   const count = x.size / x.shape[1];
   if (count <= 1 && (opts.checkBatchOfOne ?? true)) {
@@ -103,10 +107,10 @@ export function batchNormTrain(
     );
   }
   const affine = weight && bias ? [weight, bias] : [];
-  const [y, mean, , variance] = applyMulti('BatchNormTrain', [x, ...affine], {
-    eps: opts.eps ?? 1e-5,
-    relu: opts.relu ?? false,
-  });
+  const eps = opts.eps ?? 1e-5;
+  const [y, mean, , variance] = opts.pool
+    ? applyMulti('BatchNormTrainPool', [x, ...affine], { eps, pool: opts.pool })
+    : applyMulti('BatchNormTrain', [x, ...affine], { eps, relu: opts.relu ?? false });
   return {
     y,
     mean: Float64Array.from(mean.data),
@@ -146,6 +150,20 @@ registerGradient(
       [dy, x, mean, invstd, ...(w ? [w] : []), ...(relu ? [y] : [])],
       { relu, intoDy: donated },
     );
+    return [dx, w ? dw : null, w ? db : null];
+  },
+);
+
+registerGradient(
+  'BatchNormTrainPool',
+  (dy, { inputs: [x, w], outputs: [, mean, invstd, , idx], attrs: { pool } }) => {
+    // The pool's backward scatters dy into a fresh tensor that only this node holds: dx
+    // goes over it.
+    const g = apply('MaxPool2dGrad', [dy, idx], { ...pool, inputShape: [...x.shape] });
+    const [dx, dw, db] = applyMulti('BatchNormBackward', [g, x, mean, invstd, ...(w ? [w] : [])], {
+      relu: false,
+      intoDy: true,
+    });
     return [dx, w ? dw : null, w ? db : null];
   },
 );

@@ -1,7 +1,7 @@
 import { isGradEnabled } from '../autograd/grad-mode.js';
 import { apply, applyMulti } from '../autograd/apply.js';
 import { registerGradient } from '../kernels/registry.js';
-import { poolOutSize } from '../kernels/js/pool.js';
+import { type PoolAttrs, poolOutSize } from '../kernels/js/pool.js';
 import { fmt } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { expectRank, expectTensor, pair2 } from './util.js';
@@ -38,17 +38,25 @@ function poolAttrs(op: string, x: Tensor, kernelSize: number | [number, number],
   };
 }
 
+/**
+ * maxPool2d's attributes for x (checked as maxPool2d checks them); `needGrad`: whether a
+ * gradient will route through the argmax (without one the kernels may skip writing it).
+ */
+export function maxPoolAttrs(
+  x: Tensor,
+  kernelSize: number | [number, number],
+  opts: Pool2dOptions,
+  needGrad: boolean,
+): PoolAttrs {
+  return { ...poolAttrs('maxPool2d', x, kernelSize, opts), indices: isGradEnabled() && needGrad };
+}
+
 export function maxPool2d(
   x: Tensor,
   kernelSize: number | [number, number],
   opts: Pool2dOptions = {},
 ): Tensor {
-  // Without a gradient to route, the argmax indices need not be written (kernels may skip them).
-  const indices = isGradEnabled() && x.requiresGrad;
-  return applyMulti('MaxPool2d', [x], {
-    ...poolAttrs('maxPool2d', x, kernelSize, opts),
-    indices,
-  })[0];
+  return applyMulti('MaxPool2d', [x], { ...maxPoolAttrs(x, kernelSize, opts, x.requiresGrad) })[0];
 }
 
 export function avgPool2d(

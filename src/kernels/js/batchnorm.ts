@@ -1,8 +1,24 @@
 // Fused BatchNorm kernels over [N, C, ...spatial], written once against the norm primitives
 // (statistics helper + normalize passes) that each backend supplies.
 import { type KernelSpec, registerKernel } from '../registry.js';
-import { dxOver, empty } from '../../tensor/tensor.js';
-import { type NormPrimitives, channelLayout, perStat } from './stats.js';
+import type { DType } from '../../tensor/dtype.js';
+import { type Tensor, dxOver, empty } from '../../tensor/tensor.js';
+import { type PoolAttrs, poolOutShape } from './pool.js';
+import { type Moments, type NormPrimitives, channelLayout, perStat } from './stats.js';
+
+/** mean, invstd = 1/√(var + eps) and the biased variance, shaped [C], from the moments. */
+function statistics(m: Moments, C: number, eps: number, dtype: DType): Tensor[] {
+  const mean = empty([C], dtype),
+    invstd = empty([C], dtype),
+    variance = empty([C], dtype);
+  for (let c = 0; c < C; c++) {
+    const v = m.m2[c] / m.count;
+    mean.data[c] = m.mean[c];
+    invstd.data[c] = 1 / Math.sqrt(v + eps);
+    variance.data[c] = v;
+  }
+  return [mean, invstd, variance];
+}
 
 export function registerBatchNormKernels(
   backend: string,
@@ -21,16 +37,31 @@ export function registerBatchNormKernels(
       const y = empty(x.shape, x.dtype);
       const params = { P: C, Q: 1, w: perStat(w, C, 1), b: perStat(b, C, 0) };
       const m = P.normalize(x.data, y.data, L, eps, params, relu);
-      const mean = empty([C], x.dtype),
-        invstd = empty([C], x.dtype),
-        variance = empty([C], x.dtype);
-      for (let c = 0; c < C; c++) {
-        const v = m.m2[c] / m.count;
-        mean.data[c] = m.mean[c];
-        invstd.data[c] = 1 / Math.sqrt(v + eps);
-        variance.data[c] = v;
-      }
-      return [y, mean, invstd, variance];
+      return [y, ...statistics(m, C, eps, x.dtype)];
+    },
+  });
+
+  // BatchNormTrain followed by max pooling, the normalized values never stored: inputs
+  // [x, weight?, bias?], outputs [pooled, mean, invstd, biasedVar, argmax] (argmax [0] when
+  // attrs.pool.indices is false).
+  registerKernel({
+    name: 'BatchNormTrainPool',
+    backend,
+    supports,
+    fn: ([x, w, b], { eps, pool }: { eps: number; pool: PoolAttrs }) => {
+      const L = channelLayout(x.shape);
+      const C = L.numStats;
+      const shape = poolOutShape(x.shape, pool);
+      const y = empty(shape, x.dtype);
+      const idx = empty(pool.indices === false ? [0] : shape, x.dtype);
+      const params = { P: C, Q: 1, w: perStat(w, C, 1), b: perStat(b, C, 0) };
+      const [H, W] = x.shape.slice(2);
+      const out = { attrs: pool, H, W, oh: shape[2], ow: shape[3], Y: y.data };
+      const m = P.normalizePooled(x.data, L, eps, params, {
+        ...out,
+        I: pool.indices === false ? null : idx.data,
+      });
+      return [y, ...statistics(m, C, eps, x.dtype), idx];
     },
   });
 

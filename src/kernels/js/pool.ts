@@ -22,51 +22,77 @@ export function poolOutSize(size: number, k: number, s: number, p: number, ceil 
   return out;
 }
 
-// MaxPool2d returns [y, argmax]; argmax holds each window's flat index within its plane
-// (exact in float32 for planes below 2^24 elements), which the backward scatters through.
+/**
+ * Max pooling of `planes` planes [H, W] of X into Y [planes, oh, ow] and, unless I is null,
+ * each window's flat index within its plane (exact in float32 for planes below 2^24
+ * elements), which the backward scatters through. A value wins if greater or NaN, in window
+ * order (PyTorch's rule).
+ */
+export function maxPoolPlanes(
+  X: TypedArray,
+  planes: number,
+  H: number,
+  W: number,
+  a: PoolAttrs,
+  oh: number,
+  ow: number,
+  Y: TypedArray,
+  I: TypedArray | null,
+): void {
+  const [kh, kw] = a.kernel,
+    [sh, sw] = a.stride,
+    [ph, pw] = a.padding;
+  let q = 0;
+  for (let p = 0; p < planes; p++) {
+    const base = p * H * W;
+    for (let oy = 0; oy < oh; oy++) {
+      const y0 = oy * sh - ph;
+      const ya = Math.max(y0, 0),
+        yb = Math.min(y0 + kh, H);
+      for (let ox = 0; ox < ow; ox++) {
+        const x0 = ox * sw - pw;
+        const xa = Math.max(x0, 0),
+          xb = Math.min(x0 + kw, W);
+        let best = -Infinity,
+          bi = ya * W + xa;
+        for (let yy = ya; yy < yb; yy++) {
+          for (let xx = xa; xx < xb; xx++) {
+            const v = X[base + yy * W + xx];
+            if (v > best || Number.isNaN(v)) {
+              best = v;
+              bi = yy * W + xx;
+            }
+          }
+        }
+        Y[q] = best;
+        if (I !== null) I[q] = bi;
+        q++;
+      }
+    }
+  }
+}
+
+/** The output size of max pooling attrs a over [N, C, H, W]. */
+export function poolOutShape(shape: readonly number[], a: PoolAttrs): number[] {
+  const [N, C, H, W] = shape;
+  return [
+    N,
+    C,
+    poolOutSize(H, a.kernel[0], a.stride[0], a.padding[0], a.ceilMode),
+    poolOutSize(W, a.kernel[1], a.stride[1], a.padding[1], a.ceilMode),
+  ];
+}
+
+// MaxPool2d returns [y, argmax] (maxPoolPlanes).
 registerKernel({
   name: 'MaxPool2d',
   backend: 'js',
   fn: ([x], a: PoolAttrs) => {
     const [N, C, H, W] = x.shape;
-    const [kh, kw] = a.kernel,
-      [sh, sw] = a.stride,
-      [ph, pw] = a.padding;
-    const oh = poolOutSize(H, kh, sh, ph, a.ceilMode),
-      ow = poolOutSize(W, kw, sw, pw, a.ceilMode);
-    const y = empty([N, C, oh, ow], x.dtype);
-    const idx = empty([N, C, oh, ow], x.dtype);
-    const X = x.data,
-      Y = y.data,
-      I = idx.data;
-    let q = 0;
-    for (let p = 0; p < N * C; p++) {
-      const base = p * H * W;
-      for (let oy = 0; oy < oh; oy++) {
-        const y0 = oy * sh - ph;
-        const ya = Math.max(y0, 0),
-          yb = Math.min(y0 + kh, H);
-        for (let ox = 0; ox < ow; ox++) {
-          const x0 = ox * sw - pw;
-          const xa = Math.max(x0, 0),
-            xb = Math.min(x0 + kw, W);
-          let best = -Infinity,
-            bi = ya * W + xa;
-          for (let yy = ya; yy < yb; yy++) {
-            for (let xx = xa; xx < xb; xx++) {
-              const v = X[base + yy * W + xx];
-              // A value wins if greater or NaN, in window order (PyTorch's rule).
-              if (v > best || Number.isNaN(v)) {
-                best = v;
-                bi = yy * W + xx;
-              }
-            }
-          }
-          Y[q] = best;
-          I[q++] = bi;
-        }
-      }
-    }
+    const out = poolOutShape(x.shape, a);
+    const y = empty(out, x.dtype);
+    const idx = empty(out, x.dtype);
+    maxPoolPlanes(x.data, N * C, H, W, a, out[2], out[3], y.data, idx.data);
     return [y, idx];
   },
 });

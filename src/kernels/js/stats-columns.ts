@@ -4,7 +4,7 @@
 // pass touching every element once with per-column float64 accumulators: two-pass moments
 // (exact, no E[x²] − E[x]²), then the affine and backward passes. Any other layout goes to
 // the backend's own primitives. The WASM twin is assembly/columns.ts (wasmColumnPasses).
-import type { NormPrimitives, StatLayout } from './stats.js';
+import { type NormPrimitives, type StatLayout, jsNormPrimitives } from './stats.js';
 
 /** True for a layout whose statistics are the contiguous columns of a [outer, numStats] matrix. */
 const isColumns = (L: StatLayout) =>
@@ -26,6 +26,8 @@ export function withColumnPasses(
       (take(L, p.Q) ? columns : P).normalize(X, Y, L, eps, p, relu),
     normalizeBackward: (G, X, DX, L, mu, inv, p, mask) =>
       (take(L, p.Q) ? columns : P).normalizeBackward(G, X, DX, L, mu, inv, p, mask),
+    // Pooled layouts are planes, never columns.
+    normalizePooled: (X, L, eps, p, out) => P.normalizePooled(X, L, eps, p, out),
   };
 }
 
@@ -61,6 +63,7 @@ export const jsColumnPasses: NormPrimitives = (() => {
   return {
     moments,
     affine,
+    normalizePooled: jsNormPrimitives.normalizePooled, // columns are never pooled
     normalize(X, Y, L, eps, p, relu = false) {
       const m = moments(X, L);
       const a = m.m2.map((q, s) => p.w[s % p.P] / Math.sqrt(q / m.count + eps));

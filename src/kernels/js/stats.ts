@@ -5,6 +5,7 @@
 // partials from threads or workers merge the same way.
 import type { TypedArray } from '../../tensor/dtype.js';
 import type { Tensor } from '../../tensor/tensor.js';
+import { type PoolAttrs, maxPoolPlanes } from './pool.js';
 
 /** Statistic s reduces x[o*outerStride + s*statStride + i] for o < outer, i < inner. */
 export interface StatLayout {
@@ -91,6 +92,18 @@ export interface StatParams {
   b: Float64Array;
 }
 
+/** Where normalizePooled puts its output: max pooling by attrs of planes [H, W] into Y
+ * [planes, oh, ow] and, unless I is null, the argmax (pool.ts's maxPoolPlanes). */
+export interface PooledOutput {
+  attrs: PoolAttrs;
+  H: number;
+  W: number;
+  oh: number;
+  ow: number;
+  Y: TypedArray;
+  I: TypedArray | null;
+}
+
 /** The per-statistic passes every norm is built from; each backend supplies them. */
 export interface NormPrimitives {
   moments(X: TypedArray, L: StatLayout): Moments;
@@ -119,6 +132,18 @@ export interface NormPrimitives {
     eps: number,
     p: StatParams,
     relu?: boolean,
+  ): Moments;
+  /**
+   * normalize (without ReLU) followed by max pooling, over runs that are whole [H, W] planes
+   * (BatchNorm's layout): the pooled output and its argmax go to `out`, the normalized values
+   * nowhere (the WASM kernel pools each plane from cache, so they never reach memory).
+   */
+  normalizePooled(
+    X: TypedArray,
+    L: StatLayout,
+    eps: number,
+    p: StatParams,
+    out: PooledOutput,
   ): Moments;
   /**
    * Its backward given mu and inv per statistic: with g' = g·w[k] and x̂ = (x − mu)·inv,
@@ -175,6 +200,13 @@ export const jsNormPrimitives: NormPrimitives = {
         Y[i] = relu && v < 0 ? 0 : v;
       }
     });
+    return m;
+  },
+  normalizePooled(X, L, eps, p, out) {
+    const Y = new (X.constructor as Float32ArrayConstructor)(X.length);
+    const m = jsNormPrimitives.normalize(X, Y, L, eps, p, false);
+    const { attrs, H, W, oh, ow } = out;
+    maxPoolPlanes(Y, X.length / (H * W), H, W, attrs, oh, ow, out.Y, out.I);
     return m;
   },
   normalizeBackward(G, X, DX, L, mu, inv, p, mask) {

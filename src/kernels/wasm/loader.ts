@@ -153,6 +153,8 @@ export interface WasmKernels {
     relu: number,
     mean: number,
     m2: number,
+    pool: number,
+    scratch: number,
   ): void;
   normalizeBackward(
     g: number,

@@ -15,8 +15,10 @@ import {
   jsCellPrimitives,
 } from '../js/recurrent.js';
 import {
+  type Moments,
   type NormPrimitives,
   type StatLayout,
+  type StatParams,
   jsNormPrimitives,
   rowGradCoefficients,
   rowLayout,
@@ -43,10 +45,19 @@ function ptrs(...arrays: TypedArray[]): number[] | null {
   return out;
 }
 
-/** Splits statistics [0, numStats) across threads; args get (s0, s1) then the layout. */
-function overStats(fn: string, L: StatLayout, head: number[], tail: number[]): void {
+/**
+ * Splits statistics [0, numStats) across threads; args get (s0, s1) then the layout, the tail
+ * and the thread's own (perThread, given its index).
+ */
+function overStats(
+  fn: string,
+  L: StatLayout,
+  head: number[],
+  tail: number[],
+  perThread: (t: number) => number[] = () => [],
+): void {
   const per = Math.max(1, L.outer * L.inner);
-  parallelFor(fn, L.numStats, Math.ceil(GRAIN_ELEMENTS / per), (s0, s1) => [
+  parallelFor(fn, L.numStats, Math.ceil(GRAIN_ELEMENTS / per), (s0, s1, t) => [
     ...head,
     s0,
     s1,
@@ -55,7 +66,34 @@ function overStats(fn: string, L: StatLayout, head: number[], tail: number[]): v
     L.statStride,
     L.inner,
     ...tail,
+    ...perThread(t),
   ]);
+}
+
+/** assembly/stats.ts's normalize over the layout (y unused when pooled: see there). */
+function normalizeCall(
+  x: number,
+  y: number,
+  L: StatLayout,
+  eps: number,
+  prm: StatParams,
+  relu: boolean,
+  pool: number,
+  planes: (t: number) => number[] = () => [0],
+): Moments {
+  const [pw, pb] = f64Args('norm-in', prm.w, prm.b);
+  const [mean, m2] = f64Args(
+    'norm-out',
+    new Float64Array(L.numStats),
+    new Float64Array(L.numStats),
+  );
+  const tail = [prm.P, prm.Q, pw, pb, eps, relu ? 1 : 0, mean, m2, pool];
+  overStats('normalize', L, [x, y], tail, planes);
+  return {
+    count: L.outer * L.inner,
+    mean: f64Read(mean, L.numStats),
+    m2: f64Read(m2, L.numStats),
+  };
 }
 
 export function wasmNormPrimitives(): NormPrimitives {
@@ -85,19 +123,18 @@ export function wasmNormPrimitives(): NormPrimitives {
     normalize(X, Y, L, eps, prm, relu = false) {
       const p = ptrs(X, Y);
       if (p === null) return js.normalize(X, Y, L, eps, prm, relu);
-      const [pw, pb] = f64Args('norm-in', prm.w, prm.b);
-      const [mean, m2] = f64Args(
-        'norm-out',
-        new Float64Array(L.numStats),
-        new Float64Array(L.numStats),
-      );
-      const tail = [prm.P, prm.Q, pw, pb, eps, relu ? 1 : 0, mean, m2];
-      overStats('normalize', L, [p[0], p[1]], tail);
-      return {
-        count: L.outer * L.inner,
-        mean: f64Read(mean, L.numStats),
-        m2: f64Read(m2, L.numStats),
-      };
+      return normalizeCall(p[0], p[1], L, eps, prm, relu, 0);
+    },
+    normalizePooled(X, L, eps, prm, out) {
+      const p = ptrs(X, out.Y, ...(out.I ? [out.I] : []));
+      if (p === null) return js.normalizePooled(X, L, eps, prm, out);
+      const { attrs: a, H, W, oh, ow } = out;
+      const geometry = [H, W, ...a.kernel, ...a.stride, ...a.padding, oh, ow, p[1], p[2] ?? 0];
+      const pool = workspaceBytes('pool-geometry', geometry.length * 4);
+      new Int32Array(heap.buffer, pool, geometry.length).set(geometry);
+      // Each thread's two planes of normalized values, pooled from there.
+      const planes = (t: number) => [workspaceBytes(`pool-planes-${t}`, 2 * H * W * 4)];
+      return normalizeCall(p[0], 0, L, eps, prm, false, pool, planes);
     },
     normalizeBackward(G, X, DX, L, mu, inv, prm, mask) {
       const p = ptrs(G, X, DX, ...(mask ? [mask] : []));
@@ -667,5 +704,6 @@ export function wasmColumnPasses(): NormPrimitives {
       rows(p[1], p[0], p[2], N, C, [hi, A, B, K], false);
       return { sg, sgx };
     },
+    normalizePooled: jsNormPrimitives.normalizePooled, // columns are never pooled
   };
 }
