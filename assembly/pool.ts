@@ -267,7 +267,11 @@ function maxPool2x2One(base: usize, r0: i32, W: i32, ox: i32, y: usize, idx: usi
   if (idx != 0) store<f32>(idx + ((<usize>ox) << 2), <f32>bi);
 }
 
-/** maxPool2x2Four's values without the argmax: f32x4.max keeps a NaN, as the rule does. */
+/**
+ * maxPool2x2Four's values without the argmax. pmax(a, b) = a < b ? b : a keeps the earlier of
+ * equal values, as the rule does (so −0 before +0 gives −0, where f32x4.max gives +0); a NaN
+ * anywhere wins, which f32x4.max's chain says.
+ */
 function maxPool2x2FourValues(base: usize, r0: i32, W: i32, ox: i32, y: usize): void {
   const a = base + ((<usize>(r0 + 2 * ox)) << 2),
     b = a + ((<usize>W) << 2);
@@ -275,15 +279,13 @@ function maxPool2x2FourValues(base: usize, r0: i32, W: i32, ox: i32, y: usize): 
     a1 = v128.load(a, 16),
     b0 = v128.load(b),
     b1 = v128.load(b, 16);
-  const top = f32x4.max(
-    v128.shuffle<f32>(a0, a1, 0, 2, 4, 6),
-    v128.shuffle<f32>(a0, a1, 1, 3, 5, 7),
-  );
-  const bottom = f32x4.max(
-    v128.shuffle<f32>(b0, b1, 0, 2, 4, 6),
-    v128.shuffle<f32>(b0, b1, 1, 3, 5, 7),
-  );
-  v128.store(y, f32x4.max(top, bottom));
+  const v0 = v128.shuffle<f32>(a0, a1, 0, 2, 4, 6),
+    v1 = v128.shuffle<f32>(a0, a1, 1, 3, 5, 7),
+    v2 = v128.shuffle<f32>(b0, b1, 0, 2, 4, 6),
+    v3 = v128.shuffle<f32>(b0, b1, 1, 3, 5, 7);
+  const first = f32x4.pmax(f32x4.pmax(v0, v1), f32x4.pmax(v2, v3));
+  const any = f32x4.max(f32x4.max(v0, v1), f32x4.max(v2, v3));
+  v128.store(y, v128.bitselect(any, first, f32x4.ne(any, any)));
 }
 
 /**

@@ -751,6 +751,9 @@ describe('WASM kernels equal the JS reference', () => {
       const v = nk.randn(shape).toArray() as Float32Array;
       for (let i = 0; i < v.length; i += 37) v[i] = v[i + 1] ?? 0; // ties
       v[5] = NaN;
+      // A window whose maximum is a tie of −0 (first) and +0: the first wins, sign included.
+      const W = shape[3];
+      [v[4 * W], v[4 * W + 1], v[5 * W], v[5 * W + 1]] = [-0, 0, -1, -1];
       const t = nk.tensor(v, shape);
       const [js, wasm] = both(() => forwardBackward((p) => nk.maxPool2d(p, 2), [t]));
       js.forEach((r, i) =>
@@ -762,6 +765,9 @@ describe('WASM kernels equal the JS reference', () => {
       );
       assertClose(wasmValues, jsValues, { rtol: 0, atol: 0, what: `maxPool2d [${shape}] values` });
       assertClose(wasmValues, js[0], { rtol: 0, atol: 0, what: `values = the training path's` });
+      const signs = (a: ArrayLike<number>) => Array.from(a, (x) => Object.is(x, -0));
+      assert.deepEqual(signs(wasmValues), signs(jsValues), `maxPool2d [${shape}]: signs of zero`);
+      assert.deepEqual(signs(wasm[0]), signs(js[0]), `maxPool2d [${shape}]: signs, with argmax`);
     }
     // The general (non-2x2) path without indices too.
     const [jsV, wasmV] = both(() =>
