@@ -257,10 +257,10 @@ export function moments(
 
 /**
  * y = (x − m)·a + b over run oa of x into ya, and the same with its own constants over run ob
- * into yb, n floats each, then max(y, 0) when relu. Centring first keeps a constant channel exact: the
- * centre's float32 part hi is subtracted in the loop, x − hi exact for x near it (Sterbenz),
- * and the rest lo = m − hi goes into the shift, (x − hi)·a + (b − lo·a), so a mean of 1e6
- * costs no accuracy though f32 cannot hold it. Each step loads before it stores, so ya may be
+ * into yb, n floats each, then max(y, 0) when relu. Centring first keeps a constant channel
+ * exact: the centre's float32 part hi is subtracted in the loop, x − hi exact for x near it
+ * (Sterbenz), and the rest lo = m − hi goes into the shift, (x − hi)·a + (b − lo·a), so a
+ * mean of 1e6 costs no accuracy though f32 cannot hold it. Each step loads before it stores, so ya may be
  * x + oa and ob may be oa (yb then ya).
  */
 function affineRun2(

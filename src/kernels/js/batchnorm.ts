@@ -55,11 +55,16 @@ export function registerBatchNormKernels(
       const y = empty(shape, x.dtype);
       const idx = empty(pool.indices === false ? [0] : shape, x.dtype);
       const params = { P: C, Q: 1, w: perStat(w, C, 1), b: perStat(b, C, 0) };
-      const [H, W] = x.shape.slice(2);
-      const out = { attrs: pool, H, W, oh: shape[2], ow: shape[3], Y: y.data };
+      const [H, W, oh, ow] = [...x.shape.slice(2), ...shape.slice(2)];
+      const I = pool.indices === false ? null : idx.data;
       const m = P.normalizePooled(x.data, L, eps, params, {
-        ...out,
-        I: pool.indices === false ? null : idx.data,
+        attrs: pool,
+        H,
+        W,
+        oh,
+        ow,
+        Y: y.data,
+        I,
       });
       return [y, ...statistics(m, C, eps, x.dtype), idx];
     },
