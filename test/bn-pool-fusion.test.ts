@@ -105,6 +105,17 @@ describe('BatchNorm + max pooling in one pass', () => {
     }
   }
 
+  it('float64 (a norm without parameters or running statistics) takes the JS kernel: the same bits', () => {
+    nk.setBackend('wasm');
+    const x = nk.randn([4, 3, 6, 6], { dtype: 'float64' });
+    const build = () => [
+      new BatchNorm2d(3, { affine: false, trackRunningStats: false }),
+      new ReLU(),
+      new MaxPool2d(2),
+    ];
+    same(build, x);
+  });
+
   it('gives the same bits at 1, 2 and 3 threads', () => {
     nk.setBackend('wasm');
     setGrainScale(0);
