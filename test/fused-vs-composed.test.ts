@@ -232,3 +232,27 @@ describe('ReLU then MaxPool2d in a Sequential (the ReLU runs after the pool)', (
       });
     }
 });
+
+describe('BasicBlock runs its layers as a chain (BatchNorm + ReLU fused)', () => {
+  it('equals the block with its layers run apart, output, gradients and running statistics bit for bit', () => {
+    nk.setBackend('wasm');
+    const run = (hooked: boolean) => {
+      nk.manualSeed(3);
+      const block = new nn.BasicBlock(4, 8, 2, (c) => new nn.BatchNorm2d(c));
+      // A hooked norm runs on its own: the block's composition without fusion.
+      if (hooked) block.bn1.registerForwardHook(() => undefined);
+      const x = nk.randn([3, 4, 9, 7], { requiresGrad: true });
+      const y = block.call(x);
+      y.mul(y).sum().backward();
+      return [
+        Array.from(y.data),
+        Array.from(x.grad!.data),
+        ...block.parameters().map((p) => Array.from(p.grad!.data)),
+        ...block.buffers().map((b) => Array.from(b.data)),
+      ];
+    };
+    const fused = run(false),
+      apart = run(true);
+    fused.forEach((v, i) => assert.deepEqual(v, apart[i], `part ${i}`));
+  });
+});

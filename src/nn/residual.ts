@@ -4,7 +4,10 @@ import { add } from '../ops/arith.js';
 import { relu } from '../ops/activation.js';
 import { Conv2d } from './layers.js';
 import { Module } from './module.js';
-import { Identity, Sequential } from './simple.js';
+import { Identity, ReLU, Sequential, runLayers } from './simple.js';
+
+/** The block's first ReLU in its chain (stateless and never hooked: one for all blocks). */
+const RELU = new ReLU();
 
 /** Makes a normalization layer for `channels` channels (or Identity for none). */
 export type NormFactory = (channels: number) => Module;
@@ -54,7 +57,9 @@ export class BasicBlock extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const out = this.bn2.call(this.conv2.call(relu(this.bn1.call(this.conv1.call(x)))));
+    // As a chain, so that the norm and its ReLU run fused (and, in eval mode under noGrad,
+    // each BatchNorm folds into its convolution), as they do in a Sequential.
+    const out = runLayers([this.conv1, this.bn1, RELU, this.conv2, this.bn2], x);
     return relu(add(out, this.downsample.call(x)));
   }
 }

@@ -180,22 +180,29 @@ export class Sequential extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const n = this.layers.length;
-    for (let i = 0; i < n;) {
-      // A hooked layer runs on its own, so its hooks see its own input and output.
-      const layer = this.layers[i];
-      let end = i + 1;
-      while (end < n && !this.layers[end].hasHooks) end++;
-      const fused =
-        !layer.hasHooks && end > i + 1 ? layer.fuseWith(this.layers.slice(i + 1, end)) : null;
-      if (fused !== null) {
-        x = fused.forward(x);
-        i += fused.span;
-      } else {
-        x = layer.call(x);
-        i++;
-      }
-    }
-    return x;
+    return runLayers(this.layers, x);
   }
+}
+
+/**
+ * Runs layers one after the other, adjacent ones that can fuse (Module.fuseWith) as one pass:
+ * Sequential's forward, and any module's chain of layers. A hooked layer runs on its own, so
+ * its hooks see its own input and output.
+ */
+export function runLayers(layers: Module[], x: Tensor): Tensor {
+  const n = layers.length;
+  for (let i = 0; i < n;) {
+    const layer = layers[i];
+    let end = i + 1;
+    while (end < n && !layers[end].hasHooks) end++;
+    const fused = !layer.hasHooks && end > i + 1 ? layer.fuseWith(layers.slice(i + 1, end)) : null;
+    if (fused !== null) {
+      x = fused.forward(x);
+      i += fused.span;
+    } else {
+      x = layer.call(x);
+      i++;
+    }
+  }
+  return x;
 }
