@@ -52,7 +52,16 @@ export function im2col(
               (<usize>(hi - lo)) << 2,
             );
           } else {
-            for (let ox = lo; ox < hi; ox++)
+            let ox = lo;
+            // Stride 2 (ResNet's downsampling): four outputs from eight floats, while all
+            // eight lie inside the row.
+            if (sw == 2)
+              for (; ox + 4 <= hi && 2 * ox + xoff + 8 <= W; ox += 4) {
+                const src = row + ((<usize>(2 * ox + xoff)) << 2);
+                const even = v128.shuffle<f32>(v128.load(src), v128.load(src, 16), 0, 2, 4, 6);
+                v128.store(q + ((<usize>ox) << 2), even);
+              }
+            for (; ox < hi; ox++)
               store<f32>(q + ((<usize>ox) << 2), load<f32>(row + ((<usize>(ox * sw + xoff)) << 2)));
           }
           for (let ox = hi; ox < ow; ox++) store<f32>(q + ((<usize>ox) << 2), 0);

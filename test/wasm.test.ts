@@ -197,6 +197,9 @@ describe('WASM kernels equal the JS reference', () => {
       [[2, 5, 4, 3], [7, 5, 1, 1], {}],
       // 270 = 30·3·3 columns of weights: two K blocks forward, four row blocks backward.
       [[2, 30, 6, 5], [7, 30, 3, 3], { padding: 1 }],
+      // Stride 2 over rows wide enough for im2col's four-at-a-time copy, with tails.
+      [[2, 3, 9, 21], [4, 3, 3, 3], { stride: 2, padding: 1 }],
+      [[2, 3, 8, 19], [4, 3, 1, 1], { stride: 2 }],
     ];
     for (const [xs, ws, opts] of cases) {
       const x = nk.randn(xs),
