@@ -5,8 +5,23 @@ const RNN_TANH = 0,
   RNN_RELU = 1,
   LSTM = 2;
 
+import { sigmoid4, tanh4 } from './transcendental';
+
+// Every gate value goes through transcendental.ts's four-lane functions (a lone value in
+// lane 0), so each is computed the same way wherever it sits in a row: Mathf's scalar expm1
+// and tanh took a quarter of an LSTM step.
 function sigmoid(x: f32): f32 {
-  return 1 / (1 + Mathf.exp(-x));
+  return f32x4.extract_lane(sigmoid4(f32x4.splat(x)), 0);
+}
+
+function tanh(x: f32): f32 {
+  return f32x4.extract_lane(tanh4(f32x4.splat(x)), 0);
+}
+
+/** Four gate pre-activations from j: a[j..] + b[j..] + bhh[j..]. */
+function pre4(a: usize, b: usize, bhh: usize, j: i32): v128 {
+  const o = (<usize>j) << 2;
+  return f32x4.add(f32x4.add(v128.load(a + o), v128.load(b + o)), v128.load(bhh + o));
 }
 
 function at(p: usize, i: i32): usize {
@@ -39,19 +54,36 @@ export function cellForward(
     if (kind == LSTM) {
       const pc = cp + ((<usize>(n * H)) << 2),
         qc = cn + ((<usize>(n * H)) << 2);
-      for (let j = 0; j < H; j++) {
+      let j = 0;
+      for (; j + 4 <= H; j += 4) {
+        const o4 = (<usize>j) << 2;
+        const i = sigmoid4(pre4(a, b, bhh, j));
+        const f = sigmoid4(pre4(a, b, bhh, H + j));
+        const g = tanh4(pre4(a, b, bhh, 2 * H + j));
+        const o = sigmoid4(pre4(a, b, bhh, 3 * H + j));
+        const c = f32x4.add(f32x4.mul(f, v128.load(pc + o4)), f32x4.mul(i, g));
+        const tc = tanh4(c);
+        v128.store(qc + o4, c);
+        v128.store(q + o4, f32x4.mul(o, tc));
+        v128.store(at(s, j), i);
+        v128.store(at(s, H + j), f);
+        v128.store(at(s, 2 * H + j), g);
+        v128.store(at(s, 3 * H + j), o);
+        v128.store(at(s, 4 * H + j), tc);
+      }
+      for (; j < H; j++) {
         const i = sigmoid(load<f32>(at(a, j)) + load<f32>(at(b, j)) + load<f32>(at(bhh, j)));
         const f = sigmoid(
           load<f32>(at(a, H + j)) + load<f32>(at(b, H + j)) + load<f32>(at(bhh, H + j)),
         );
-        const g = Mathf.tanh(
+        const g = tanh(
           load<f32>(at(a, 2 * H + j)) + load<f32>(at(b, 2 * H + j)) + load<f32>(at(bhh, 2 * H + j)),
         );
         const o = sigmoid(
           load<f32>(at(a, 3 * H + j)) + load<f32>(at(b, 3 * H + j)) + load<f32>(at(bhh, 3 * H + j)),
         );
         const c = f * load<f32>(at(pc, j)) + i * g;
-        const tc = Mathf.tanh(c);
+        const tc = tanh(c);
         store<f32>(at(qc, j), c);
         store<f32>(at(q, j), o * tc);
         store<f32>(at(s, j), i);
@@ -63,7 +95,7 @@ export function cellForward(
     } else if (kind == RNN_TANH || kind == RNN_RELU) {
       for (let j = 0; j < H; j++) {
         const v = load<f32>(at(a, j)) + load<f32>(at(b, j)) + load<f32>(at(bhh, j));
-        const y: f32 = kind == RNN_TANH ? Mathf.tanh(v) : v > 0 ? v : 0;
+        const y: f32 = kind == RNN_TANH ? tanh(v) : v > 0 ? v : 0;
         store<f32>(at(q, j), y);
         store<f32>(at(s, j), y);
       }
@@ -74,7 +106,7 @@ export function cellForward(
           load<f32>(at(a, H + j)) + load<f32>(at(b, H + j)) + load<f32>(at(bhh, H + j)),
         );
         const hhn = load<f32>(at(b, 2 * H + j)) + load<f32>(at(bhh, 2 * H + j));
-        const nn = Mathf.tanh(load<f32>(at(a, 2 * H + j)) + r * hhn);
+        const nn = tanh(load<f32>(at(a, 2 * H + j)) + r * hhn);
         store<f32>(at(q, j), (1 - z) * nn + z * load<f32>(at(p, j)));
         store<f32>(at(s, j), r);
         store<f32>(at(s, H + j), z);

@@ -75,7 +75,7 @@ function log4(x: v128): v128 {
 }
 
 /** tanh: an odd polynomial below |x| = 0.625, 1 − 2/(e^{2|x|} + 1) above, the sign put back. */
-function tanh4(x: v128): v128 {
+export function tanh4(x: v128): v128 {
   const a = f32x4.abs(x);
   const z = f32x4.mul(x, x);
   let p = splat(-5.70498872745e-3);
@@ -146,7 +146,7 @@ function sign4(v: v128): v128 {
 }
 
 /** 1 / (1 + e⁻ˣ). */
-function sigmoid4(x: v128): v128 {
+export function sigmoid4(x: v128): v128 {
   return f32x4.div(splat(1), f32x4.add(splat(1), exp4(f32x4.neg(x))));
 }
 
