@@ -141,7 +141,29 @@ export function cellBackward(
       b = dgh + ((<usize>(n * G)) << 2),
       row = (<usize>(n * H)) << 2;
     if (kind == LSTM) {
-      for (let j = 0; j < H; j++) {
+      // Four at a time, the same float32 operations in the same order as the scalar tail.
+      const one = f32x4.splat(1);
+      let j = 0;
+      for (; j + 4 <= H; j += 4) {
+        const i = v128.load(at(s, j)),
+          f = v128.load(at(s, H + j)),
+          g = v128.load(at(s, 2 * H + j)),
+          o = v128.load(at(s, 3 * H + j)),
+          tc = v128.load(at(s, 4 * H + j));
+        const d = v128.load(at(dh + row, j));
+        const dct = f32x4.add(
+          v128.load(at(dc + row, j)),
+          f32x4.mul(f32x4.mul(d, o), f32x4.sub(one, f32x4.mul(tc, tc))),
+        );
+        const cpj = v128.load(at(cp + row, j));
+        v128.store(at(a, j), f32x4.mul(f32x4.mul(f32x4.mul(dct, g), i), f32x4.sub(one, i)));
+        v128.store(at(a, H + j), f32x4.mul(f32x4.mul(f32x4.mul(dct, cpj), f), f32x4.sub(one, f)));
+        v128.store(at(a, 2 * H + j), f32x4.mul(f32x4.mul(dct, i), f32x4.sub(one, f32x4.mul(g, g))));
+        v128.store(at(a, 3 * H + j), f32x4.mul(f32x4.mul(f32x4.mul(d, tc), o), f32x4.sub(one, o)));
+        v128.store(at(dcp + row, j), f32x4.mul(dct, f));
+        v128.store(at(dhp + row, j), f32x4.splat(0));
+      }
+      for (; j < H; j++) {
         const i = load<f32>(at(s, j)),
           f = load<f32>(at(s, H + j)),
           g = load<f32>(at(s, 2 * H + j)),
