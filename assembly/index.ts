@@ -37,6 +37,7 @@ export {
   rowNormGradChunks,
 } from './layernorm';
 export { cellBackward, cellForward } from './recurrent';
+export { dropoutMask } from './random';
 export { colAffine, colSums } from './columns';
 export { geluGrad, powScalar, unaryMath } from './transcendental';
 export { softmaxGradRows, softmaxGradStrided, softmaxRows, softmaxStrided } from './softmax';

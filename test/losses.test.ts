@@ -1,7 +1,7 @@
 // Binary cross entropy (on probabilities and on logits) against PyTorch (gen_bce.py), and
 // channel dropout.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import * as nk from '../src/index.js';
 import { assertClose, fixture, gradcheck, rand64 } from './helpers.js';
 
@@ -53,5 +53,29 @@ describe('channel dropout', () => {
       () => new nk.nn.Dropout2d(0.5).call(nk.ones([8, 2])),
       /Dropout2d\(p=0.5\): expected input \[N, C, H, W\] or \[C, H, W\], got \[8, 2\]/,
     );
+  });
+});
+
+describe('dropout masks', () => {
+  after(() => nk.setBackend('wasm'));
+  it('draw uniform() once per element in order, on both backends and for float64, and leave the generator where uniform() would', () => {
+    const p = 0.3,
+      n = 10007;
+    // The reference: the generator's uniform() stream, one draw per element.
+    nk.manualSeed(11);
+    const expected = Array.from({ length: n }, () => (nk.rng.uniform() < p ? 0 : 1 / (1 - p)));
+    const next = nk.rng.nextU32();
+    for (const [backend, dtype] of [
+      ['wasm', 'float32'],
+      ['js', 'float32'],
+      ['wasm', 'float64'],
+    ] as const) {
+      nk.setBackend(backend);
+      nk.manualSeed(11);
+      const y = nk.dropout(nk.ones([n], { dtype }), p);
+      const want = dtype === 'float32' ? Array.from(Float32Array.from(expected)) : expected;
+      assert.deepEqual(Array.from(y.data), want, `${backend} ${dtype}`);
+      assert.equal(nk.rng.nextU32(), next, `${backend} ${dtype}: the generator's state after`);
+    }
   });
 });

@@ -11,9 +11,8 @@ export function dropout(x: Tensor, p = 0.5, training = true): Tensor {
   if (!(p >= 0 && p <= 1)) throw new Error(`dropout: expected probability p in [0, 1], got ${p}`);
   if (!training || p === 0) return x;
   const mask = empty(x.shape, x.dtype);
-  const M = mask.data;
   const scale = p === 1 ? 0 : 1 / (1 - p);
-  for (let i = 0; i < M.length; i++) M[i] = rng.uniform() < p ? 0 : scale;
+  rng.fillMask(mask.data, p, scale);
   return mul(x, mask);
 }
 
@@ -29,8 +28,7 @@ export function dropoutChannels(x: Tensor, p = 0.5, training = true): Tensor {
     throw new Error(`dropoutChannels: expected input [N, C, ...], got ${fmt(x.shape)}`);
   if (!training || p === 0) return x;
   const mask = empty([x.shape[0], x.shape[1], ...x.shape.slice(2).map(() => 1)], x.dtype);
-  const M = mask.data;
   const scale = p === 1 ? 0 : 1 / (1 - p);
-  for (let i = 0; i < M.length; i++) M[i] = rng.uniform() < p ? 0 : scale;
+  rng.fillMask(mask.data, p, scale);
   return mul(x, mask);
 }

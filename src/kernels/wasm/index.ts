@@ -11,7 +11,10 @@ import { registerLayerNormKernels, registerRmsNormKernels } from '../js/layernor
 import { registerMatMul } from '../js/matmul.js';
 import { registerRecurrentKernels } from '../js/recurrent.js';
 import { registerRowNormKernels } from '../js/rownorm.js';
-import { registerKernel } from '../registry.js';
+import { getBackendOrder, registerKernel } from '../registry.js';
+import { setMaskFiller } from '../../random.js';
+import { heap } from '../../memory/allocator.js';
+import { workspaceBytes } from '../workspace.js';
 import { registerWasmElementwise } from './elementwise.js';
 import { makeWasmBatchedGemm } from './gemm.js';
 import { registerWasmLayout } from './layout.js';
@@ -100,7 +103,17 @@ function pointwiseGrad(
   });
 }
 
-onWasmReady(() => {
+onWasmReady((k) => {
+  // Dropout's masks in WASM when the wasm backend runs: the same draws (assembly/random.ts).
+  setMaskFiller((state, out, p, scale) => {
+    const at = getBackendOrder()[0] === 'wasm' ? heapPtr(out as Float32Array) : null;
+    if (at === null) return false;
+    const words = workspaceBytes('rng-state', 16);
+    new Uint32Array(heap.buffer, words, 4).set(state);
+    k.dropoutMask(words, at, out.length, p, scale);
+    state.set(new Uint32Array(heap.buffer, words, 4));
+    return true;
+  });
   const conv = wasmConvPrimitives();
   const norm = wasmNormPrimitives();
   registerConvKernels('wasm', conv, float32);

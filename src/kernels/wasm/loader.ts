@@ -61,6 +61,7 @@ export interface WasmKernels {
     ph: number,
     pw: number,
   ): number;
+  dropoutMask(state: number, out: number, n: number, p: number, scale: number): void;
   // Layout passes (see assembly/stats.ts): statistics [s0, s1) of a StatLayout.
   moments(
     x: number,
