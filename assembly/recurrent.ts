@@ -100,7 +100,22 @@ export function cellForward(
         store<f32>(at(s, j), y);
       }
     } else {
-      for (let j = 0; j < H; j++) {
+      const one = f32x4.splat(1);
+      let j = 0;
+      for (; j + 4 <= H; j += 4) {
+        const r = sigmoid4(pre4(a, b, bhh, j));
+        const z = sigmoid4(pre4(a, b, bhh, H + j));
+        const o2 = (<usize>(2 * H + j)) << 2;
+        const hhn = f32x4.add(v128.load(b + o2), v128.load(bhh + o2));
+        const nn = tanh4(f32x4.add(v128.load(a + o2), f32x4.mul(r, hhn)));
+        const hp4 = v128.load(at(p, j));
+        v128.store(at(q, j), f32x4.add(f32x4.mul(f32x4.sub(one, z), nn), f32x4.mul(z, hp4)));
+        v128.store(at(s, j), r);
+        v128.store(at(s, H + j), z);
+        v128.store(at(s, 2 * H + j), nn);
+        v128.store(at(s, 3 * H + j), hhn);
+      }
+      for (; j < H; j++) {
         const r = sigmoid(load<f32>(at(a, j)) + load<f32>(at(b, j)) + load<f32>(at(bhh, j)));
         const z = sigmoid(
           load<f32>(at(a, H + j)) + load<f32>(at(b, H + j)) + load<f32>(at(bhh, H + j)),
