@@ -201,7 +201,27 @@ export function cellBackward(
         store<f32>(at(dhp + row, j), 0);
       }
     } else {
-      for (let j = 0; j < H; j++) {
+      const one = f32x4.splat(1);
+      let j = 0;
+      for (; j + 4 <= H; j += 4) {
+        const r = v128.load(at(s, j)),
+          z = v128.load(at(s, H + j)),
+          nn = v128.load(at(s, 2 * H + j)),
+          hhn = v128.load(at(s, 3 * H + j));
+        const d = v128.load(at(dh + row, j));
+        const dn = f32x4.mul(f32x4.mul(d, f32x4.sub(one, z)), f32x4.sub(one, f32x4.mul(nn, nn)));
+        const dr = f32x4.mul(f32x4.mul(f32x4.mul(dn, hhn), r), f32x4.sub(one, r));
+        const hpj = v128.load(at(hp + row, j));
+        const dz = f32x4.mul(f32x4.mul(f32x4.mul(d, f32x4.sub(hpj, nn)), z), f32x4.sub(one, z));
+        v128.store(at(a, j), dr);
+        v128.store(at(b, j), dr);
+        v128.store(at(a, H + j), dz);
+        v128.store(at(b, H + j), dz);
+        v128.store(at(a, 2 * H + j), dn);
+        v128.store(at(b, 2 * H + j), f32x4.mul(dn, r));
+        v128.store(at(dhp + row, j), f32x4.mul(d, z));
+      }
+      for (; j < H; j++) {
         const r = load<f32>(at(s, j)),
           z = load<f32>(at(s, H + j)),
           nn = load<f32>(at(s, 2 * H + j)),
