@@ -93,7 +93,15 @@ export function cellForward(
         store<f32>(at(s, 4 * H + j), tc);
       }
     } else if (kind == RNN_TANH || kind == RNN_RELU) {
-      for (let j = 0; j < H; j++) {
+      let j = 0;
+      for (; j + 4 <= H; j += 4) {
+        const v = pre4(a, b, bhh, j);
+        // ReLU as the scalar's v > 0 ? v : 0 (NaN and −0 give +0).
+        const y = kind == RNN_TANH ? tanh4(v) : v128.and(v, f32x4.gt(v, f32x4.splat(0)));
+        v128.store(at(q, j), y);
+        v128.store(at(s, j), y);
+      }
+      for (; j < H; j++) {
         const v = load<f32>(at(a, j)) + load<f32>(at(b, j)) + load<f32>(at(bhh, j));
         const y: f32 = kind == RNN_TANH ? tanh(v) : v > 0 ? v : 0;
         store<f32>(at(q, j), y);
