@@ -8,6 +8,7 @@ import { setGrainScale } from '../src/kernels/wasm/threads.js';
 import {
   BatchNorm2d,
   BatchRenorm2d,
+  Conv2d,
   MaxPool2d,
   type Module,
   ReLU,
@@ -166,5 +167,37 @@ describe('BatchNorm + max pooling in one pass', () => {
     const full = 16 * 8 * 32 * 32 * 4;
     const [plain, fused] = [made(true), made(false)];
     assert.ok(plain - fused >= full, `one by one ${plain} bytes, fused ${fused}`);
+  });
+});
+
+describe('Layers whose forward is overridden are never fused', () => {
+  it('a subclass of ReLU, MaxPool2d or Conv2d that overrides forward runs as written', () => {
+    nk.setBackend('wasm');
+    class HalfPool extends MaxPool2d {
+      override forward(x: Tensor): Tensor {
+        return nk.mul(super.forward(x), 0.5);
+      }
+    }
+    class LeakyOne extends ReLU {
+      override forward(x: Tensor): Tensor {
+        return nk.leakyRelu(x, 0.1);
+      }
+    }
+    const x = input([4, 3, 6, 6], false);
+    same(() => [new BatchNorm2d(3), new ReLU(), new HalfPool(2)], x);
+    same(() => [new BatchNorm2d(3), new LeakyOne(), new MaxPool2d(2)], x);
+    same(() => [new BatchNorm2d(3), new LeakyOne()], x);
+    // Conv2d + eval BatchNorm fold under noGrad, unless the convolution is not Conv2d's own.
+    class Doubled extends Conv2d {
+      override forward(x: Tensor): Tensor {
+        return nk.mul(super.forward(x), 2);
+      }
+    }
+    // (An output this much larger than the weight would be folded.)
+    same(
+      () => [new Doubled(3, 4, 3), new BatchNorm2d(4).eval()],
+      input([8, 3, 16, 16], false),
+      false,
+    );
   });
 });

@@ -12,7 +12,7 @@ import { relu as reluOp } from '../ops/activation.js';
 import { maxPoolAttrs } from '../ops/pool.js';
 import { type Convention, type ConventionDefaults, conventionDefaults } from './conventions.js';
 import { assertFinite, assertInputDType } from './input-checks.js';
-import type { Fused, Module } from './module.js';
+import { type Fused, type Module, runsForwardOf } from './module.js';
 import { NormBase } from './norm-base.js';
 import { MaxPool2d, ReLU } from './simple.js';
 
@@ -138,10 +138,11 @@ export abstract class BatchNormBase extends NormBase {
    * as ReLU.fuseWith moves it: the same values and gradients).
    */
   override fuseWith([a, b]: Module[]): Fused | null {
-    const relu = a instanceof ReLU;
+    if (!runsForwardOf(this, BatchNormBase)) return null;
+    const relu = runsForwardOf(a, ReLU);
     const pool = relu ? b : a;
-    if (pool instanceof MaxPool2d)
-      return { span: relu ? 3 : 2, forward: (x) => this.runPooled(x, pool, relu) };
+    if (runsForwardOf(pool, MaxPool2d))
+      return { span: relu ? 3 : 2, forward: (x) => this.runPooled(x, pool as MaxPool2d, relu) };
     return relu ? { span: 2, forward: (x) => this.run(x, true) } : null;
   }
 

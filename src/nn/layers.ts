@@ -12,7 +12,7 @@ import { tensor } from '../tensor/create.js';
 import { BatchNorm2d, type BatchNormBase } from './batchnorm.js';
 import { BatchRenorm2d } from './batchnorm-variants.js';
 import { defaultInit_ } from './init.js';
-import { type Fused, Module } from './module.js';
+import { type Fused, Module, runsForwardOf } from './module.js';
 
 function positiveInt(layer: string, name: string, v: number): void {
   if (!Number.isInteger(v) || v < 1)
@@ -183,6 +183,8 @@ export class Conv2d extends ConvBase {
    * than the weight by FOLD_RATIO (folding reads the weight; the norm's pass the output).
    */
   override fuseWith([next]: Module[]): Fused | null {
+    if (!runsForwardOf(this, Conv2d)) return null;
+    if (!runsForwardOf(next, BatchNorm2d) && !runsForwardOf(next, BatchRenorm2d)) return null;
     if (!(next instanceof BatchNorm2d || next instanceof BatchRenorm2d)) return null;
     if (next.training || !next.trackRunningStats || next.settings.channelAxis !== 1) return null;
     if (isGradEnabled()) return null;

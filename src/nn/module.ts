@@ -14,6 +14,17 @@ export interface Fused {
   span: number;
 }
 
+/**
+ * Whether m is a cls that runs cls's own forward: fusion computes what that forward does, so
+ * a subclass that overrides it (and may compute something else) is never fused.
+ */
+export function runsForwardOf(
+  m: Module | undefined,
+  cls: abstract new (...args: any[]) => Module,
+): boolean {
+  return m instanceof cls && m.forward === cls.prototype.forward;
+}
+
 export abstract class Module {
   training = true;
   private readonly params = new Map<string, Tensor | null>();

@@ -1,7 +1,7 @@
 // Parameter-free layers: activations, dropout, pooling, flatten.
 import type { Tensor } from '../tensor/tensor.js';
 import * as F from '../ops/index.js';
-import { type Fused, Module } from './module.js';
+import { type Fused, Module, runsForwardOf } from './module.js';
 
 export class ReLU extends Module {
   forward(x: Tensor): Tensor {
@@ -13,8 +13,8 @@ export class ReLU extends Module {
    * the same gradients (the window's maximum, or 0 where it is not positive).
    */
   override fuseWith([next]: Module[]): Fused | null {
-    if (!(next instanceof MaxPool2d)) return null;
-    return { span: 2, forward: (x) => F.relu(next.forward(x)) };
+    if (!runsForwardOf(this, ReLU) || !runsForwardOf(next, MaxPool2d)) return null;
+    return { span: 2, forward: (x) => F.relu((next as MaxPool2d).forward(x)) };
   }
 }
 
