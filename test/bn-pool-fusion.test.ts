@@ -137,7 +137,15 @@ describe('BatchNorm + max pooling in one pass', () => {
         'ghost batches',
         () => [new BatchNorm2d(3, { virtualBatchSize: 2 }), new ReLU(), new MaxPool2d(2)],
       ],
-      ['Batch Renormalization', () => [new BatchRenorm2d(3), new ReLU(), new MaxPool2d(2)]],
+      [
+        // x [5, 3, 6, 6] read as [N, H, W, C]: the pool then runs over its last two dims.
+        'channels last (Keras convention)',
+        () => [new BatchNorm2d(6, { convention: 'keras' }), new ReLU(), new MaxPool2d(2)],
+      ],
+      [
+        'Batch Renormalization (r and d not 1 and 0)',
+        () => [new BatchRenorm2d(3, { rMax: 3, dMax: 5 }), new ReLU(), new MaxPool2d(2)],
+      ],
     ];
     for (const [name, build] of cases) {
       try {

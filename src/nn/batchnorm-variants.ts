@@ -57,7 +57,6 @@ export abstract class BatchRenormBase extends BatchNormBase {
   rMax: number;
   dMax: number;
   readonly schedule: RenormSchedule | null;
-  protected override readonly poolsInPass = false;
 
   constructor(numFeatures: number, opts: BatchRenormOptions = {}) {
     super(numFeatures, opts);

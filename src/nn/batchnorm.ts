@@ -142,26 +142,8 @@ export abstract class BatchNormBase extends NormBase {
     const relu = runsForwardOf(a, ReLU);
     const pool = relu ? b : a;
     if (runsForwardOf(pool, MaxPool2d))
-      return { span: relu ? 3 : 2, forward: (x) => this.runPooled(x, pool as MaxPool2d, relu) };
+      return { span: relu ? 3 : 2, forward: (x) => this.run(x, relu, pool as MaxPool2d) };
     return relu ? { span: 2, forward: (x) => this.run(x, true) } : null;
-  }
-
-  /** Whether the training pass may pool (Batch Renorm's output is not the plain norm's). */
-  protected readonly poolsInPass: boolean = true;
-
-  /** This norm, then (relu) a ReLU and max pooling, fused when the batch is normalized whole. */
-  private runPooled(x: Tensor, pool: MaxPool2d, relu: boolean): Tensor {
-    const whole =
-      (this.training || !this.trackRunningStats) &&
-      this.poolsInPass &&
-      this.settings.channelAxis === 1 &&
-      x.rank === 4 &&
-      x.shape[1] === this.numFeatures &&
-      x.size > 0 &&
-      (this.virtualBatchSize === null || x.shape[0] <= this.virtualBatchSize);
-    if (!whole) return pool.forward(this.run(x, relu));
-    const y = this.run(x, false, pool);
-    return relu ? reluOp(y) : y;
   }
 
   /**
@@ -236,7 +218,11 @@ export abstract class BatchNormBase extends NormBase {
     this.setNumBatchesTracked(steps);
   }
 
-  /** pool: the training pass pools its output (runPooled has checked that it may). */
+  /**
+   * With pool: the norm (and relu) followed by max pooling. A batch normalized whole, with
+   * channels first, pools in the norm's pass (the ReLU then on the pooled values); otherwise
+   * the pool runs on the output.
+   */
   private run(x: Tensor, relu: boolean, pool?: MaxPool2d): Tensor {
     const name = this.describe();
     const last = this.settings.channelAxis === -1;
@@ -250,7 +236,7 @@ export abstract class BatchNormBase extends NormBase {
     assertInputDType(name, x, this.weight ?? this.runningMean);
     if (this.checkFinite) assertFinite(name, x);
     // An empty batch gives an empty result and moves no statistic (PyTorch returns one too).
-    if (x.size === 0) return clone(x);
+    if (x.size === 0) return pool ? pool.forward(clone(x)) : clone(x);
     // Channels last: normalize the NCHW view, then move the channels back.
     const toFirst =
       last && x.rank > 2 ? [0, x.rank - 1, ...x.shape.slice(1, -1).map((_, i) => i + 1)] : null;
@@ -258,10 +244,19 @@ export abstract class BatchNormBase extends NormBase {
     const updating = this.training && this.trackRunningStats;
     if (this.training && !isGradEnabled() && !this.cumulativeAverage) noteTrainingUnderNoGrad(this);
     let y: Tensor;
+    let pooled = false;
     if (this.training || !this.trackRunningStats) {
-      const parts = pool
-        ? [this.normalizePooled(xc, pool, name)]
-        : this.ghostBatches(xc, name).map((chunk) => this.normalizeBatch(chunk, relu, name));
+      const batches = this.ghostBatches(xc, name);
+      // (A subclass's own normalizeBatch, as Batch Renorm's, is not the pooled pass's norm.)
+      pooled =
+        pool !== undefined &&
+        batches.length === 1 &&
+        toFirst === null &&
+        xc.rank === 4 &&
+        this.normalizeBatch === BatchNormBase.prototype.normalizeBatch;
+      const parts = pooled
+        ? [this.normalizePooled(xc, pool!, name)]
+        : batches.map((chunk) => this.normalizeBatch(chunk, relu, name));
       y =
         parts.length === 1
           ? parts[0].y
@@ -278,7 +273,10 @@ export abstract class BatchNormBase extends NormBase {
         relu,
       });
     }
-    return toFirst ? permute(y, inversePermutation(toFirst)) : y;
+    if (toFirst) y = permute(y, inversePermutation(toFirst));
+    if (!pool) return y;
+    if (!pooled) return pool.forward(y);
+    return relu ? reluOp(y) : y;
   }
 }
 
