@@ -19,7 +19,7 @@ import { registerWasmElementwise } from './elementwise.js';
 import { makeWasmBatchedGemm } from './gemm.js';
 import { registerWasmLayout } from './layout.js';
 import { registerWasmSoftmax } from './softmax.js';
-import { type PoolAttrs, poolOutSize, registerAvgPoolKernels } from '../js/pool.js';
+import { type PoolAttrs, poolOutShape, registerAvgPoolKernels } from '../js/pool.js';
 import type { AdamAttrs, SgdAttrs } from '../js/optim.js';
 import { onWasmReady } from './loader.js';
 import { heapPtr } from './memory.js';
@@ -164,12 +164,12 @@ onWasmReady((k) => {
     supports: float32,
     fn: ([x], a: PoolAttrs) => {
       const [N, C, H, W] = x.shape;
-      const oh = poolOutSize(H, a.kernel[0], a.stride[0], a.padding[0], a.ceilMode);
-      const ow = poolOutSize(W, a.kernel[1], a.stride[1], a.padding[1], a.ceilMode);
+      const out = poolOutShape(x.shape, a);
+      const [oh, ow] = out.slice(2);
       // Without indices (no gradient wanted) the kernel writes the values alone (idx 0).
       const indices = a.indices !== false;
-      const y = empty([N, C, oh, ow], x.dtype),
-        idx = empty(indices ? [N, C, oh, ow] : [0], x.dtype);
+      const y = empty(out, x.dtype),
+        idx = empty(indices ? out : [0], x.dtype);
       const [px, py, pi] = [ptr(x), ptr(y), indices ? ptr(idx) : 0];
       parallelFor('maxPool2d', N * C, Math.ceil(GRAIN_ELEMENTS / (H * W)), (p0, p1) => [
         px + p0 * H * W * 4,
