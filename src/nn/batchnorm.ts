@@ -142,7 +142,7 @@ export abstract class BatchNormBase extends NormBase {
     const relu = runsForwardOf(a, ReLU);
     const pool = relu ? b : a;
     if (runsForwardOf(pool, MaxPool2d))
-      return { span: relu ? 3 : 2, forward: (x) => this.run(x, relu, pool as MaxPool2d) };
+      return { span: relu ? 3 : 2, forward: (x) => this.run(x, relu, pool) };
     return relu ? { span: 2, forward: (x) => this.run(x, true) } : null;
   }
 

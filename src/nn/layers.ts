@@ -184,8 +184,7 @@ export class Conv2d extends ConvBase {
    */
   override fuseWith([next]: Module[]): Fused | null {
     if (!runsForwardOf(this, Conv2d)) return null;
-    if (!runsForwardOf(next, BatchNorm2d) && !runsForwardOf(next, BatchRenorm2d)) return null;
-    if (!(next instanceof BatchNorm2d || next instanceof BatchRenorm2d)) return null;
+    if (!(runsForwardOf(next, BatchNorm2d) || runsForwardOf(next, BatchRenorm2d))) return null;
     if (next.training || !next.trackRunningStats || next.settings.channelAxis !== 1) return null;
     if (isGradEnabled()) return null;
     const [sh, sw] = pair2('Conv2d', 'stride', this.options.stride ?? 1, 1);

@@ -18,10 +18,10 @@ export interface Fused {
  * Whether m is a cls that runs cls's own forward: fusion computes what that forward does, so
  * a subclass that overrides it (and may compute something else) is never fused.
  */
-export function runsForwardOf(
+export function runsForwardOf<C extends abstract new (...args: any[]) => Module>(
   m: Module | undefined,
-  cls: abstract new (...args: any[]) => Module,
-): boolean {
+  cls: C,
+): m is InstanceType<C> {
   return m instanceof cls && m.forward === cls.prototype.forward;
 }
 

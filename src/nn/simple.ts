@@ -14,7 +14,7 @@ export class ReLU extends Module {
    */
   override fuseWith([next]: Module[]): Fused | null {
     if (!runsForwardOf(this, ReLU) || !runsForwardOf(next, MaxPool2d)) return null;
-    return { span: 2, forward: (x) => F.relu((next as MaxPool2d).forward(x)) };
+    return { span: 2, forward: (x) => F.relu(next.forward(x)) };
   }
 }
 
