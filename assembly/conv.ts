@@ -1,5 +1,6 @@
 // im2col and its adjoint col2im for one image and group (see src/kernels/js/conv.ts).
 import { packWholeA, sgemm, sgemmPackedA } from './gemm';
+import { poolPlanes } from './pool';
 
 // Output columns ox whose input column ox·sw + xoff lies inside [0, W) are [colsStart, colsEnd).
 function colsStart(xoff: i32, sw: i32): i32 {
@@ -121,7 +122,11 @@ function isPointwise(kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32): bool
   return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
 }
 
-/** y[n] = W · im2col(x[n]) (+ bias) for images [n0, n1). */
+/**
+ * y[n] = W · im2col(x[n]) (+ bias) for images [n0, n1). With pool (not 0; pool.ts's
+ * poolPlanes geometry, whose output replaces y), each image's output is max-pooled (then
+ * ReLU'd when relu) from `out`, Cout·oh·ow floats of this thread's scratch.
+ */
 export function convForward(
   x: usize,
   w: usize,
@@ -146,6 +151,9 @@ export function convForward(
   cols: usize,
   work: usize,
   packed: usize,
+  pool: usize,
+  relu: i32,
+  out: usize,
 ): void {
   const Kd = Cin * kh * kw,
     HWo = oh * ow;
@@ -153,7 +161,8 @@ export function convForward(
   packWholeA(w, Kd, 1, Cout, Kd, packed); // once for all the images
   for (let n = n0; n < n1; n++) {
     const xn = x + ((<usize>(n * Cin * H * W)) << 2);
-    const yn = y + ((<usize>(n * Cout * HWo)) << 2);
+    // Pooled: the image's output goes to `out` (this thread's, in cache) and is pooled from there.
+    const yn = pool != 0 ? out : y + ((<usize>(n * Cout * HWo)) << 2);
     if (!direct) im2col(xn, Cin, H, W, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw, cols);
     sgemmPackedA(Cout, HWo, Kd, packed, direct ? xn : cols, HWo, 1, yn, HWo, 0, work);
     if (bias != 0) {
@@ -170,6 +179,7 @@ export function convForward(
           );
       }
     }
+    if (pool != 0) poolPlanes(pool, out, n * Cout, Cout, relu);
   }
 }
 

@@ -1,5 +1,6 @@
 // Max pooling over planes of [N·C, H, W] (see src/kernels/js/pool.ts): y and, for the
 // backward pass, the flat in-plane index of each window's maximum (stored as f32).
+import { relu as reluPass } from './elementwise';
 
 /**
  * Full 2x2, stride-2 windows without padding (ceil mode's partial last window excluded): the
@@ -70,6 +71,38 @@ export function maxPool2d(
       }
     }
   }
+}
+
+/**
+ * Max pooling of `planes` planes at src into planes p, p + 1, ... of the pooled output (values
+ * only, or with the argmax), then max(·, 0) over them when relu: for kernels that pool their
+ * output from cache (BatchNorm's training pass, the convolutions under noGrad), so the full
+ * output never goes to memory. `pool` holds i32 [H, W, kh, kw, sh, sw, ph, pw, oh, ow, y, idx]
+ * (y and idx: byte offsets of the whole pooled output and argmax; idx 0: values only).
+ */
+export function poolPlanes(pool: usize, src: usize, p: i32, planes: i32, relu: i32): void {
+  const oh = load<i32>(pool, 32),
+    ow = load<i32>(pool, 36);
+  const at = (<usize>p * <usize>(oh * ow)) << 2;
+  const idx = <usize>load<i32>(pool, 44);
+  const y = <usize>load<i32>(pool, 40) + at;
+  maxPool2d(
+    src,
+    planes,
+    load<i32>(pool),
+    load<i32>(pool, 4),
+    load<i32>(pool, 8),
+    load<i32>(pool, 12),
+    load<i32>(pool, 16),
+    load<i32>(pool, 20),
+    load<i32>(pool, 24),
+    load<i32>(pool, 28),
+    oh,
+    ow,
+    y,
+    idx == 0 ? 0 : idx + at,
+  );
+  if (relu) reluPass(y, y, planes * oh * ow);
 }
 
 /**
@@ -270,7 +303,8 @@ function maxPool2x2One(base: usize, r0: i32, W: i32, ox: i32, y: usize, idx: usi
 /**
  * maxPool2x2Four's values without the argmax. pmax(a, b) = a < b ? b : a keeps the earlier of
  * equal values, as the rule does (so −0 before +0 gives −0, where f32x4.max gives +0); a NaN
- * anywhere wins, which f32x4.max's chain says.
+ * anywhere wins: its lane is set to all ones, a NaN. (f32x4.max, which propagates NaN, costs
+ * about nine x86 instructions in V8 against pmax's one: with it, this pass was compute-bound.)
  */
 function maxPool2x2FourValues(base: usize, r0: i32, W: i32, ox: i32, y: usize): void {
   const a = base + ((<usize>(r0 + 2 * ox)) << 2),
@@ -284,8 +318,11 @@ function maxPool2x2FourValues(base: usize, r0: i32, W: i32, ox: i32, y: usize): 
     v2 = v128.shuffle<f32>(b0, b1, 0, 2, 4, 6),
     v3 = v128.shuffle<f32>(b0, b1, 1, 3, 5, 7);
   const first = f32x4.pmax(f32x4.pmax(v0, v1), f32x4.pmax(v2, v3));
-  const any = f32x4.max(f32x4.max(v0, v1), f32x4.max(v2, v3));
-  v128.store(y, v128.bitselect(any, first, f32x4.ne(any, any)));
+  const nan = v128.or(
+    v128.or(f32x4.ne(v0, v0), f32x4.ne(v1, v1)),
+    v128.or(f32x4.ne(v2, v2), f32x4.ne(v3, v3)),
+  );
+  v128.store(y, v128.or(first, nan));
 }
 
 /**

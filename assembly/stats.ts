@@ -5,7 +5,7 @@
 // in float64): one pass of sums shifted by the run's first element, redone two-pass when
 // that shift is far from the mean; runs merge with Chan's formula, as the JS reference does.
 // Never unshifted E[x²] − E[x]².
-import { maxPool2d } from './pool';
+import { poolPlanes } from './pool';
 
 /** Floats accumulated in f32x4 lanes before each merge into float64: few enough that the
  * float32 partial sums lose nothing that matters (relative 64·2⁻²⁴ at worst), many enough
@@ -378,7 +378,7 @@ function param(p: usize, s: i32, o: i32, P: i32, Q: i32, none: f64): f64 {
  * relu. BatchNorm: P = C, Q = 1; GroupNorm: s = (n, g), P = G, Q = channels per group.
  * With pool (not 0; runs = whole planes, as BatchNorm's), y is not written: each run's output
  * goes to `scratch` (two planes, the calling thread's) and is max-pooled from there (see
- * poolPlane), so the full output never goes to memory.
+ * pool.ts's poolPlanes), so the full output never goes to memory.
  */
 export function normalize(
   x: usize,
@@ -437,40 +437,12 @@ export function normalize(
         <f32>param(b, t, r, P, Q, 0),
       );
       if (pool != 0) {
-        poolPlane(pool, ya, oa / plane);
-        if (k != j) poolPlane(pool, yb, ob / plane);
+        poolPlanes(pool, ya, <i32>(oa / plane), 1, 0);
+        if (k != j) poolPlanes(pool, yb, <i32>(ob / plane), 1, 0);
       }
     }
     sa = sb;
   }
-}
-
-/**
- * Max pooling of one plane at src into plane p of the pooled output and its argmax, as
- * pool.ts's maxPool2d: `pool` holds i32 [H, W, kh, kw, sh, sw, ph, pw, oh, ow, y, idx]
- * (idx 0: values only).
- */
-function poolPlane(pool: usize, src: usize, p: usize): void {
-  const oh = load<i32>(pool, 32),
-    ow = load<i32>(pool, 36);
-  const at = (p * <usize>(oh * ow)) << 2;
-  const idx = <usize>load<i32>(pool, 44);
-  maxPool2d(
-    src,
-    1,
-    load<i32>(pool),
-    load<i32>(pool, 4),
-    load<i32>(pool, 8),
-    load<i32>(pool, 12),
-    load<i32>(pool, 16),
-    load<i32>(pool, 20),
-    load<i32>(pool, 24),
-    load<i32>(pool, 28),
-    oh,
-    ow,
-    <usize>load<i32>(pool, 40) + at,
-    idx == 0 ? 0 : idx + at,
-  );
 }
 
 /** The sums gradRun2 returns (AssemblyScript has no tuples). */

@@ -18,6 +18,7 @@ import {
   sgemm,
   sgemmPackedAB,
 } from './gemm';
+import { poolPlanes } from './pool';
 
 /** Tap i of the 3x3 kernels at b0 and b1 as the two float64 lanes (flip: rotated). */
 function tap2(b0: usize, b1: usize, i: i32, flip: i32): v128 {
@@ -389,16 +390,26 @@ export function winogradBlock(oh: i32, ow: i32): i32 {
 }
 
 // winogradConv's scratch, region by region (byte offsets; END is the size): the block's padded
-// images, V in packed-B layout, M, U and the 16 packed U. One function gives both the size
-// and the layout, so they cannot drift apart.
+// images, V in packed-B layout, M, U, the 16 packed U and, when the output is pooled, the
+// block's output images (`outs` floats). One function gives both the size and the layout, so
+// they cannot drift apart.
 const PADDED = 0,
   V = 1,
   M = 2,
   U = 3,
   PACKED_U = 4,
-  END = 5;
+  OUT = 5,
+  END = 6;
 
-function convRegion(region: i32, C: i32, K: i32, tilesH: i32, tilesWp: i32, nb: i32): usize {
+function convRegion(
+  region: i32,
+  C: i32,
+  K: i32,
+  tilesH: i32,
+  tilesWp: i32,
+  nb: i32,
+  outs: i32,
+): usize {
   const T = blockTiles(nb, tilesH, tilesWp, C + K);
   let at: usize = 0;
   if (region == PADDED) return at;
@@ -410,20 +421,33 @@ function convRegion(region: i32, C: i32, K: i32, tilesH: i32, tilesWp: i32, nb: 
   if (region == U) return at;
   at += (<usize>(16 * K * C)) << 2;
   if (region == PACKED_U) return at;
-  return at + 16 * <usize>gemmPackedABytes(K, C);
+  at += 16 * <usize>gemmPackedABytes(K, C);
+  if (region == OUT) return at;
+  return at + ((<usize>outs) << 2);
 }
 
-/** Scratch bytes for one thread of winogradConv. */
-export function winogradScratchBytes(C: i32, K: i32, H: i32, W: i32, ph: i32, pw: i32): i32 {
+/** Scratch bytes for one thread of winogradConv (pooled: with room for a block's output). */
+export function winogradScratchBytes(
+  C: i32,
+  K: i32,
+  H: i32,
+  W: i32,
+  ph: i32,
+  pw: i32,
+  pooled: i32,
+): i32 {
   const oh = H + 2 * ph - 2,
     ow = W + 2 * pw - 2;
-  return <i32>convRegion(END, C, K, (oh + 1) >> 1, groupCols(ow), winogradBlock(oh, ow));
+  const nb = winogradBlock(oh, ow);
+  const outs = pooled ? nb * K * oh * ow : 0;
+  return <i32>convRegion(END, C, K, (oh + 1) >> 1, groupCols(ow), nb, outs);
 }
 
 /**
  * y[n] = conv3x3(x[n], w) (+ bias) for images [n0, n1): x [N, C, H, W], y [N, K, oh, ow] with
  * oh = H + 2·ph − 2, ow = W + 2·pw − 2. `scratch` holds winogradScratchBytes(…) bytes,
- * `work` the GEMM's workspace.
+ * `work` the GEMM's workspace. With pool (not 0; pool.ts's poolPlanes geometry, whose output
+ * replaces y), each block of images is max-pooled (then ReLU'd when relu) from the scratch.
  */
 export function winogradConv(
   x: usize,
@@ -441,6 +465,8 @@ export function winogradConv(
   flip: i32,
   scratch: usize,
   work: usize,
+  pool: usize,
+  relu: i32,
 ): void {
   const oh = H + 2 * ph - 2,
     ow = W + 2 * pw - 2;
@@ -449,11 +475,12 @@ export function winogradConv(
   const Hp = paddedRows(tilesH),
     Wp = paddedCols(tilesWp);
   const nbMax = winogradBlock(oh, ow);
-  const padded = scratch + convRegion(PADDED, C, K, tilesH, tilesWp, nbMax);
-  const v = scratch + convRegion(V, C, K, tilesH, tilesWp, nbMax);
-  const m = scratch + convRegion(M, C, K, tilesH, tilesWp, nbMax);
-  const u = scratch + convRegion(U, C, K, tilesH, tilesWp, nbMax);
-  const packed = scratch + convRegion(PACKED_U, C, K, tilesH, tilesWp, nbMax);
+  const padded = scratch + convRegion(PADDED, C, K, tilesH, tilesWp, nbMax, 0);
+  const v = scratch + convRegion(V, C, K, tilesH, tilesWp, nbMax, 0);
+  const m = scratch + convRegion(M, C, K, tilesH, tilesWp, nbMax, 0);
+  const u = scratch + convRegion(U, C, K, tilesH, tilesWp, nbMax, 0);
+  const packed = scratch + convRegion(PACKED_U, C, K, tilesH, tilesWp, nbMax, 0);
+  const out = scratch + convRegion(OUT, C, K, tilesH, tilesWp, nbMax, 0);
   const packedBytes = <usize>gemmPackedABytes(K, C);
   transformWeights(w, K, C, flip, u);
   for (let xi = 0; xi < 16; xi++)
@@ -485,8 +512,10 @@ export function winogradConv(
           work,
         );
       }
-      outputTransform(m, bias, y, n, nb, K, oh, ow, tilesWp, stride, ty0, ty1);
+      if (pool != 0) outputTransform(m, bias, out, 0, nb, K, oh, ow, tilesWp, stride, ty0, ty1);
+      else outputTransform(m, bias, y, n, nb, K, oh, ow, tilesWp, stride, ty0, ty1);
     }
+    if (pool != 0) poolPlanes(pool, out, n * K, nb * K, relu);
   }
 }
 

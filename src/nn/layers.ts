@@ -2,7 +2,7 @@
 // initialization and weight layouts.
 import { empty } from '../tensor/tensor.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { conv2d, type Conv2dOptions } from '../ops/conv.js';
+import { conv2d, conv2dMaxPool, type Conv2dOptions } from '../ops/conv.js';
 import { convTranspose2d, type ConvTranspose2dOptions } from '../ops/conv-transpose.js';
 import { linear } from '../ops/matmul.js';
 import { reshape } from '../ops/shape-ops.js';
@@ -13,6 +13,7 @@ import { BatchNorm2d, type BatchNormBase } from './batchnorm.js';
 import { BatchRenorm2d } from './batchnorm-variants.js';
 import { defaultInit_ } from './init.js';
 import { type Fused, Module, runsForwardOf } from './module.js';
+import { Identity, MaxPool2d, ReLU } from './simple.js';
 
 function positiveInt(layer: string, name: string, v: number): void {
   if (!Number.isInteger(v) || v < 1)
@@ -178,24 +179,62 @@ export class Conv2d extends ConvBase {
   }
 
   /**
-   * Followed by an eval-mode BatchNorm2d, under noGrad: one convolution with the norm folded
-   * into the weight and bias (foldBatchNorm's fold, done per call), when the output is larger
-   * than the weight by FOLD_RATIO (folding reads the weight; the norm's pass the output).
+   * Under noGrad, this convolution with what follows it in one kernel call:
+   * - an eval-mode BatchNorm2d right after it is folded into the weight and bias
+   *   (foldBatchNorm's fold, done per call) when the output is larger than the weight by
+   *   FOLD_RATIO (folding reads the weight; the norm's pass the output);
+   * - then, past any Identity (foldBatchNorm leaves one where each norm was), an optional ReLU
+   *   and a MaxPool2d run in the convolution's pass (conv2dMaxPool), the full output never
+   *   stored. A ReLU before max pooling equals one after it (ReLU is monotone).
    */
-  override fuseWith([next]: Module[]): Fused | null {
-    if (!runsForwardOf(this, Conv2d)) return null;
-    if (!(runsForwardOf(next, BatchNorm2d) || runsForwardOf(next, BatchRenorm2d))) return null;
-    if (next.training || !next.trackRunningStats || next.settings.channelAxis !== 1) return null;
-    if (isGradEnabled()) return null;
+  override fuseWith(following: Module[]): Fused | null {
+    if (!runsForwardOf(this, Conv2d) || isGradEnabled()) return null;
+    const next = following[0];
+    const bn =
+      (runsForwardOf(next, BatchNorm2d) || runsForwardOf(next, BatchRenorm2d)) &&
+      !next.training &&
+      next.trackRunningStats &&
+      next.settings.channelAxis === 1
+        ? next
+        : null;
+    let i = bn ? 1 : 0;
+    while (runsForwardOf(following[i], Identity)) i++;
+    const relu = runsForwardOf(following[i], ReLU);
+    if (relu) i++;
+    const pool = following[i];
+    if (!runsForwardOf(pool, MaxPool2d)) {
+      if (bn === null) return null;
+      return { span: 2, forward: (x) => this.runFolded(x, bn, [bn]) };
+    }
+    const span = i + 2;
+    const forward = (x: Tensor) =>
+      this.runFolded(x, bn, following.slice(0, span - 1), (weight, bias) =>
+        conv2dMaxPool(x, weight, bias, this.options, pool, relu),
+      );
+    return { span, forward };
+  }
+
+  /**
+   * `run` with this layer's weight and bias, bn (if any) folded into them; when folding does
+   * not pay (see fuseWith), this layer and then `layers` one by one.
+   */
+  private runFolded(
+    x: Tensor,
+    bn: BatchNormBase | null,
+    layers: Module[],
+    run = (weight: Tensor, bias: Tensor | null) => conv2d(x, weight, bias, this.options),
+  ): Tensor {
     const [sh, sw] = pair2('Conv2d', 'stride', this.options.stride ?? 1, 1);
-    const forward = (x: Tensor) => {
-      const [N, , H, W] = x.shape;
-      const outputs = (N * this.outChannels * H * W) / (sh * sw);
-      const f = outputs > FOLD_RATIO * this.weight.size ? foldedEval(this, next) : null;
-      if (f === null) return next.call(this.call(x));
-      return this.named(() => conv2d(x, f.weight, f.bias, this.options));
-    };
-    return { span: 2, forward };
+    const [N, , H, W] = x.shape;
+    const outputs = (N * this.outChannels * H * W) / (sh * sw);
+    const f =
+      bn === null
+        ? { weight: this.weight, bias: this.bias }
+        : outputs > FOLD_RATIO * this.weight.size
+          ? foldedEval(this, bn)
+          : null;
+    if (f === null) return layers.reduce((y, m) => m.call(y), this.call(x));
+    return this.named(() => run(f.weight, f.bias));
   }
 }
 

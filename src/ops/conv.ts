@@ -3,6 +3,9 @@ import { registerGradient } from '../kernels/registry.js';
 import { convOutSize } from '../kernels/js/conv.js';
 import { fmt } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { isGradEnabled } from '../autograd/grad-mode.js';
+import { relu as reluOp } from './activation.js';
+import { type Pool2dOptions, maxPool2d, poolAttrsOfShape } from './pool.js';
 import { sum } from './reduce.js';
 import { expectRank, expectTensor, pair2 } from './util.js';
 
@@ -13,13 +16,8 @@ export interface Conv2dOptions {
   groups?: number;
 }
 
-/** 2-D convolution (cross-correlation) of x [N, Cin, H, W] with w [Cout, Cin/groups, kh, kw]. */
-export function conv2d(
-  x: Tensor,
-  w: Tensor,
-  bias?: Tensor | null,
-  opts: Conv2dOptions = {},
-): Tensor {
+/** conv2d's arguments checked, and its attributes and output size. */
+function convAttrs(x: Tensor, w: Tensor, bias: Tensor | null | undefined, opts: Conv2dOptions) {
   expectTensor('conv2d', 'input', x);
   expectTensor('conv2d', 'weight', w);
   expectRank('conv2d', 'weight', w, [4], '[Cout, Cin/groups, kh, kw]');
@@ -47,8 +45,44 @@ export function conv2d(
       `conv2d: input ${fmt(x.shape)} is too small for kernel [${kh}, ${kw}] with padding ${fmt(padding)}`,
     );
   }
+  return { stride, padding, dilation, groups, oh, ow };
+}
+
+/** 2-D convolution (cross-correlation) of x [N, Cin, H, W] with w [Cout, Cin/groups, kh, kw]. */
+export function conv2d(
+  x: Tensor,
+  w: Tensor,
+  bias?: Tensor | null,
+  opts: Conv2dOptions = {},
+): Tensor {
+  const { stride, padding, dilation, groups } = convAttrs(x, w, bias, opts);
   const inputs = bias ? [x, w, bias] : [x, w];
   return apply('Conv2d', inputs, { stride, padding, dilation, groups });
+}
+
+/**
+ * maxPool2d(conv2d(x, w, bias, opts), pool.kernelSize, pool.options), then relu when `relu`:
+ * where no gradient is recorded, one kernel whose WASM passes pool each image's output from
+ * cache (the full output is never stored); otherwise the three ops.
+ */
+export function conv2dMaxPool(
+  x: Tensor,
+  w: Tensor,
+  bias: Tensor | null | undefined,
+  opts: Conv2dOptions,
+  pool: { kernelSize: number | [number, number]; options?: Pool2dOptions },
+  relu = false,
+): Tensor {
+  const { kernelSize, options = {} } = pool;
+  if (isGradEnabled() && [x, w, bias].some((t) => t?.requiresGrad)) {
+    const y = maxPool2d(conv2d(x, w, bias, opts), kernelSize, options);
+    return relu ? reluOp(y) : y;
+  }
+  const { oh, ow, ...attrs } = convAttrs(x, w, bias, opts);
+  const full = [x.shape[0], w.shape[0], oh, ow];
+  const pa = { ...poolAttrsOfShape('maxPool2d', full, kernelSize, options), indices: false };
+  const inputs = bias ? [x, w, bias] : [x, w];
+  return apply('Conv2dPool', inputs, { ...attrs, pool: pa, relu });
 }
 
 registerGradient('Conv2d', (dy, { inputs: [x, w, bias], attrs }) => [

@@ -17,6 +17,16 @@ export interface Pool2dOptions {
 function poolAttrs(op: string, x: Tensor, kernelSize: number | [number, number], o: Pool2dOptions) {
   expectTensor(op, 'input', x);
   expectRank(op, 'input', x, [4], '[N, C, H, W]');
+  return poolAttrsOfShape(op, x.shape, kernelSize, o);
+}
+
+/** A pool's attributes for an input of `shape` [N, C, H, W], checked. */
+export function poolAttrsOfShape(
+  op: string,
+  shape: readonly number[],
+  kernelSize: number | [number, number],
+  o: Pool2dOptions,
+): Required<Omit<PoolAttrs, 'indices'>> {
   const kernel = pair2(op, 'kernelSize', kernelSize, 1);
   const stride = pair2(op, 'stride', o.stride ?? kernel, 1);
   const padding = pair2(op, 'padding', o.padding ?? 0, 0);
@@ -25,10 +35,10 @@ function poolAttrs(op: string, x: Tensor, kernelSize: number | [number, number],
       `${op}: padding ${fmt(padding)} should be at most half of kernel ${fmt(kernel)}`,
     );
   }
-  const oh = poolOutSize(x.shape[2], kernel[0], stride[0], padding[0], o.ceilMode);
-  const ow = poolOutSize(x.shape[3], kernel[1], stride[1], padding[1], o.ceilMode);
+  const oh = poolOutSize(shape[2], kernel[0], stride[0], padding[0], o.ceilMode);
+  const ow = poolOutSize(shape[3], kernel[1], stride[1], padding[1], o.ceilMode);
   if (oh < 1 || ow < 1)
-    throw new Error(`${op}: input ${fmt(x.shape)} is smaller than kernel ${fmt(kernel)}`);
+    throw new Error(`${op}: input ${fmt(shape)} is smaller than kernel ${fmt(kernel)}`);
   return {
     kernel,
     stride,

@@ -5,6 +5,7 @@ import type { TypedArray } from '../../tensor/dtype.js';
 import { type Tensor, empty } from '../../tensor/tensor.js';
 import { workspace } from '../workspace.js';
 import { type GemmFn, gemm, mat } from './gemm.js';
+import { type PoolAttrs, maxPoolPlanes, poolOutShape } from './pool.js';
 
 export interface ConvAttrs {
   stride: [number, number];
@@ -105,6 +106,12 @@ function isPointwise(g: Geometry): boolean {
 }
 
 /** What a backend supplies for conv2d: its GEMM and the im2col pair. */
+/** Max pooling by `pool` (values only), then ReLU when `relu`, of a convolution's output. */
+export interface ConvPool {
+  pool: PoolAttrs;
+  relu: boolean;
+}
+
 export interface ConvPrimitives {
   gemm: GemmFn;
   /**
@@ -112,7 +119,15 @@ export interface ConvPrimitives {
    * each returns false when it cannot take the call, and the per-image path runs instead.
    */
   layer?: {
-    forward(x: Tensor, w: Tensor, bias: Tensor | undefined, y: Tensor, g: Geometry): boolean;
+    /** With pool, y is the pooled output (see ConvPool). */
+    forward(
+      x: Tensor,
+      w: Tensor,
+      bias: Tensor | undefined,
+      y: Tensor,
+      g: Geometry,
+      pool?: ConvPool,
+    ): boolean;
     backwardInput(dy: Tensor, w: Tensor, dx: Tensor, g: Geometry): boolean;
     backwardWeight(dy: Tensor, x: Tensor, dw: Tensor, g: Geometry): boolean;
   };
@@ -133,48 +148,84 @@ export function registerConvKernels(
   supports?: KernelSpec['supports'],
 ): void {
   const { gemm, im2col, col2im } = P;
+  /** The per-image path: im2col (or the input itself for 1x1) and a GEMM per group. */
+  const forwardInto = (
+    x: Tensor,
+    w: Tensor,
+    bias: Tensor | undefined,
+    Y: TypedArray,
+    a: ConvAttrs,
+  ) => {
+    const [N, Cin] = x.shape;
+    const Cout = w.shape[0];
+    const g = geometry(x.shape, w.shape, a);
+    const Cog = Cout / a.groups;
+    const Kd = g.C * g.kh * g.kw;
+    const HWo = g.oh * g.ow;
+    const X = x.data,
+      Wt = w.data;
+    const direct = isPointwise(g);
+    const buf = direct ? X : workspace('im2col', x.dtype, Kd * HWo);
+    for (let n = 0; n < N; n++) {
+      for (let grp = 0; grp < a.groups; grp++) {
+        const xOff = (n * Cin + grp * g.C) * g.H * g.W;
+        const b = direct ? mat(X, xOff, HWo) : (im2col(X, xOff, g, buf), mat(buf, 0, HWo));
+        gemm(
+          Cog,
+          HWo,
+          Kd,
+          mat(Wt, grp * Cog * Kd, Kd),
+          b,
+          mat(Y, (n * Cout + grp * Cog) * HWo, HWo),
+          false,
+        );
+      }
+    }
+    if (bias !== undefined) {
+      const B = bias.data;
+      for (let n = 0; n < N; n++) {
+        for (let c = 0; c < Cout; c++) {
+          const o = (n * Cout + c) * HWo,
+            bv = B[c];
+          for (let i = 0; i < HWo; i++) Y[o + i] += bv;
+        }
+      }
+    }
+  };
+
   registerKernel({
     name: 'Conv2d',
     backend,
     supports,
     fn: ([x, w, bias], a: ConvAttrs) => {
-      const [N, Cin] = x.shape;
-      const Cout = w.shape[0];
       const g = geometry(x.shape, w.shape, a);
-      const Cog = Cout / a.groups;
-      const Kd = g.C * g.kh * g.kw;
-      const HWo = g.oh * g.ow;
-      const y = empty([N, Cout, g.oh, g.ow], x.dtype);
+      const y = empty([x.shape[0], w.shape[0], g.oh, g.ow], x.dtype);
       if (a.groups === 1 && P.layer?.forward(x, w, bias, y, g)) return y;
-      const X = x.data,
-        Wt = w.data,
-        Y = y.data;
-      const direct = isPointwise(g);
-      const buf = direct ? X : workspace('im2col', x.dtype, Kd * HWo);
-      for (let n = 0; n < N; n++) {
-        for (let grp = 0; grp < a.groups; grp++) {
-          const xOff = (n * Cin + grp * g.C) * g.H * g.W;
-          const b = direct ? mat(X, xOff, HWo) : (im2col(X, xOff, g, buf), mat(buf, 0, HWo));
-          gemm(
-            Cog,
-            HWo,
-            Kd,
-            mat(Wt, grp * Cog * Kd, Kd),
-            b,
-            mat(Y, (n * Cout + grp * Cog) * HWo, HWo),
-            false,
-          );
-        }
-      }
-      if (bias !== undefined) {
-        const B = bias.data;
-        for (let n = 0; n < N; n++) {
-          for (let c = 0; c < Cout; c++) {
-            const o = (n * Cout + c) * HWo,
-              bv = B[c];
-            for (let i = 0; i < HWo; i++) Y[o + i] += bv;
-          }
-        }
+      forwardInto(x, w, bias, y.data, a);
+      return y;
+    },
+  });
+
+  // Conv2d followed by max pooling (values only), then ReLU when attrs.relu, for calls that
+  // record no gradient: the WASM passes pool each image's output from cache, so the full
+  // output never goes to memory; otherwise the three steps one after the other.
+  registerKernel({
+    name: 'Conv2dPool',
+    backend,
+    supports,
+    differentiable: false,
+    fn: ([x, w, bias], a: ConvAttrs & ConvPool) => {
+      const g = geometry(x.shape, w.shape, a);
+      const full = [x.shape[0], w.shape[0], g.oh, g.ow];
+      const [N, C, oh, ow] = poolOutShape(full, a.pool);
+      const y = empty([N, C, oh, ow], x.dtype);
+      if (a.groups === 1 && P.layer?.forward(x, w, bias, y, g, a)) return y;
+      const Y = workspace('conv-pool', x.dtype, N * C * g.oh * g.ow);
+      forwardInto(x, w, bias, Y, a);
+      maxPoolPlanes(Y, N * C, g.oh, g.ow, a.pool, oh, ow, y.data, null);
+      if (a.relu) {
+        const Yp = y.data;
+        for (let i = 0; i < Yp.length; i++) if (!(Yp[i] > 0 || Yp[i] !== Yp[i])) Yp[i] = 0; // as Relu
       }
       return y;
     },

@@ -44,7 +44,15 @@ export interface WasmKernels {
   gemmSwaps(M: number, N: number, K: number): number;
   /** Bytes to pack a GEMM's whole A [M, K] once (the conv passes whose A is the weights). */
   gemmPackedABytes(M: number, K: number): number;
-  winogradScratchBytes(C: number, K: number, H: number, W: number, ph: number, pw: number): number;
+  winogradScratchBytes(
+    C: number,
+    K: number,
+    H: number,
+    W: number,
+    ph: number,
+    pw: number,
+    pooled: number,
+  ): number;
   /** dw from the chunks' sums of winogradWeightGradChunks, added in chunk order. */
   winogradWeightGradFinish(
     partials: number,

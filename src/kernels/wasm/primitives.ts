@@ -5,7 +5,7 @@
 import type { TypedArray } from '../../tensor/dtype.js';
 import { type ConvPrimitives, type Geometry, jsConvPrimitives } from '../js/conv.js';
 import { type ColumnPrimitives, jsColumnPrimitives } from '../js/layernorm.js';
-import { type WindowPrimitives, jsWindowPrimitives } from '../js/pool.js';
+import { type PoolAttrs, type WindowPrimitives, jsWindowPrimitives } from '../js/pool.js';
 import {
   type CellPrimitives,
   GATES,
@@ -70,6 +70,26 @@ function overStats(
   ]);
 }
 
+/**
+ * The pooling geometry block the kernels that pool their output from cache read (pool.ts's
+ * poolPlanes): max pooling by `a` of planes [H, W] into [oh, ow] planes at heap offset y, with
+ * the argmax at idx (0: values only). Returns its heap offset.
+ */
+function poolGeometry(
+  a: PoolAttrs,
+  H: number,
+  W: number,
+  oh: number,
+  ow: number,
+  y: number,
+  idx: number,
+) {
+  const geometry = [H, W, ...a.kernel, ...a.stride, ...a.padding, oh, ow, y, idx];
+  const at = workspaceBytes('pool-geometry', geometry.length * 4);
+  new Int32Array(heap.buffer, at, geometry.length).set(geometry);
+  return at;
+}
+
 /** assembly/stats.ts's normalize over the layout (y unused when pooled: see there). */
 function normalizeCall(
   x: number,
@@ -129,9 +149,7 @@ export function wasmNormPrimitives(): NormPrimitives {
       const p = ptrs(X, out.Y, ...(out.I ? [out.I] : []));
       if (p === null) return js.normalizePooled(X, L, eps, prm, out);
       const { attrs: a, H, W, oh, ow } = out;
-      const geometry = [H, W, ...a.kernel, ...a.stride, ...a.padding, oh, ow, p[1], p[2] ?? 0];
-      const pool = workspaceBytes('pool-geometry', geometry.length * 4);
-      new Int32Array(heap.buffer, pool, geometry.length).set(geometry);
+      const pool = poolGeometry(a, H, W, oh, ow, p[1], p[2] ?? 0);
       // Each thread's two planes of normalized values, pooled from there.
       const planes = (t: number) => [workspaceBytes(`pool-planes-${t}`, 2 * H * W * 4)];
       return normalizeCall(p[0], 0, L, eps, prm, false, pool, planes);
@@ -391,6 +409,7 @@ export function wasmConvPrimitives(): ConvPrimitives {
     rest: number[],
     channels: (lo: number, hi: number) => number,
     packedA?: [number, number],
+    tail: (t: number) => number[] = () => [],
   ) =>
     parallelFor(fn, total, 1, (lo, hi, t) => [
       ...lead,
@@ -399,18 +418,38 @@ export function wasmConvPrimitives(): ConvPrimitives {
       ...rest,
       ...convGeom(g, Cout),
       ...convScratch(t, g, channels(lo, hi), packedA),
+      ...tail(t),
     ]);
   const layer: ConvPrimitives['layer'] = {
-    forward(x, w, bias, y, g) {
+    forward(x, w, bias, y, g, pooled) {
       const p = ptrs(x.data, w.data, y.data);
       const pb = bias ? heapPtr(bias.data) : 0;
       if (p === null || pb === null) return false;
-      const [Cout, Kd] = [w.shape[0], g.C * g.kh * g.kw];
+      const [N, Cout, Kd] = [x.shape[0], w.shape[0], g.C * g.kh * g.kw];
+      // Pooled: y is the pooled output, which the geometry block points at.
+      const [, , oh, ow] = y.shape;
+      const pool = pooled ? poolGeometry(pooled.pool, g.oh, g.ow, oh, ow, p[2], 0) : 0;
+      const relu = pooled?.relu ? 1 : 0;
       if (winogradApplies(g, Cout)) {
-        winogradConv(p[0], p[1], pb, p[2], x.shape[0], g.C, g.H, g.W, Cout, g.ph, g.pw, 0);
+        winogradConv(p[0], p[1], pb, p[2], N, g.C, g.H, g.W, Cout, g.ph, g.pw, 0, pool, relu);
         return true;
       }
-      run('convForward', [p[0], p[1], pb, p[2]], x.shape[0], g, Cout, [], () => g.C, [Cout, Kd]);
+      // Each thread's output image, pooled from there.
+      const out = (t: number) => [
+        workspaceBytes(`conv-out-${t}`, pool ? Cout * g.oh * g.ow * 4 : 4),
+      ];
+      const lead = [p[0], p[1], pb, p[2]];
+      run(
+        'convForward',
+        lead,
+        N,
+        g,
+        Cout,
+        [],
+        () => g.C,
+        [Cout, Kd],
+        (t) => [pool, relu, ...out(t)],
+      );
       return true;
     },
     backwardInput(dy, w, dx, g) {

@@ -55,6 +55,8 @@ export function winogradApplies(
 /**
  * out[n] = conv3x3(input[n]) for n < N: input [N, C, H, W], out [N, K, H + 2ph − 2, W + 2pw − 2];
  * flip = 1 reads w as [C, K, 3, 3] rotated (backward-input). Pointers are heap byte offsets.
+ * pool (a heap offset, or 0): the output pooled by that geometry (see poolGeometry), then
+ * ReLU'd when relu, in place of out.
  */
 export function winogradConv(
   input: number,
@@ -69,8 +71,10 @@ export function winogradConv(
   ph: number,
   pw: number,
   flip: 0 | 1,
+  pool = 0,
+  relu: 0 | 1 = 0,
 ): void {
-  const bytes = wasmKernels()!.winogradScratchBytes(C, K, H, W, ph, pw);
+  const bytes = wasmKernels()!.winogradScratchBytes(C, K, H, W, ph, pw, pool !== 0 ? 1 : 0);
   parallelFor('winogradConv', N, 1, (n0, n1, t) => [
     input,
     w,
@@ -87,6 +91,8 @@ export function winogradConv(
     flip,
     workspaceBytes(`winograd-${t}`, bytes),
     gemmWorkspace(t),
+    pool,
+    relu,
   ]);
 }
 
