@@ -95,6 +95,17 @@ function paddedCols(tilesWp: i32): i32 {
   return 2 * tilesWp + 4; // the last group of four tiles loads columns up to 2·tilesWp + 3
 }
 
+/**
+ * Bytes between two of the 16 ξ planes of `floats` floats: whole cache lines, an odd number of
+ * them, so that the 16 planes a transform reads or writes at once fall in 16 different L1 sets.
+ * Planes a multiple of 4 KB apart all fell in one set: the input transform of a 16x16 image
+ * (V planes of 32 KB) took 4x its time at 14x14 (BENCHMARKS.md).
+ */
+function planeBytes(floats: i32): usize {
+  const lines = (<usize>floats + 15) >> 4;
+  return (lines | 1) << 6;
+}
+
 /** Copies nb images [C, H, W] into zero-bordered planes [C, Hp, Wp] (ph rows, pw columns before). */
 function pad(
   x: usize,
@@ -133,9 +144,9 @@ function inputTransform(
 ): void {
   const rowBytes = (<usize>Wp) << 2;
   // packedN > 0: each ξ plane holds V [C, packedN] in the GEMM's packed-B layout (planes
-  // packedBFloats(C, T) apart), written channel by channel for each group of tiles so that
+  // planeBytes(packedBFloats(C, T)) apart), written channel by channel for each group of tiles so that
   // the stores run along the packed panels; otherwise V [C, T] row-major, tile by tile.
-  const plane = (<usize>(packedN > 0 ? packedBFloats(C, T) : C * T)) << 2;
+  const plane = planeBytes(packedN > 0 ? packedBFloats(C, T) : C * T);
   for (let i = 0; i < nb; i++) {
     if (packedN > 0) {
       for (let ty = 0; ty < tilesH; ty++) {
@@ -263,7 +274,7 @@ function outputTransform(
   ty0: i32,
   ty1: i32,
 ): void {
-  const plane = (<usize>(K * T)) << 2;
+  const plane = planeBytes(K * T);
   for (let k = 0; k < K; k++) {
     const bv = bias != 0 ? f32x4.splat(load<f32>(bias + ((<usize>k) << 2))) : f32x4.splat(0);
     for (let i = 0; i < nb; i++) {
@@ -415,9 +426,9 @@ function convRegion(
   if (region == PADDED) return at;
   at += (<usize>(nb * C * paddedRows(tilesH) * paddedCols(tilesWp))) << 2;
   if (region == V) return at;
-  at += (<usize>(16 * packedBFloats(C, T))) << 2;
+  at += 16 * planeBytes(packedBFloats(C, T));
   if (region == M) return at;
-  at += (<usize>(16 * K * T)) << 2;
+  at += 16 * planeBytes(K * T);
   if (region == U) return at;
   at += (<usize>(16 * K * C)) << 2;
   if (region == PACKED_U) return at;
@@ -489,7 +500,8 @@ export function winogradConv(
   // so that V and M are still in L2 when the GEMMs and the output transform read them.
   const rowBlock = rowBlockOf(nbMax, tilesH, tilesWp, C + K);
   const stride = blockTiles(nbMax, tilesH, tilesWp, C + K); // V's and M's planes, fixed
-  const vPlane = (<usize>packedBFloats(C, stride)) << 2;
+  const vPlane = planeBytes(packedBFloats(C, stride)),
+    mPlane = planeBytes(K * stride);
   for (let n = n0; n < n1; n += nbMax) {
     const nb = min(nbMax, n1 - n);
     pad(x + ((<usize>(n * C * H * W)) << 2), nb, C, H, W, ph, pw, Hp, Wp, padded);
@@ -506,7 +518,7 @@ export function winogradConv(
           C,
           packed + <usize>xi * packedBytes,
           v + <usize>xi * vPlane,
-          m + ((<usize>(xi * K * stride)) << 2),
+          m + <usize>xi * mPlane,
           stride,
           0,
           work,
@@ -565,7 +577,7 @@ function outputGradTransform(
 ): void {
   const rows = 2 * tilesH,
     cols = 2 * tilesWp;
-  const plane = (<usize>(K * T)) << 2;
+  const plane = planeBytes(K * T);
   const zero = f32x4.splat(0);
   for (let i = 0; i < nb; i++) {
     for (let k = 0; k < K; k++) {
@@ -679,9 +691,9 @@ function gradRegion(region: i32, Cs: i32, K: i32, tilesH: i32, tilesWp: i32, nb:
   if (region == G_PADDED_DY) return at;
   at += (<usize>(nb * K * 4 * tilesH * tilesWp)) << 2;
   if (region == G_V) return at;
-  at += (<usize>(16 * Cs * T)) << 2;
+  at += 16 * planeBytes(Cs * T);
   if (region == G_DY) return at;
-  at += (<usize>(16 * K * T)) << 2;
+  at += 16 * planeBytes(K * T);
   if (region == G_M) return at;
   return at + ((<usize>(16 * K * Cs)) << 2);
 }
@@ -860,10 +872,10 @@ function weightGradSums(
           K,
           Cs,
           T,
-          g + ((<usize>(xi * K * stride)) << 2),
+          g + <usize>xi * planeBytes(K * stride),
           stride,
           1,
-          v + ((<usize>(xi * Cs * stride)) << 2),
+          v + <usize>xi * planeBytes(Cs * stride),
           1,
           stride,
           m + ((<usize>(xi * K * Cs)) << 2),
