@@ -3,8 +3,9 @@
 // 36. Input tiles are transformed (V = Bᵀ d B), multiplied by the transformed weights
 // (U = G g Gᵀ) in 16 GEMMs, M[ξ] (K x T) = U[ξ] (K x C) · V[ξ] (C x T) over all T tiles of a
 // block of images, and transformed back (Y = Aᵀ M A). The transforms take four tiles along a
-// row at once, one per SIMD lane; a row's tiles are rounded up to a multiple of four (the
-// extra ones read the zero border and are never written out).
+// row at once, one per SIMD lane; a row's last group reads the zero border past its tiles. The
+// GEMMs' columns are only the real tiles, numbered densely (image, row, column): a group's
+// extra lanes land on the next row's first tiles, which that row's first group writes after.
 //
 // flip = 1 runs the adjoint's convolution for backward-input: w is then [C, K, 3, 3] and the
 // kernel used for (k, c) is w[c, k] rotated by 180 degrees.
@@ -135,7 +136,7 @@ function inputTransform(
   nb: i32,
   C: i32,
   tilesH: i32,
-  tilesWp: i32,
+  tilesW: i32,
   Hp: i32,
   Wp: i32,
   T: i32,
@@ -144,21 +145,37 @@ function inputTransform(
 ): void {
   const rowBytes = (<usize>Wp) << 2;
   // packedN > 0: each ξ plane holds V [C, packedN] in the GEMM's packed-B layout (planes
-  // planeBytes(packedBFloats(C, T)) apart), written channel by channel for each group of tiles so that
-  // the stores run along the packed panels; otherwise V [C, T] row-major, tile by tile.
+  // planeBytes(packedBFloats(C, T)) apart), written channel by channel for each group of
+  // tiles so that the stores run along the packed panels; otherwise V [C, T] row-major, tile
+  // by tile (T leaves room past the last tile for a group's extra lanes).
   const plane = planeBytes(packedN > 0 ? packedBFloats(C, T) : C * T);
   for (let i = 0; i < nb; i++) {
     if (packedN > 0) {
       for (let ty = 0; ty < tilesH; ty++) {
-        for (let tx = 0; tx < tilesWp; tx += 4) {
-          const t = (i * tilesH + ty) * tilesWp + tx;
+        for (let tx = 0; tx < tilesW; tx += 4) {
+          const t = (i * tilesH + ty) * tilesW + tx;
           const at = padded + ((<usize>((i * C * Hp + 2 * ty) * Wp + 2 * tx)) << 2);
-          // Down the channels the index steps by a panel row within each block of K.
+          // Four lanes in one 8-column panel: stored in place. Down the channels the index
+          // steps by a panel row within each block of K.
+          const split = (t & 7) > 4;
           for (let c = 0; c < C;) {
             const end = packedBBlockEnd(C, c);
             let out = v + ((<usize>packedBIndex(C, packedN, c, t)) << 2);
+            if (split) {
+              // Across two panels: lanes [0, a) end this one, the others start the next
+              // (dropped past the last panel: extra lanes, past the block's tiles).
+              const a = 8 - (t & 7);
+              const next = (t | 7) + 1;
+              const has2 = next < packedN;
+              let out2 = has2 ? v + ((<usize>packedBIndex(C, packedN, c, next)) << 2) : 0;
+              for (; c < end; c++, out += PACKED_B_K_BYTES, out2 += PACKED_B_K_BYTES) {
+                const src = at + <usize>c * Hp * rowBytes;
+                transformGroup<Split>(src, rowBytes, out, plane, has2 ? out2 : 0, a);
+              }
+              continue;
+            }
             for (; c < end; c++, out += PACKED_B_K_BYTES)
-              transformGroup(at + <usize>c * Hp * rowBytes, rowBytes, out, plane);
+              transformGroup<Whole>(at + <usize>c * Hp * rowBytes, rowBytes, out, plane, 0, 4);
           }
         }
       }
@@ -167,18 +184,58 @@ function inputTransform(
     for (let c = 0; c < C; c++) {
       const src = padded + ((<usize>((i * C + c) * Hp * Wp)) << 2);
       for (let ty = 0; ty < tilesH; ty++) {
-        for (let tx = 0; tx < tilesWp; tx += 4) {
-          const t = (i * tilesH + ty) * tilesWp + tx;
+        for (let tx = 0; tx < tilesW; tx += 4) {
+          const t = (i * tilesH + ty) * tilesW + tx;
           const out = v + ((<usize>(c * T + t)) << 2);
-          transformGroup(src + ((<usize>(2 * ty * Wp + 2 * tx)) << 2), rowBytes, out, plane);
+          const p = src + ((<usize>(2 * ty * Wp + 2 * tx)) << 2);
+          transformGroup<Whole>(p, rowBytes, out, plane, 0, 4);
         }
       }
     }
   }
 }
 
-/** Bᵀ d B of the four tiles whose top-left input is at p; v[ξ] at out + ξ·plane. */
-function transformGroup(p: usize, rowBytes: usize, out: usize, plane: usize): void {
+/** How transformGroup stores: S = Whole (a vector at out) or Split (see storeSplit), resolved
+ * at compile time, so the whole-vector pass is unchanged. */
+type Whole = u8;
+type Split = u16;
+
+/** v's lanes [0, a) at p, the others at p2 (none when p2 is 0); a is 1, 2 or 3. */
+function storeSplit(p: usize, p2: usize, a: i32, v: v128): void {
+  if (a == 2) {
+    v128.store64_lane(p, v, 0);
+    if (p2 != 0) v128.store64_lane(p2, v, 1);
+  } else if (a == 1) {
+    v128.store32_lane(p, v, 0);
+    if (p2 != 0) {
+      v128.store32_lane(p2, v, 1);
+      v128.store64_lane(p2, v, 1, 4);
+    }
+  } else {
+    v128.store64_lane(p, v, 0);
+    v128.store32_lane(p, v, 2, 8);
+    if (p2 != 0) v128.store32_lane(p2, v, 3);
+  }
+}
+
+/** A vector at p (Whole), or split between p and p2 at lane a (Split). */
+function store1<S>(p: usize, p2: usize, a: i32, v: v128): void {
+  if (sizeof<S>() == 1) v128.store(p, v);
+  else storeSplit(p, p2, a, v);
+}
+
+/**
+ * Bᵀ d B of the four tiles whose top-left input is at p; v[ξ] at out + ξ·plane, or for Split
+ * its lanes [0, a) there and the others at out2 + ξ·plane (see storeSplit).
+ */
+function transformGroup<S>(
+  p: usize,
+  rowBytes: usize,
+  out: usize,
+  plane: usize,
+  out2: usize,
+  a: i32,
+): void {
   // d[r][j]: element j of row r of each of the four tiles (input columns 2·(tx+q) + j).
   const p0 = p,
     p1 = p0 + rowBytes,
@@ -200,8 +257,10 @@ function transformGroup(p: usize, rowBytes: usize, out: usize, plane: usize): vo
     d31 = odds(p3, 0),
     d32 = evens(p3, 8),
     d33 = odds(p3, 8);
-  storeRow(
+  storeRow<S>(
     out,
+    out2,
+    a,
     plane,
     0,
     f32x4.sub(d00, d20),
@@ -209,8 +268,10 @@ function transformGroup(p: usize, rowBytes: usize, out: usize, plane: usize): vo
     f32x4.sub(d02, d22),
     f32x4.sub(d03, d23),
   );
-  storeRow(
+  storeRow<S>(
     out,
+    out2,
+    a,
     plane,
     1,
     f32x4.add(d10, d20),
@@ -218,8 +279,10 @@ function transformGroup(p: usize, rowBytes: usize, out: usize, plane: usize): vo
     f32x4.add(d12, d22),
     f32x4.add(d13, d23),
   );
-  storeRow(
+  storeRow<S>(
     out,
+    out2,
+    a,
     plane,
     2,
     f32x4.sub(d20, d10),
@@ -227,8 +290,10 @@ function transformGroup(p: usize, rowBytes: usize, out: usize, plane: usize): vo
     f32x4.sub(d22, d12),
     f32x4.sub(d23, d13),
   );
-  storeRow(
+  storeRow<S>(
     out,
+    out2,
+    a,
     plane,
     3,
     f32x4.sub(d10, d30),
@@ -249,12 +314,24 @@ function odds(p: usize, off: usize): v128 {
 }
 
 /** The column half of Bᵀ d B on one transformed row r, stored as ξ = 4r .. 4r + 3. */
-function storeRow(out: usize, plane: usize, r: i32, t0: v128, t1: v128, t2: v128, t3: v128): void {
-  const p = out + <usize>(4 * r) * plane;
-  v128.store(p, f32x4.sub(t0, t2));
-  v128.store(p + plane, f32x4.add(t1, t2));
-  v128.store(p + 2 * plane, f32x4.sub(t2, t1));
-  v128.store(p + 3 * plane, f32x4.sub(t1, t3));
+function storeRow<S>(
+  out: usize,
+  out2: usize,
+  a: i32,
+  plane: usize,
+  r: i32,
+  t0: v128,
+  t1: v128,
+  t2: v128,
+  t3: v128,
+): void {
+  const at = <usize>(4 * r) * plane;
+  const p = out + at,
+    p2 = out2 != 0 ? out2 + at : 0;
+  store1<S>(p, p2, a, f32x4.sub(t0, t2));
+  store1<S>(p + plane, p2 != 0 ? p2 + plane : 0, a, f32x4.add(t1, t2));
+  store1<S>(p + 2 * plane, p2 != 0 ? p2 + 2 * plane : 0, a, f32x4.sub(t2, t1));
+  store1<S>(p + 3 * plane, p2 != 0 ? p2 + 3 * plane : 0, a, f32x4.sub(t1, t3));
 }
 
 // Aᵀ m A on four tiles at once: rows (m0 + m1 + m2, m1 − m2 − m3), then the same on columns;
@@ -269,7 +346,7 @@ function outputTransform(
   K: i32,
   oh: i32,
   ow: i32,
-  tilesWp: i32,
+  tilesW: i32,
   T: i32,
   ty0: i32,
   ty1: i32,
@@ -280,8 +357,8 @@ function outputTransform(
     for (let i = 0; i < nb; i++) {
       const yk = y + ((<usize>(((n + i) * K + k) * oh * ow)) << 2);
       for (let ty = ty0; ty < ty1; ty++) {
-        for (let tx = 0; tx < tilesWp; tx += 4) {
-          const t = (i * (ty1 - ty0) + ty - ty0) * tilesWp + tx;
+        for (let tx = 0; tx < tilesW; tx += 4) {
+          const t = (i * (ty1 - ty0) + ty - ty0) * tilesW + tx;
           const q = m + ((<usize>(k * T + t)) << 2);
           const s00 = f32x4.add(
             f32x4.add(v128.load(q), v128.load(q + 4 * plane)),
@@ -365,9 +442,14 @@ function storePair(yk: usize, row: i32, x0: i32, oh: i32, ow: i32, even: v128, o
   }
 }
 
-/** Tiles per row rounded up to whole groups of four. */
-function groupCols(ow: i32): i32 {
-  return ((((ow + 1) >> 1) + 3) >> 2) << 2;
+/** Tiles per output row. */
+function tileCols(ow: i32): i32 {
+  return (ow + 1) >> 1;
+}
+
+/** Tiles per row rounded up to whole groups of four: the padded images' width in tiles. */
+function groupCols(tilesW: i32): i32 {
+  return ((tilesW + 3) >> 2) << 2;
 }
 
 /** Bytes of a row block's two transformed operands (16 planes each, float32): what stays in
@@ -381,22 +463,25 @@ const ROW_BLOCK_BYTES: i32 = 1376256; // 168 tiles of 64 + 64 channels
  * a block's tiles), rows whose two operands of `channels` channels in all (C + K) fit in
  * ROW_BLOCK_BYTES, so that they are in L2 when the GEMMs and the other transform read them.
  */
-function rowBlockOf(nbMax: i32, tilesH: i32, tilesWp: i32, channels: i32): i32 {
+function rowBlockOf(nbMax: i32, tilesH: i32, tilesW: i32, channels: i32): i32 {
   if (nbMax > 1) return tilesH;
-  // An even count: tilesWp is a multiple of 4, so the tiles fill whole 8-column panels of the
-  // GEMM (a partial panel's stores go element by element).
-  const rows = ROW_BLOCK_BYTES / (64 * channels * tilesWp);
+  // An even count: with an even tilesW, the tiles fill whole 8-column panels of the GEMM (a
+  // partial panel's stores go element by element).
+  const rows = ROW_BLOCK_BYTES / (64 * channels * tilesW);
   return min(tilesH, rows > 1 ? rows & ~1 : 1);
 }
 
-/** Tiles a block's transformed planes hold: nb whole images, or one image's row block. */
-function blockTiles(nb: i32, tilesH: i32, tilesWp: i32, channels: i32): i32 {
-  return nb * rowBlockOf(nb, tilesH, tilesWp, channels) * tilesWp;
+/**
+ * Tiles between rows of a block's transformed planes: nb whole images, or one image's row
+ * block, and room for the extra lanes of the last group (up to three tiles).
+ */
+function blockStride(nb: i32, tilesH: i32, tilesW: i32, channels: i32): i32 {
+  return nb * rowBlockOf(nb, tilesH, tilesW, channels) * tilesW + 3;
 }
 
 /** Images transformed together so that each of the 16 GEMMs has at least about 256 columns. */
 export function winogradBlock(oh: i32, ow: i32): i32 {
-  const tiles = ((oh + 1) >> 1) * groupCols(ow);
+  const tiles = ((oh + 1) >> 1) * tileCols(ow);
   return max(1, (256 + tiles - 1) / tiles);
 }
 
@@ -417,14 +502,14 @@ function convRegion(
   C: i32,
   K: i32,
   tilesH: i32,
-  tilesWp: i32,
+  tilesW: i32,
   nb: i32,
   outs: i32,
 ): usize {
-  const T = blockTiles(nb, tilesH, tilesWp, C + K);
+  const T = blockStride(nb, tilesH, tilesW, C + K);
   let at: usize = 0;
   if (region == PADDED) return at;
-  at += (<usize>(nb * C * paddedRows(tilesH) * paddedCols(tilesWp))) << 2;
+  at += (<usize>(nb * C * paddedRows(tilesH) * paddedCols(groupCols(tilesW)))) << 2;
   if (region == V) return at;
   at += 16 * planeBytes(packedBFloats(C, T));
   if (region == M) return at;
@@ -451,7 +536,7 @@ export function winogradScratchBytes(
     ow = W + 2 * pw - 2;
   const nb = winogradBlock(oh, ow);
   const outs = pooled ? nb * K * oh * ow : 0;
-  return <i32>convRegion(END, C, K, (oh + 1) >> 1, groupCols(ow), nb, outs);
+  return <i32>convRegion(END, C, K, (oh + 1) >> 1, tileCols(ow), nb, outs);
 }
 
 /**
@@ -482,24 +567,24 @@ export function winogradConv(
   const oh = H + 2 * ph - 2,
     ow = W + 2 * pw - 2;
   const tilesH = (oh + 1) >> 1,
-    tilesWp = groupCols(ow);
+    tilesW = tileCols(ow);
   const Hp = paddedRows(tilesH),
-    Wp = paddedCols(tilesWp);
+    Wp = paddedCols(groupCols(tilesW));
   const nbMax = winogradBlock(oh, ow);
-  const padded = scratch + convRegion(PADDED, C, K, tilesH, tilesWp, nbMax, 0);
-  const v = scratch + convRegion(V, C, K, tilesH, tilesWp, nbMax, 0);
-  const m = scratch + convRegion(M, C, K, tilesH, tilesWp, nbMax, 0);
-  const u = scratch + convRegion(U, C, K, tilesH, tilesWp, nbMax, 0);
-  const packed = scratch + convRegion(PACKED_U, C, K, tilesH, tilesWp, nbMax, 0);
-  const out = scratch + convRegion(OUT, C, K, tilesH, tilesWp, nbMax, 0);
+  const padded = scratch + convRegion(PADDED, C, K, tilesH, tilesW, nbMax, 0);
+  const v = scratch + convRegion(V, C, K, tilesH, tilesW, nbMax, 0);
+  const m = scratch + convRegion(M, C, K, tilesH, tilesW, nbMax, 0);
+  const u = scratch + convRegion(U, C, K, tilesH, tilesW, nbMax, 0);
+  const packed = scratch + convRegion(PACKED_U, C, K, tilesH, tilesW, nbMax, 0);
+  const out = scratch + convRegion(OUT, C, K, tilesH, tilesW, nbMax, 0);
   const packedBytes = <usize>gemmPackedABytes(K, C);
   transformWeights(w, K, C, flip, u);
   for (let xi = 0; xi < 16; xi++)
     packWholeA(u + ((<usize>(xi * K * C)) << 2), C, 1, K, C, packed + <usize>xi * packedBytes);
   // An image of more tiles than a block goes by blocks of tile rows (as weightGradSums does),
   // so that V and M are still in L2 when the GEMMs and the output transform read them.
-  const rowBlock = rowBlockOf(nbMax, tilesH, tilesWp, C + K);
-  const stride = blockTiles(nbMax, tilesH, tilesWp, C + K); // V's and M's planes, fixed
+  const rowBlock = rowBlockOf(nbMax, tilesH, tilesW, C + K);
+  const stride = blockStride(nbMax, tilesH, tilesW, C + K); // V's and M's planes, fixed
   const vPlane = planeBytes(packedBFloats(C, stride)),
     mPlane = planeBytes(K * stride);
   for (let n = n0; n < n1; n += nbMax) {
@@ -507,10 +592,10 @@ export function winogradConv(
     pad(x + ((<usize>(n * C * H * W)) << 2), nb, C, H, W, ph, pw, Hp, Wp, padded);
     for (let ty0 = 0; ty0 < tilesH; ty0 += rowBlock) {
       const ty1 = min(tilesH, ty0 + rowBlock);
-      const T = nb * (ty1 - ty0) * tilesWp;
+      const T = nb * (ty1 - ty0) * tilesW;
       // V goes straight into the GEMM's packed-B layout (no packing pass in the 16 products).
       const rowsAt = (<usize>(2 * ty0 * Wp)) << 2;
-      inputTransform(padded + rowsAt, nb, C, ty1 - ty0, tilesWp, Hp, Wp, stride, v, T);
+      inputTransform(padded + rowsAt, nb, C, ty1 - ty0, tilesW, Hp, Wp, stride, v, T);
       for (let xi = 0; xi < 16; xi++) {
         sgemmPackedAB(
           K,
@@ -524,8 +609,8 @@ export function winogradConv(
           work,
         );
       }
-      if (pool != 0) outputTransform(m, bias, out, 0, nb, K, oh, ow, tilesWp, stride, ty0, ty1);
-      else outputTransform(m, bias, y, n, nb, K, oh, ow, tilesWp, stride, ty0, ty1);
+      if (pool != 0) outputTransform(m, bias, out, 0, nb, K, oh, ow, tilesW, stride, ty0, ty1);
+      else outputTransform(m, bias, y, n, nb, K, oh, ow, tilesW, stride, ty0, ty1);
     }
     if (pool != 0) poolPlanes(pool, out, n * K, nb * K, relu);
   }
@@ -569,21 +654,21 @@ function outputGradTransform(
   nb: i32,
   K: i32,
   tilesH: i32,
-  tilesWp: i32,
+  tilesW: i32,
   T: i32,
   g: usize,
   ty0: i32,
   ty1: i32,
 ): void {
   const rows = 2 * tilesH,
-    cols = 2 * tilesWp;
+    cols = 2 * groupCols(tilesW);
   const plane = planeBytes(K * T);
   const zero = f32x4.splat(0);
   for (let i = 0; i < nb; i++) {
     for (let k = 0; k < K; k++) {
       const src = padded + ((<usize>((i * K + k) * rows * cols)) << 2);
       for (let ty = ty0; ty < ty1; ty++) {
-        for (let tx = 0; tx < tilesWp; tx += 4) {
+        for (let tx = 0; tx < tilesW; tx += 4) {
           const p = src + ((<usize>(2 * ty * cols + 2 * tx)) << 2);
           const r0 = v128.load(p),
             r0b = v128.load(p, 16),
@@ -593,7 +678,7 @@ function outputGradTransform(
             b = v128.shuffle<f32>(r0, r0b, 1, 3, 5, 7),
             c = v128.shuffle<f32>(r1, r1b, 0, 2, 4, 6),
             d = v128.shuffle<f32>(r1, r1b, 1, 3, 5, 7);
-          const out = g + ((<usize>(k * T + (i * (ty1 - ty0) + ty - ty0) * tilesWp + tx)) << 2);
+          const out = g + ((<usize>(k * T + (i * (ty1 - ty0) + ty - ty0) * tilesW + tx)) << 2);
           storeGradRow(out, plane, 0, a, b);
           storeGradRow(out, plane, 1, f32x4.add(a, c), f32x4.add(b, d));
           storeGradRow(out, plane, 2, f32x4.sub(a, c), f32x4.sub(b, d));
@@ -683,13 +768,13 @@ const G_PADDED = 0,
   G_M = 4,
   G_END = 5;
 
-function gradRegion(region: i32, Cs: i32, K: i32, tilesH: i32, tilesWp: i32, nb: i32): usize {
-  const T = blockTiles(nb, tilesH, tilesWp, Cs + K);
+function gradRegion(region: i32, Cs: i32, K: i32, tilesH: i32, tilesW: i32, nb: i32): usize {
+  const T = blockStride(nb, tilesH, tilesW, Cs + K);
   let at: usize = 0;
   if (region == G_PADDED) return at;
-  at += (<usize>(nb * Cs * paddedRows(tilesH) * paddedCols(tilesWp))) << 2;
+  at += (<usize>(nb * Cs * paddedRows(tilesH) * paddedCols(groupCols(tilesW)))) << 2;
   if (region == G_PADDED_DY) return at;
-  at += (<usize>(nb * K * 4 * tilesH * tilesWp)) << 2;
+  at += (<usize>(nb * K * 4 * tilesH * groupCols(tilesW))) << 2;
   if (region == G_V) return at;
   at += 16 * planeBytes(Cs * T);
   if (region == G_DY) return at;
@@ -709,7 +794,7 @@ export function winogradWeightGradScratchBytes(
 ): i32 {
   const oh = H + 2 * ph - 2,
     ow = W + 2 * pw - 2;
-  return <i32>gradRegion(G_END, Cs, K, (oh + 1) >> 1, groupCols(ow), winogradBlock(oh, ow));
+  return <i32>gradRegion(G_END, Cs, K, (oh + 1) >> 1, tileCols(ow), winogradBlock(oh, ow));
 }
 
 /**
@@ -737,7 +822,7 @@ export function winogradWeightGrad(
   const oh = H + 2 * ph - 2,
     ow = W + 2 * pw - 2;
   const nbMax = winogradBlock(oh, ow);
-  const m = scratch + gradRegion(G_M, Cs, K, (oh + 1) >> 1, groupCols(ow), nbMax);
+  const m = scratch + gradRegion(G_M, Cs, K, (oh + 1) >> 1, tileCols(ow), nbMax);
   weightGradSums(x, dy, m, 0, N, c0, c1, C, H, W, K, ph, pw, scratch, work);
   weightGradTransform(m, K, Cs, C, c0, dw);
 }
@@ -827,18 +912,19 @@ function weightGradSums(
   const oh = H + 2 * ph - 2,
     ow = W + 2 * pw - 2;
   const tilesH = (oh + 1) >> 1,
-    tilesWp = groupCols(ow);
+    tilesW = tileCols(ow),
+    tilesWp = groupCols(tilesW);
   const Hp = paddedRows(tilesH),
     Wp = paddedCols(tilesWp);
   const nbMax = winogradBlock(oh, ow);
-  const padded = scratch + gradRegion(G_PADDED, Cs, K, tilesH, tilesWp, nbMax);
-  const paddedDy = scratch + gradRegion(G_PADDED_DY, Cs, K, tilesH, tilesWp, nbMax);
-  const v = scratch + gradRegion(G_V, Cs, K, tilesH, tilesWp, nbMax);
-  const g = scratch + gradRegion(G_DY, Cs, K, tilesH, tilesWp, nbMax);
+  const padded = scratch + gradRegion(G_PADDED, Cs, K, tilesH, tilesW, nbMax);
+  const paddedDy = scratch + gradRegion(G_PADDED_DY, Cs, K, tilesH, tilesW, nbMax);
+  const v = scratch + gradRegion(G_V, Cs, K, tilesH, tilesW, nbMax);
+  const g = scratch + gradRegion(G_DY, Cs, K, tilesH, tilesW, nbMax);
   // An image of more tiles than a block (one image per block) goes by blocks of tile rows,
   // so that its V and A dY Aᵀ stay in L2 between the transforms and the GEMMs' packing.
-  const rowBlock = rowBlockOf(nbMax, tilesH, tilesWp, Cs + K);
-  const stride = blockTiles(nbMax, tilesH, tilesWp, Cs + K); // tiles between V's (g's) rows
+  const rowBlock = rowBlockOf(nbMax, tilesH, tilesW, Cs + K);
+  const stride = blockStride(nbMax, tilesH, tilesW, Cs + K); // tiles between V's (g's) rows
   // dy's planes are already whole tiles (even sizes, rows of whole groups of four tiles):
   // read them in place, else copy them into zero-bordered ones.
   const whole = 2 * tilesH == oh && 2 * tilesWp == ow;
@@ -862,10 +948,10 @@ function weightGradSums(
     if (!whole) padOutput(dyBlock, nb, K, oh, ow, 2 * tilesH, 2 * tilesWp, paddedDy);
     for (let ty0 = 0; ty0 < tilesH; ty0 += rowBlock) {
       const ty1 = min(tilesH, ty0 + rowBlock);
-      const T = nb * (ty1 - ty0) * tilesWp;
+      const T = nb * (ty1 - ty0) * tilesW;
       const rowsAt = (<usize>(2 * ty0 * Wp)) << 2;
-      inputTransform(padded + rowsAt, nb, Cs, ty1 - ty0, tilesWp, Hp, Wp, stride, v, 0);
-      outputGradTransform(whole ? dyBlock : paddedDy, nb, K, tilesH, tilesWp, stride, g, ty0, ty1);
+      inputTransform(padded + rowsAt, nb, Cs, ty1 - ty0, tilesW, Hp, Wp, stride, v, 0);
+      outputGradTransform(whole ? dyBlock : paddedDy, nb, K, tilesH, tilesW, stride, g, ty0, ty1);
       const first = n == n0 && ty0 == 0;
       for (let xi = 0; xi < 16; xi++) {
         sgemm(
