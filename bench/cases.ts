@@ -9,6 +9,10 @@ import { trainStep } from '../src/train/loop.js';
 import { makeOptimizer } from '../src/cli/optimizer.js';
 import { exportOnnx } from '../src/onnx/index.js';
 
+// BatchNorm's training forward is timed without a graph (noGrad) on purpose: not the
+// forgotten eval() that the one-time warning is for.
+nk.nn.setBatchNormEvalGuard(false);
+
 export interface Case {
   name: string;
   what: string;
