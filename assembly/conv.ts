@@ -1,5 +1,5 @@
 // im2col and its adjoint col2im for one image and group (see src/kernels/js/conv.ts).
-import { packWholeA, sgemm, sgemmPackedA } from './gemm';
+import { packWholeA, sdotNT, sgemm, sgemmPackedA } from './gemm';
 import { poolPlanes } from './pool';
 
 // Output columns ox whose input column ox·sw + xoff lies inside [0, W) are [colsStart, colsEnd).
@@ -229,6 +229,9 @@ export function convBackwardInput(
  * dW[output channels [o0, o1), rows of input channels [c0, c1)] = Σ_n dy[n] · im2col(x[n])ᵀ
  * over all N images in order, so each element's sum has one order whatever the split.
  */
+/** Cin·kh·kw up to which the weight gradient takes sdotNT (measured: BENCHMARKS.md). */
+const DOT_ROWS: i32 = 27;
+
 export function convBackwardWeight(
   dy: usize,
   x: usize,
@@ -266,6 +269,9 @@ export function convBackwardWeight(
     const xc = x + ((<usize>((n * Cin + c0) * H * W)) << 2);
     if (!direct) im2col(xc, c1 - c0, H, W, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw, cols);
     const b = direct ? xc : cols;
-    sgemm(o1 - o0, rows, HWo, dyn, HWo, 1, b, 1, HWo, out, Kd, n > 0 ? 1 : 0, work);
+    // A small Cin·kh·kw (a first layer's few input channels): dot products, unpacked. Chosen
+    // by the layer's shape, not this thread's rows, so every split gives the same bits.
+    if (Kd <= DOT_ROWS) sdotNT(o1 - o0, rows, HWo, dyn, HWo, b, HWo, out, Kd, n > 0 ? 1 : 0);
+    else sgemm(o1 - o0, rows, HWo, dyn, HWo, 1, b, 1, HWo, out, Kd, n > 0 ? 1 : 0, work);
   }
 }

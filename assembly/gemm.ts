@@ -347,6 +347,95 @@ export function sgemm(
 }
 
 /**
+ * C [M, N] = (accumulate ? C : 0) + A [M, K] · B [N, K]ᵀ, both operands K-contiguous (row
+ * strides lda, ldb; C's ldc), by dot products in blocks of 3 x 3 rows with no packing: for a
+ * small N and a long K (a first convolution's weight gradient: N = Cin·kh·kw, K = the output
+ * pixels), where sgemm's packing and its 8-column panels cost more than the products. Each
+ * dot product sums four lanes along K, then the lanes in order, then C.
+ */
+export function sdotNT(
+  M: i32,
+  N: i32,
+  K: i32,
+  a: usize,
+  lda: i32,
+  b: usize,
+  ldb: i32,
+  c: usize,
+  ldc: i32,
+  accumulate: i32,
+): void {
+  for (let i = 0; i < M; i += 3) {
+    // A block's missing rows repeat its last one; their sums are not stored.
+    const a0 = a + ((<usize>i * <usize>lda) << 2),
+      a1 = a + ((<usize>min(i + 1, M - 1) * <usize>lda) << 2),
+      a2 = a + ((<usize>min(i + 2, M - 1) * <usize>lda) << 2);
+    for (let j = 0; j < N; j += 3) {
+      const b0 = b + ((<usize>j * <usize>ldb) << 2),
+        b1 = b + ((<usize>min(j + 1, N - 1) * <usize>ldb) << 2),
+        b2 = b + ((<usize>min(j + 2, N - 1) * <usize>ldb) << 2);
+      let s00 = f32x4.splat(0),
+        s01 = f32x4.splat(0),
+        s02 = f32x4.splat(0),
+        s10 = f32x4.splat(0),
+        s11 = f32x4.splat(0),
+        s12 = f32x4.splat(0),
+        s20 = f32x4.splat(0),
+        s21 = f32x4.splat(0),
+        s22 = f32x4.splat(0);
+      let k = 0;
+      for (; k + 4 <= K; k += 4) {
+        const o = (<usize>k) << 2;
+        const x0 = v128.load(b0 + o),
+          x1 = v128.load(b1 + o),
+          x2 = v128.load(b2 + o);
+        const y0 = v128.load(a0 + o);
+        s00 = madd(y0, x0, s00);
+        s01 = madd(y0, x1, s01);
+        s02 = madd(y0, x2, s02);
+        const y1 = v128.load(a1 + o);
+        s10 = madd(y1, x0, s10);
+        s11 = madd(y1, x1, s11);
+        s12 = madd(y1, x2, s12);
+        const y2 = v128.load(a2 + o);
+        s20 = madd(y2, x0, s20);
+        s21 = madd(y2, x1, s21);
+        s22 = madd(y2, x2, s22);
+      }
+      const rows = min(3, M - i),
+        cols = min(3, N - j);
+      const out = c + ((<usize>(i * ldc + j)) << 2);
+      dotStore(out, accumulate, s00, a0, b0, k, K);
+      if (cols > 1) dotStore(out + 4, accumulate, s01, a0, b1, k, K);
+      if (cols > 2) dotStore(out + 8, accumulate, s02, a0, b2, k, K);
+      if (rows > 1) {
+        const r1 = out + ((<usize>ldc) << 2);
+        dotStore(r1, accumulate, s10, a1, b0, k, K);
+        if (cols > 1) dotStore(r1 + 4, accumulate, s11, a1, b1, k, K);
+        if (cols > 2) dotStore(r1 + 8, accumulate, s12, a1, b2, k, K);
+      }
+      if (rows > 2) {
+        const r2 = out + ((<usize>(2 * ldc)) << 2);
+        dotStore(r2, accumulate, s20, a2, b0, k, K);
+        if (cols > 1) dotStore(r2 + 4, accumulate, s21, a2, b1, k, K);
+        if (cols > 2) dotStore(r2 + 8, accumulate, s22, a2, b2, k, K);
+      }
+    }
+  }
+}
+
+/** One sdotNT result: the lanes of s summed, the K tail [k, K) of x·y added, into C at out. */
+function dotStore(out: usize, accumulate: i32, s: v128, x: usize, y: usize, k: i32, K: i32): void {
+  let d =
+    f32x4.extract_lane(s, 0) +
+    f32x4.extract_lane(s, 1) +
+    f32x4.extract_lane(s, 2) +
+    f32x4.extract_lane(s, 3);
+  for (; k < K; k++) d += load<f32>(x + ((<usize>k) << 2)) * load<f32>(y + ((<usize>k) << 2));
+  store<f32>(out, accumulate ? load<f32>(out) + d : d);
+}
+
+/**
  * sgemm for `count` products whose operands sit at fixed element strides (bA, bB, bC)
  * from one to the next (a batch of small products on one thread: attention's heads).
  */
