@@ -46,8 +46,8 @@ function sameAsApart(
   relu: boolean,
 ): void {
   nk.manualSeed(2);
-  const w = nk.randn([cout, x.shape[1], kernel, kernel]);
-  const b = nk.randn([cout]);
+  const w = nk.cast(nk.randn([cout, x.shape[1], kernel, kernel]), x.dtype);
+  const b = nk.cast(nk.randn([cout]), x.dtype);
   const [kernelSize, options] = pool;
   const fused = nk.noGrad(() => nk.conv2dMaxPool(x, w, b, conv, { kernelSize, options }, relu));
   const apart = nk.noGrad(() => {
@@ -97,6 +97,13 @@ describe('conv2dMaxPool equals conv2d, maxPool2d and relu run apart, bit for bit
             for (const relu of [false, true]) sameAsApart(x, cout, kernel, conv, pool, relu);
         }
       });
+
+  it('float64 (the composed path on either backend): the bits of the ops apart', () => {
+    for (const backend of ['wasm', 'js'] as const) {
+      nk.setBackend(backend);
+      sameAsApart(nk.cast(input([3, 16, 9, 10]), 'float64'), 8, 3, { padding: 1 }, [2, {}], true);
+    }
+  });
 
   it('records a gradient as the three ops do when one is needed', () => {
     nk.setBackend('wasm');

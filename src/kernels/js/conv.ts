@@ -216,13 +216,13 @@ export function registerConvKernels(
     differentiable: false,
     fn: ([x, w, bias], a: ConvAttrs & ConvPool) => {
       const g = geometry(x.shape, w.shape, a);
-      const full = [x.shape[0], w.shape[0], g.oh, g.ow];
-      const [N, C, oh, ow] = poolOutShape(full, a.pool);
+      const [N, C, oh, ow] = poolOutShape([x.shape[0], w.shape[0], g.oh, g.ow], a.pool);
       const y = empty([N, C, oh, ow], x.dtype);
       if (a.groups === 1 && P.layer?.forward(x, w, bias, y, g, a)) return y;
-      const Y = workspace('conv-pool', x.dtype, N * C * g.oh * g.ow);
-      forwardInto(x, w, bias, Y, a);
-      maxPoolPlanes(Y, N * C, g.oh, g.ow, a.pool, oh, ow, y.data, null);
+      const full = empty([N, C, g.oh, g.ow], x.dtype); // freed here, not kept as scratch
+      forwardInto(x, w, bias, full.data, a);
+      maxPoolPlanes(full.data, N * C, g.oh, g.ow, a.pool, oh, ow, y.data, null);
+      full.dispose();
       if (a.relu) {
         const Yp = y.data;
         for (let i = 0; i < Yp.length; i++) if (!(Yp[i] > 0 || Yp[i] !== Yp[i])) Yp[i] = 0; // as Relu
