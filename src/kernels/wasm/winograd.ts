@@ -141,7 +141,6 @@ export function winogradWeightGrad(
       ph,
       pw,
       workspaceBytes(`winograd-${t}`, scratch),
-      gemmWorkspace(t),
     ]);
     k.winogradWeightGradFinish(partials, chunks, K, C, dw);
     return;
@@ -160,6 +159,5 @@ export function winogradWeightGrad(
     ph,
     pw,
     workspaceBytes(`winograd-${t}`, k.winogradWeightGradScratchBytes(c1 - c0, K, H, W, ph, pw)),
-    gemmWorkspace(t),
   ]);
 }
