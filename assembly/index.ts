@@ -38,6 +38,6 @@ export {
 } from './layernorm';
 export { cellBackward, cellForward } from './recurrent';
 export { dropoutMask } from './random';
-export { colAffine, colSums } from './columns';
+export { colAffine, colBlockRows, colMerge, colSums } from './columns';
 export { geluGrad, powScalar, unaryMath } from './transcendental';
 export { softmaxGradRows, softmaxGradStrided, softmaxRows, softmaxStrided } from './softmax';

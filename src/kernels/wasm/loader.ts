@@ -235,12 +235,14 @@ export interface WasmKernels {
     g: number,
     N: number,
     C: number,
-    c0: number,
-    c1: number,
+    b0: number,
+    b1: number,
     centre: number,
-    t1: number,
-    t2: number,
+    partials: number,
+    acc: number,
   ): void;
+  colMerge(partials: number, blocks: number, C: number, t1: number, t2: number): void;
+  colBlockRows(): number;
   colAffine(
     x: number,
     g: number,

@@ -623,26 +623,39 @@ export function wasmCellPrimitives(): CellPrimitives {
 
 /**
  * BatchNorm's passes over [N, C] in WASM (assembly/columns.ts): the sums split across threads
- * by groups of four columns, the elementwise passes by rows. Moments are sums shifted by the
+ * by blocks of rows, the elementwise passes by rows. Moments are sums shifted by the
  * first row, taken again shifted by the mean when that row is far from it.
  */
 export function wasmColumnPasses(): NormPrimitives {
   const js = jsColumnPasses;
   // Column sums (assembly/columns.ts colSums): moments shifted by centre when g is 0, else
-  // the backward's Σg and Σg·(x − centre).
+  // the backward's Σg and Σg·(x − centre); threads take blocks of rows, whose partial sums
+  // colMerge adds in block order.
   const sums = (x: number, g: number, N: number, C: number, centre: number) => {
     const [s1, s2] = f64Args('col-out', new Float64Array(C), new Float64Array(C));
-    parallelFor('colSums', Math.ceil(C / 4), Math.ceil(GRAIN_ELEMENTS / (4 * N)), (g0, g1) => [
-      x,
-      g,
-      N,
-      C,
-      4 * g0,
-      Math.min(C, 4 * g1),
-      centre,
-      s1,
-      s2,
-    ]);
+    const k = wasmKernels()!;
+    const rows = k.colBlockRows();
+    const blocks = Math.ceil(N / rows);
+    // Freed here, not kept as scratch: it grows with N.
+    const bytes = blocks * 16 * C,
+      partials = heap.alloc(bytes);
+    const grain = Math.ceil(GRAIN_ELEMENTS / (rows * C));
+    try {
+      parallelFor('colSums', blocks, grain, (b0, b1, t) => [
+        x,
+        g,
+        N,
+        C,
+        b0,
+        b1,
+        centre,
+        partials,
+        workspaceBytes(`col-acc-${t}`, Math.max(16, 8 * C)),
+      ]);
+      k.colMerge(partials, blocks, C, s1, s2);
+    } finally {
+      heap.release(partials, bytes);
+    }
     return [f64Read(s1, C), f64Read(s2, C)];
   };
   const rows = (
