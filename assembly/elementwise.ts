@@ -149,6 +149,40 @@ function binaryRun(
   sb: i32,
   fill: f32,
 ): void {
+  // The four arithmetic ops get loops of their own (apply's chain of ops, left to the engine,
+  // was a call per vector: an add ran at a third of a copy's speed).
+  if (op == ADD) binaryLoops<Add>(op, pa, pb, py, n, sa, sb, fill);
+  else if (op == SUB) binaryLoops<Sub>(op, pa, pb, py, n, sa, sb, fill);
+  else if (op == MUL) binaryLoops<Mul>(op, pa, pb, py, n, sa, sb, fill);
+  else if (op == DIV) binaryLoops<Div>(op, pa, pb, py, n, sa, sb, fill);
+  else binaryLoops<AnyOp>(op, pa, pb, py, n, sa, sb, fill);
+}
+
+/** Marker types: which op binaryLoops applies, resolved at compile time (AnyOp: apply()). */
+type Add = i8;
+type Sub = i16;
+type Mul = i32;
+type Div = i64;
+type AnyOp = f64;
+
+function applyOf<O>(op: i32, x: v128, z: v128, fill: v128): v128 {
+  if (isFloat<O>()) return apply(op, x, z, fill);
+  if (sizeof<O>() == 1) return f32x4.add(x, z);
+  if (sizeof<O>() == 2) return f32x4.sub(x, z);
+  if (sizeof<O>() == 4) return f32x4.mul(x, z);
+  return f32x4.div(x, z);
+}
+
+function binaryLoops<O>(
+  op: i32,
+  pa: usize,
+  pb: usize,
+  py: usize,
+  n: i32,
+  sa: i32,
+  sb: i32,
+  fill: f32,
+): void {
   // An operand with stride 0 is one value broadcast along the run; each stride case gets its
   // own loop (V8 does not unswitch loops).
   const av = f32x4.splat(load<f32>(pa)),
@@ -158,15 +192,15 @@ function binaryRun(
   const stop = py + ((<usize>end) << 2);
   if (sa && sb) {
     for (let y = py, a = pa, b = pb; y < stop; y += 16, a += 16, b += 16)
-      v128.store(y, apply(op, v128.load(a), v128.load(b), fv));
+      v128.store(y, applyOf<O>(op, v128.load(a), v128.load(b), fv));
   } else if (sa) {
     for (let y = py, a = pa; y < stop; y += 16, a += 16)
-      v128.store(y, apply(op, v128.load(a), bv, fv));
+      v128.store(y, applyOf<O>(op, v128.load(a), bv, fv));
   } else if (sb) {
     for (let y = py, b = pb; y < stop; y += 16, b += 16)
-      v128.store(y, apply(op, av, v128.load(b), fv));
+      v128.store(y, applyOf<O>(op, av, v128.load(b), fv));
   } else {
-    const v = apply(op, av, bv, fv);
+    const v = applyOf<O>(op, av, bv, fv);
     for (let y = py; y < stop; y += 16) v128.store(y, v);
   }
   for (let i = end; i < n; i++) {
