@@ -3,6 +3,7 @@
 // close to the mean, in float32 over blocks of BLOCK rows and merged in float64 (as stats.ts
 // does for runs), so no E[x²] − E[x]² cancellation. Threads split the sums by blocks of rows
 // and the elementwise passes by rows [r0, r1).
+import { relu4 } from './elementwise';
 import { BLOCK } from './stats';
 
 /**
@@ -146,7 +147,6 @@ export function colAffine(
   b: usize,
   relu: i32,
 ): void {
-  const zero = f32x4.splat(0);
   const end = C & ~3;
   for (let r = r0; r < r1; r++) {
     const base = (<usize>r * <usize>C) << 2;
@@ -157,7 +157,7 @@ export function colAffine(
         v128.load(b + q),
       );
       if (g) v = f32x4.add(v, f32x4.mul(v128.load(g + base + q), v128.load(k + q)));
-      if (relu) v = f32x4.max(v, zero);
+      if (relu) v = relu4(v);
       v128.store(out + base + q, v);
     }
     for (let c = end; c < C; c++) {

@@ -3,14 +3,23 @@
 // log and the like: transcendental.ts.)
 import { sumRun } from './stats';
 
-export function relu(x: usize, y: usize, n: i32): void {
+/**
+ * max(v, 0) as f32x4.max gives it (a NaN stays, −0 becomes +0) in two cheap instructions:
+ * pmax keeps v unless v < 0, and adding +0 turns −0 into +0 and changes nothing else.
+ * (f32x4.max, exact for NaN and zeros, is about nine x86 instructions in V8.)
+ */
+export function relu4(v: v128): v128 {
   const zero = f32x4.splat(0);
+  return f32x4.add(f32x4.pmax(v, zero), zero);
+}
+
+export function relu(x: usize, y: usize, n: i32): void {
   let i = 0;
   for (; i + 4 <= n; i += 4)
-    v128.store(y + ((<usize>i) << 2), f32x4.max(v128.load(x + ((<usize>i) << 2)), zero));
+    v128.store(y + ((<usize>i) << 2), relu4(v128.load(x + ((<usize>i) << 2))));
   for (; i < n; i++) {
     const v = load<f32>(x + ((<usize>i) << 2));
-    store<f32>(y + ((<usize>i) << 2), v > 0 || v != v ? v : 0); // as f32x4.max: NaN stays
+    store<f32>(y + ((<usize>i) << 2), v > 0 || v != v ? v : 0); // as relu4: NaN stays
   }
 }
 

@@ -5,6 +5,7 @@
 // in float64): one pass of sums shifted by the run's first element, redone two-pass when
 // that shift is far from the mean; runs merge with Chan's formula, as the JS reference does.
 // Never unshifted E[x²] − E[x]².
+import { relu4 } from './elementwise';
 import { poolPlanes } from './pool';
 
 /** Floats accumulated in f32x4 lanes before each merge into float64: few enough that the
@@ -287,10 +288,9 @@ function affineRun2(
     sav = f32x4.splat(sa),
     hbv = f32x4.splat(hb),
     abv = f32x4.splat(ab),
-    sbv = f32x4.splat(sb),
-    zero = f32x4.splat(0);
+    sbv = f32x4.splat(sb);
   // Stepping pointers and the ReLU test outside the loop: V8 neither unswitches loops nor
-  // strength-reduces p + 4i (and its f32x4.max, NaN-exact, costs several instructions).
+  // strength-reduces p + 4i.
   const end = n & ~3;
   const px = x + oa,
     stop = px + ((<usize>end) << 2),
@@ -301,8 +301,8 @@ function affineRun2(
     for (let p = px; p < stop; p += 16) {
       const u = f32x4.sub(v128.load(p), hav);
       const v = f32x4.sub(v128.load(p + d), hbv);
-      v128.store(p + da, f32x4.max(f32x4.add(f32x4.mul(u, aav), sav), zero));
-      v128.store(p + d + db, f32x4.max(f32x4.add(f32x4.mul(v, abv), sbv), zero));
+      v128.store(p + da, relu4(f32x4.add(f32x4.mul(u, aav), sav)));
+      v128.store(p + d + db, relu4(f32x4.add(f32x4.mul(v, abv), sbv)));
     }
   } else {
     for (let p = px; p < stop; p += 16) {

@@ -16,7 +16,9 @@ function splat(v: f32): v128 {
 export function exp4(x: v128): v128 {
   const big = f32x4.gt(x, splat(EXP_HI));
   const tiny = f32x4.lt(x, splat(EXP_LO));
-  let v = f32x4.min(f32x4.max(x, splat(EXP_LO)), splat(EXP_HI));
+  // pmax / pmin keep x when it is NaN (x < lo and hi < x are false) and cost an instruction
+  // each, where f32x4.max / min cost about nine in V8.
+  let v = f32x4.pmin(f32x4.pmax(x, splat(EXP_LO)), splat(EXP_HI));
   const fx = f32x4.floor(f32x4.add(f32x4.mul(v, splat(LOG2E)), splat(0.5)));
   v = f32x4.sub(f32x4.sub(v, f32x4.mul(fx, splat(LN2_HI))), f32x4.mul(fx, splat(LN2_LO)));
   const z = f32x4.mul(v, v);
