@@ -1,6 +1,7 @@
 // Max pooling over planes of [N·C, H, W] (see src/kernels/js/pool.ts): y and, for the
 // backward pass, the flat in-plane index of each window's maximum (stored as f32).
 import { relu as reluPass } from './elementwise';
+import { truncToInt } from './transcendental';
 
 /**
  * Full 2x2, stride-2 windows without padding (ceil mode's partial last window excluded): the
@@ -170,7 +171,7 @@ function maxPool2x2Grad(
         for (let ox = 0; ox < ow; ox += 4) {
           const s = min(ox, ow - 4);
           const g = v128.load(d + ((<usize>s) << 2));
-          const at = i32x4.trunc_sat_f32x4_s(v128.load(q + ((<usize>s) << 2)));
+          const at = truncToInt(v128.load(q + ((<usize>s) << 2)));
           const c = i32x4.add(i32x4.splat(r0 + 2 * s), i32x4(0, 2, 4, 6));
           const v0 = v128.and(g, i32x4.eq(at, c)),
             v1 = v128.and(g, i32x4.eq(at, i32x4.add(c, i32x4.splat(1)))),

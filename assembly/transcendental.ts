@@ -12,6 +12,16 @@ function splat(v: f32): v128 {
   return f32x4.splat(v);
 }
 
+/**
+ * Whole floats in i32 range to i32 lanes: the relaxed build's one-instruction conversion
+ * (trunc_sat's saturation and NaN handling cost about eight instructions in V8). Out of range
+ * or NaN, the two differ; callers pass values in range (or a NaN whose result is discarded).
+ */
+export function truncToInt(v: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i32x4.relaxed_trunc_f32x4_s(v);
+  return i32x4.trunc_sat_f32x4_s(v);
+}
+
 /** eˣ: x = n·ln 2 + r, |r| ≤ ln 2 / 2, e^r by a degree-6 polynomial, 2ⁿ into the exponent bits. */
 export function exp4(x: v128): v128 {
   const big = f32x4.gt(x, splat(EXP_HI));
@@ -31,7 +41,7 @@ export function exp4(x: v128): v128 {
   y = f32x4.add(f32x4.add(f32x4.mul(y, z), v), splat(1));
   // ·2ⁿ as ·2^(n>>1)·2^(n − n>>1): both factors are normal floats for n in [−150, 128], so
   // n = 128 does not overflow and subnormal results come out gradually.
-  const n = i32x4.trunc_sat_f32x4_s(fx);
+  const n = truncToInt(fx);
   const n1 = i32x4.shr_s(n, 1);
   const bias = i32x4.splat(127);
   y = f32x4.mul(
