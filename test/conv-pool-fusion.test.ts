@@ -82,6 +82,13 @@ describe('conv2dMaxPool equals conv2d, maxPool2d and relu run apart, bit for bit
       { padding: 1 },
     ],
     ['Winograd, image by row blocks', [2, 16, 64, 62], 16, 3, { padding: 1 }],
+    [
+      'Winograd, odd output 13x11 (a row of tiles crossing panels)',
+      [3, 16, 13, 11],
+      8,
+      3,
+      { padding: 1 },
+    ],
     ['im2col, one input channel', [5, 1, 13, 11], 8, 3, { padding: 1 }],
     ['im2col, stride 2', [3, 6, 15, 16], 5, 3, { stride: 2 }],
   ];
