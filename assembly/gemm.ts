@@ -611,6 +611,52 @@ export function sgemmPackedAB(
   gemm(M, N, K, 0, 0, 0, packedA, packedB, -1, 0, c, ldc, accumulate, work);
 }
 
+/**
+ * Packs all of B [K, N] (strides rsB, csB) into dst in packedBIndex's layout (packedBFloats(K,
+ * N) floats), as sgemm would pack it block by block: for several products that share one B
+ * (a recurrent layer's weights at every step), run by sgemmPackedB.
+ */
+export function packWholeB(b: usize, rsB: i32, csB: i32, K: i32, N: i32, dst: usize): void {
+  const kStep = kStepFor(K);
+  for (let jc = 0; jc < N; jc += NC)
+    for (let pc = 0; pc < K; pc += kStep)
+      packB(
+        b,
+        rsB,
+        csB,
+        pc,
+        jc,
+        min(kStep, K - pc),
+        min(NC, N - jc),
+        dst + ((<usize>packedBIndex(K, N, pc, jc)) << 2),
+      );
+}
+
+/**
+ * Whether sgemm packs B for an M-row product: above SMALL_M rows. Below, it takes B as it is
+ * (smallMDots, smallMRows), so a B packed beforehand would change the sums' order.
+ */
+export function gemmPacksB(M: i32): i32 {
+  return M > SMALL_M ? 1 : 0;
+}
+
+/** sgemm with B packed beforehand by packWholeB(…, K, N, packedB): the same bits. */
+export function sgemmPackedB(
+  M: i32,
+  N: i32,
+  K: i32,
+  a: usize,
+  rsA: i32,
+  csA: i32,
+  packedB: usize,
+  c: usize,
+  ldc: i32,
+  accumulate: i32,
+  work: usize,
+): void {
+  gemm(M, N, K, a, rsA, csA, 0, packedB, -1, 0, c, ldc, accumulate, work);
+}
+
 /** sgemm with A packed beforehand by packWholeA(…, M, K, packed). */
 export function sgemmPackedA(
   M: i32,

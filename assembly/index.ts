@@ -1,6 +1,16 @@
 // normkit's WebAssembly kernels (AssemblyScript, SIMD). Every function works on byte
 // offsets into the imported shared memory that holds all tensors.
-export { gemmPackedABytes, gemmSwaps, gemmWorkspaceBytes, sgemm, sgemmBatch } from './gemm';
+export {
+  gemmPackedABytes,
+  gemmPacksB,
+  gemmSwaps,
+  gemmWorkspaceBytes,
+  packedBFloats,
+  packWholeB,
+  sgemm,
+  sgemmBatch,
+  sgemmPackedB,
+} from './gemm';
 export { affine, moments, normalize, normalizeBackward } from './stats';
 export { col2im, convBackwardInput, convBackwardWeight, convForward, im2col } from './conv';
 export {

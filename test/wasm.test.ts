@@ -7,6 +7,7 @@ import { channelLayout, jsNormPrimitives, rowLayout } from '../src/kernels/js/st
 import { wasmNormPrimitives } from '../src/kernels/wasm/primitives.js';
 import { setGrainScale } from '../src/kernels/wasm/threads.js';
 import { wasmKernels } from '../src/kernels/wasm/loader.js';
+import { makeWasmGemm, makeWasmPrepareB } from '../src/kernels/wasm/gemm.js';
 
 /** Runs fn on the JS kernels and on the WASM kernels and returns both results. */
 function both<T>(fn: () => T): [T, T] {
@@ -99,6 +100,52 @@ describe('WASM kernels equal the JS reference', () => {
       const written = nk.ops.matmulTransposed(b, a, true, true).transpose(0, 1).toArray();
       assert.deepEqual(swapped, written, `[${M},${K},${N}]`);
     }
+  });
+
+  it("a B packed once for several products (makeWasmPrepareB) gives the GEMM's bits", () => {
+    const gemm = makeWasmGemm(),
+      prepare = makeWasmPrepareB(gemm);
+    const mat = (t: nk.Tensor, rows: number, cols: number, tr = false) => ({
+      data: t.data,
+      offset: 0,
+      rowStride: tr ? 1 : cols,
+      colStride: tr ? rows : 1,
+    });
+    // [M, K, N, B stored transposed]: packed (M > 4, M < N), a few rows and M >= N (through
+    // the GEMM as they come), B both ways, K over one block, edge panels.
+    const cases: [number, number, number, boolean][] = [
+      [64, 128, 512, true],
+      [9, 600, 301, false],
+      [3, 40, 70, true],
+      [80, 30, 20, false],
+      [8, 20, 1100, false], // three 512-column blocks on one thread
+    ];
+    for (const threads of [1, 2, 3]) {
+      nk.setNumThreads(threads);
+      setGrainScale(0);
+      for (const [M, K, N, tr] of cases) {
+        const b = nk.randn(tr ? [N, K] : [K, N]);
+        const B = mat(b, K, N, tr);
+        const warm = [nk.randn([M, K]), nk.randn([M, N])];
+        gemm(M, N, K, mat(warm[0], M, K), B, mat(warm[1], M, N), false); // scratch grows here
+        const before = nk.memoryStats().bytesInUse;
+        const shared = prepare(M, N, K, B);
+        for (const accumulate of [false, true]) {
+          const a = nk.randn([M, K]);
+          const c1 = nk.randn([M, N]),
+            c2 = nk.clone(c1);
+          gemm(M, N, K, mat(a, M, K), B, mat(c1, M, N), accumulate);
+          shared.run(M, mat(a, M, K), mat(c2, M, N), accumulate);
+          assert.deepEqual(c2.data, c1.data, `[${M},${K},${N}] tr ${tr}, ${threads} threads`);
+          for (const t of [a, c1, c2]) t.dispose();
+        }
+        shared.dispose();
+        assert.equal(nk.memoryStats().bytesInUse, before, 'the packed blocks are freed');
+        for (const t of [b, ...warm]) t.dispose();
+      }
+    }
+    setGrainScale(1);
+    nk.setNumThreads(1);
   });
 
   it('batched matmul: equal batches, a shared operand, transposes, small and large products', () => {

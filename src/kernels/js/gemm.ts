@@ -45,6 +45,25 @@ export type BatchedGemmFn = (
   bC: number,
 ) => void;
 
+/**
+ * Products that share one B [K, N] (a recurrent layer's weights at every step): run(M, a, c,
+ * accumulate) is gemm(M, N, K, a, b, c, accumulate), with B packed once where the backend
+ * packs; dispose() frees what prepare took.
+ */
+export interface SharedB {
+  run(M: number, a: Strided, c: Strided, accumulate: boolean): void;
+  dispose(): void;
+}
+export type PrepareBFn = (M: number, N: number, K: number, b: Strided) => SharedB;
+
+/** A PrepareBFn that packs nothing ahead: each run is one gemm call. */
+export function sharedBFrom(g: GemmFn): PrepareBFn {
+  return (_M, N, K, b) => ({
+    run: (M, a, c, accumulate) => g(M, N, K, a, b, c, accumulate),
+    dispose() {},
+  });
+}
+
 /** A BatchedGemmFn from a GemmFn: one product after another. */
 export function batchedFrom(g: GemmFn): BatchedGemmFn {
   return (count, M, N, K, a, bA, b, bB, c, bC) => {

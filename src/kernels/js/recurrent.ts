@@ -7,7 +7,7 @@
 import type { TypedArray } from '../../tensor/dtype.js';
 import { type Tensor, empty } from '../../tensor/tensor.js';
 import { type KernelSpec, registerKernel } from '../registry.js';
-import { type GemmFn, mat } from './gemm.js';
+import { type GemmFn, type PrepareBFn, mat, sharedBFrom } from './gemm.js';
 
 export type RecurrentKind = 'rnn_tanh' | 'rnn_relu' | 'lstm' | 'gru';
 /** Gates per hidden unit. */
@@ -228,6 +228,7 @@ export function registerRecurrentKernels(
   gemm: GemmFn,
   cell: CellPrimitives,
   supports?: KernelSpec['supports'],
+  prepareB: PrepareBFn = sharedBFrom(gemm),
 ): void {
   registerKernel({
     name: 'RecurrentSeq',
@@ -246,24 +247,29 @@ export function registerRecurrentKernels(
       const first = stepAt(0, T, reverse);
       Hprev.data.set(h0.data, first * NH);
       if (Cprev) Cprev.data.set(c0.data, first * NH);
-      const W = mat(whh.data, 0, H, true); // W_hhᵀ as [H, G]
-      for (let k = 0; k < T; k++) {
-        const t = stepAt(k, T, reverse);
-        const hp = v(Hprev, t * NH);
-        gemm(N, G, H, mat(Hprev.data, t * NH, H), W, mat(gh.data, 0, G), false);
-        const last = k === T - 1;
-        const next = stepAt(k + 1, T, reverse);
-        const hn = last ? v(Y, T * NH) : v(Hprev, next * NH);
-        const cp = Cprev ? v(Cprev, t * NH) : hp;
-        const cn = Cprev ? (last ? v(Y, (T + 1) * NH) : v(Cprev, next * NH)) : hn;
-        const sv = v(saved, t * N * SAVED[kind] * H);
-        cell.forward(kind, N, H, v(gi, t * N * G), v(gh), v(bhh), hp, cp, hn, cn, sv);
-        Y.data.set(hn.data.subarray(hn.offset, hn.offset + NH), t * NH);
-        for (const n of paddedRows(lengths, t)) {
-          setRow(hn, hp, n, H);
-          if (lstm) setRow(cn, cp, n, H);
-          setRow(v(Y, t * NH), null, n, H);
+      // W_hhᵀ as [H, G], packed once for every step.
+      const W = prepareB(N, G, H, mat(whh.data, 0, H, true));
+      try {
+        for (let k = 0; k < T; k++) {
+          const t = stepAt(k, T, reverse);
+          const hp = v(Hprev, t * NH);
+          W.run(N, mat(Hprev.data, t * NH, H), mat(gh.data, 0, G), false);
+          const last = k === T - 1;
+          const next = stepAt(k + 1, T, reverse);
+          const hn = last ? v(Y, T * NH) : v(Hprev, next * NH);
+          const cp = Cprev ? v(Cprev, t * NH) : hp;
+          const cn = Cprev ? (last ? v(Y, (T + 1) * NH) : v(Cprev, next * NH)) : hn;
+          const sv = v(saved, t * N * SAVED[kind] * H);
+          cell.forward(kind, N, H, v(gi, t * N * G), v(gh), v(bhh), hp, cp, hn, cn, sv);
+          Y.data.set(hn.data.subarray(hn.offset, hn.offset + NH), t * NH);
+          for (const n of paddedRows(lengths, t)) {
+            setRow(hn, hp, n, H);
+            if (lstm) setRow(cn, cp, n, H);
+            setRow(v(Y, t * NH), null, n, H);
+          }
         }
+      } finally {
+        W.dispose();
       }
       gh.dispose();
       return Cprev ? [Y, Hprev, saved, Cprev] : [Y, Hprev, saved];
@@ -289,45 +295,49 @@ export function registerRecurrentKernels(
       const dc = lstm ? [empty([N, H], dt), empty([N, H], dt)] : dh;
       dh[0].data.set(dY.data.subarray(T * NH, (T + 1) * NH));
       if (lstm) dc[0].data.set(dY.data.subarray((T + 1) * NH, (T + 2) * NH));
-      const W = mat(whh.data, 0, H);
-      for (let k = T - 1; k >= 0; k--) {
-        const t = stepAt(k, T, reverse);
-        const [cur, prev] = [dh[0], dh[1]];
-        const D = cur.data;
-        const padded = paddedRows(lengths, t);
-        // A padded step's output is a constant zero (its gradient does not flow) and its state
-        // is the previous one (the gradient passes through unchanged).
-        const dy = dY.data.subarray(t * NH, (t + 1) * NH);
-        for (let n = 0; n < N; n++) {
-          if (lengths !== null && t >= lengths[n]) continue;
-          for (let j = n * H; j < (n + 1) * H; j++) D[j] += dy[j];
+      const W = prepareB(N, H, G, mat(whh.data, 0, H));
+      try {
+        for (let k = T - 1; k >= 0; k--) {
+          const t = stepAt(k, T, reverse);
+          const [cur, prev] = [dh[0], dh[1]];
+          const D = cur.data;
+          const padded = paddedRows(lengths, t);
+          // A padded step's output is a constant zero (its gradient does not flow) and its state
+          // is the previous one (the gradient passes through unchanged).
+          const dy = dY.data.subarray(t * NH, (t + 1) * NH);
+          for (let n = 0; n < N; n++) {
+            if (lengths !== null && t >= lengths[n]) continue;
+            for (let j = n * H; j < (n + 1) * H; j++) D[j] += dy[j];
+          }
+          const sv = v(saved, t * N * SAVED[kind] * H);
+          const cp = Cprev ? v(Cprev, t * NH) : v(Hprev, t * NH);
+          const [gi, gh] = [v(dgi, t * N * G), v(dgh, t * N * G)];
+          cell.backward(
+            kind,
+            N,
+            H,
+            v(cur),
+            v(dc[0]),
+            sv,
+            v(Hprev, t * NH),
+            cp,
+            gi,
+            gh,
+            v(prev),
+            v(dc[1]),
+          );
+          for (const n of padded) {
+            gi.data.fill(0, gi.offset + n * G, gi.offset + (n + 1) * G);
+            gh.data.fill(0, gh.offset + n * G, gh.offset + (n + 1) * G);
+            setRow(v(prev), v(cur), n, H);
+            if (lstm) setRow(v(dc[1]), v(dc[0]), n, H);
+          }
+          W.run(N, mat(dgh.data, t * N * G, G), mat(prev.data, 0, H), true);
+          dh.reverse();
+          if (lstm) dc.reverse();
         }
-        const sv = v(saved, t * N * SAVED[kind] * H);
-        const cp = Cprev ? v(Cprev, t * NH) : v(Hprev, t * NH);
-        const [gi, gh] = [v(dgi, t * N * G), v(dgh, t * N * G)];
-        cell.backward(
-          kind,
-          N,
-          H,
-          v(cur),
-          v(dc[0]),
-          sv,
-          v(Hprev, t * NH),
-          cp,
-          gi,
-          gh,
-          v(prev),
-          v(dc[1]),
-        );
-        for (const n of padded) {
-          gi.data.fill(0, gi.offset + n * G, gi.offset + (n + 1) * G);
-          gh.data.fill(0, gh.offset + n * G, gh.offset + (n + 1) * G);
-          setRow(v(prev), v(cur), n, H);
-          if (lstm) setRow(v(dc[1]), v(dc[0]), n, H);
-        }
-        gemm(N, H, G, mat(dgh.data, t * N * G, G), W, mat(prev.data, 0, H), true);
-        dh.reverse();
-        if (lstm) dc.reverse();
+      } finally {
+        W.dispose();
       }
       dh[1].dispose();
       if (lstm) dc[1].dispose();

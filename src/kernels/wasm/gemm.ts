@@ -2,7 +2,16 @@
 // operand is float32 data in the shared tensor memory with contiguous C rows; anything else
 // (float64, JS-heap scratch) goes to the JS reference GEMM. Threads split C's larger
 // dimension into blocks of whole rows or columns, each with its own packing workspace.
-import { type BatchedGemmFn, type GemmFn, batchedFrom, gemm as jsGemm } from '../js/gemm.js';
+import {
+  type BatchedGemmFn,
+  type GemmFn,
+  type PrepareBFn,
+  type SharedB,
+  batchedFrom,
+  gemm as jsGemm,
+  sharedBFrom,
+} from '../js/gemm.js';
+import { heap } from '../../memory/allocator.js';
 import { workspaceBytes } from '../workspace.js';
 import { wasmKernels } from './loader.js';
 import { heapPtr } from './memory.js';
@@ -62,6 +71,62 @@ export function makeWasmGemm(): GemmFn {
         gemmWorkspace(t),
       ]);
     }
+  };
+}
+
+/**
+ * B packed once per thread's block of columns, for products that share it (a recurrent layer's
+ * W_hh at every step): each run splits C's columns as the GEMM above does for M < N (the same
+ * blocks, since the split depends only on the shape and the thread count), and each thread
+ * multiplies by its packed block (sgemmPackedB): the bits of gemm(). Products the GEMM would
+ * split by rows or not pack (M ≥ N, a few rows), and operands outside the WASM heap, run
+ * through gemm() as they come.
+ */
+export function makeWasmPrepareB(gemm: GemmFn): PrepareBFn {
+  const plain = sharedBFrom(gemm);
+  return (M, N, K, b) => {
+    const k = wasmKernels()!;
+    const pb = heapPtr(b.data);
+    if (pb === null || M >= N || K <= 0 || !k.gemmPacksB(M)) return plain(M, N, K, b);
+    const B = pb + b.offset * 4;
+    const grain = Math.ceil(GRAIN_FLOPS / Math.max(1, M * K));
+    const blocks: { n0: number; at: number; bytes: number }[] = [];
+    parallelFor('packWholeB', N, grain, (n0, n1, t) => {
+      const bytes = k.packedBFloats(K, n1 - n0) * 4;
+      blocks[t] = { n0, at: heap.alloc(bytes), bytes };
+      return [B + n0 * b.colStride * 4, b.rowStride, b.colStride, K, n1 - n0, blocks[t].at];
+    });
+    const shared: SharedB = {
+      run(Mr, a, c, accumulate) {
+        const pa = heapPtr(a.data),
+          pc = heapPtr(c.data);
+        if (Mr !== M || c.colStride !== 1 || pa === null || pc === null)
+          return gemm(Mr, N, K, a, b, c, accumulate);
+        const A = pa + a.offset * 4,
+          C = pc + c.offset * 4;
+        parallelFor('sgemmPackedB', N, grain, (n0, n1, t) => {
+          if (blocks[t]?.n0 !== n0) throw new Error('sgemmPackedB: thread blocks changed');
+          return [
+            M,
+            n1 - n0,
+            K,
+            A,
+            a.rowStride,
+            a.colStride,
+            blocks[t].at,
+            C + n0 * 4,
+            c.rowStride,
+            accumulate ? 1 : 0,
+            gemmWorkspace(t),
+          ];
+        });
+      },
+      dispose() {
+        for (const blk of blocks) heap.release(blk.at, blk.bytes);
+        blocks.length = 0;
+      },
+    };
+    return shared;
   };
 }
 

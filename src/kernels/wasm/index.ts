@@ -16,7 +16,7 @@ import { setMaskFiller } from '../../random.js';
 import { heap } from '../../memory/allocator.js';
 import { workspaceBytes } from '../workspace.js';
 import { registerWasmElementwise } from './elementwise.js';
-import { makeWasmBatchedGemm } from './gemm.js';
+import { makeWasmBatchedGemm, makeWasmPrepareB } from './gemm.js';
 import { registerWasmLayout } from './layout.js';
 import { registerWasmSoftmax } from './softmax.js';
 import { type PoolAttrs, poolOutShape, registerAvgPoolKernels } from '../js/pool.js';
@@ -118,7 +118,13 @@ onWasmReady((k) => {
   const norm = wasmNormPrimitives();
   registerConvKernels('wasm', conv, float32);
   registerMatMul('wasm', conv.gemm, float32, makeWasmBatchedGemm(conv.gemm));
-  registerRecurrentKernels('wasm', conv.gemm, wasmCellPrimitives(), float32);
+  registerRecurrentKernels(
+    'wasm',
+    conv.gemm,
+    wasmCellPrimitives(),
+    float32,
+    makeWasmPrepareB(conv.gemm),
+  );
   registerBatchNormKernels('wasm', withColumnPasses(norm, wasmColumnPasses()), float32);
   registerRowNormKernels('wasm', norm, float32);
   registerGroupNormKernels('wasm', norm, float32);

@@ -42,6 +42,10 @@ export interface WasmKernels {
   gemmWorkspaceBytes(): number;
   /** Whether an M x N x K product runs as Cᵀ = Bᵀ·Aᵀ (1) or as written (0). */
   gemmSwaps(M: number, N: number, K: number): number;
+  gemmPacksB(M: number): number;
+  packedBFloats(K: number, N: number): number;
+  packWholeB(b: number, rsB: number, csB: number, K: number, N: number, dst: number): void;
+  sgemmPackedB(...args: number[]): void;
   /** Bytes to pack a GEMM's whole A [M, K] once (the conv passes whose A is the weights). */
   gemmPackedABytes(M: number, K: number): number;
   winogradScratchBytes(
