@@ -19,6 +19,7 @@ import {
   sdotNT,
   sgemmPackedAB,
 } from './gemm';
+import { relu4 } from './elementwise';
 import { poolPlanes } from './pool';
 
 /** Tap i of the 3x3 kernels at b0 and b1 as the two float64 lanes (flip: rotated). */
@@ -348,7 +349,7 @@ function storeRow<S>(
 // Aᵀ m A on four tiles at once: rows (m0 + m1 + m2, m1 − m2 − m3), then the same on columns;
 // written to y [K, oh, ow] of each image, with the bias: tile rows [ty0, ty1) of each image,
 // numbered from ty0 in m.
-function outputTransform(
+function outputTransform<P>(
   m: usize,
   bias: usize,
   y: usize,
@@ -361,13 +362,19 @@ function outputTransform(
   T: i32,
   ty0: i32,
   ty1: i32,
+  relu: i32,
 ): void {
   const plane = planeBytes(K * T);
+  // Pooled (P = Pooled2x2): y is [N, K, oh/2, ow/2], each tile's 2x2 outputs being one window.
+  const pooled = sizeof<P>() == 2;
+  const ph = pooled ? oh >> 1 : oh,
+    pw = pooled ? ow >> 1 : ow;
   for (let k = 0; k < K; k++) {
     const bv = bias != 0 ? f32x4.splat(load<f32>(bias + ((<usize>k) << 2))) : f32x4.splat(0);
     for (let i = 0; i < nb; i++) {
-      const yk = y + ((<usize>(((n + i) * K + k) * oh * ow)) << 2);
+      const yk = y + ((<usize>(((n + i) * K + k) * ph * pw)) << 2);
       for (let ty = ty0; ty < ty1; ty++) {
+        if (pooled && ty >= ph) continue; // a last half tile row, outside every window
         for (let tx = 0; tx < tilesW; tx += 4) {
           const t = (i * (ty1 - ty0) + ty - ty0) * tilesW + tx;
           const q = m + ((<usize>(k * T + t)) << 2);
@@ -403,30 +410,43 @@ function outputTransform(
             f32x4.sub(v128.load(q + 7 * plane), v128.load(q + 11 * plane)),
             v128.load(q + 15 * plane),
           );
+          const e0 = f32x4.add(f32x4.add(f32x4.add(s00, s01), s02), bv),
+            o0 = f32x4.add(f32x4.sub(f32x4.sub(s01, s02), s03), bv),
+            e1 = f32x4.add(f32x4.add(f32x4.add(s10, s11), s12), bv),
+            o1 = f32x4.add(f32x4.sub(f32x4.sub(s11, s12), s13), bv);
+          if (pooled) {
+            // The window's maximum as pool.ts's values-only 2x2 pass takes it, then the ReLU:
+            // the same bits as pooling the stored output.
+            let v = v128.or(
+              f32x4.pmax(f32x4.pmax(e0, o0), f32x4.pmax(e1, o1)),
+              v128.or(
+                v128.or(f32x4.ne(e0, e0), f32x4.ne(o0, o0)),
+                v128.or(f32x4.ne(e1, e1), f32x4.ne(o1, o1)),
+              ),
+            );
+            if (relu) v = relu4(v);
+            storeFirst(yk + ((<usize>(ty * pw + tx)) << 2), v, pw - tx);
+            continue;
+          }
           const y0 = 2 * ty,
             x0 = 2 * tx;
-          storePair(
-            yk,
-            y0,
-            x0,
-            oh,
-            ow,
-            f32x4.add(f32x4.add(f32x4.add(s00, s01), s02), bv),
-            f32x4.add(f32x4.sub(f32x4.sub(s01, s02), s03), bv),
-          );
-          storePair(
-            yk,
-            y0 + 1,
-            x0,
-            oh,
-            ow,
-            f32x4.add(f32x4.add(f32x4.add(s10, s11), s12), bv),
-            f32x4.add(f32x4.sub(f32x4.sub(s11, s12), s13), bv),
-          );
+          storePair(yk, y0, x0, oh, ow, e0, o0);
+          storePair(yk, y0 + 1, x0, oh, ow, e1, o1);
         }
       }
     }
   }
+}
+
+/** Lanes [0, n) of v at p (all four when n ≥ 4). */
+function storeFirst(p: usize, v: v128, n: i32): void {
+  if (n >= 4) {
+    v128.store(p, v);
+    return;
+  }
+  v128.store32_lane(p, v, 0);
+  if (n > 1) v128.store32_lane(p, v, 1, 4);
+  if (n > 2) v128.store32_lane(p, v, 2, 8);
 }
 
 /** Output row `row`, columns x0 .. x0 + 7: lane q of `even` at x0 + 2q, of `odd` at x0 + 2q + 1. */
@@ -451,6 +471,28 @@ function storePair(yk: usize, row: i32, x0: i32, oh: i32, ow: i32, even: v128, o
     if (n > 1) store<f32>(p, f32x4.extract_lane(lo, 1), 4);
     if (n > 2) store<f32>(p, f32x4.extract_lane(lo, 2), 8);
   }
+}
+
+/** How outputTransform stores: every output (Full) or each tile's 2x2 maximum (Pooled2x2). */
+type Full = u8;
+type Pooled2x2 = u16;
+
+/** Whether pool.ts's geometry block describes 2x2, stride-2 windows without padding over an
+ * oh x ow output, floor mode, values only: windows that are the Winograd tiles. */
+function isTilePool(pool: usize, oh: i32, ow: i32): bool {
+  return (
+    load<i32>(pool) == oh &&
+    load<i32>(pool, 4) == ow &&
+    load<i32>(pool, 8) == 2 &&
+    load<i32>(pool, 12) == 2 &&
+    load<i32>(pool, 16) == 2 &&
+    load<i32>(pool, 20) == 2 &&
+    load<i32>(pool, 24) == 0 &&
+    load<i32>(pool, 28) == 0 &&
+    load<i32>(pool, 32) == oh >> 1 &&
+    load<i32>(pool, 36) == ow >> 1 &&
+    load<i32>(pool, 44) == 0
+  );
 }
 
 /** Tiles per output row. */
@@ -588,6 +630,10 @@ export function winogradConv(
   const u = scratch + convRegion(U, C, K, tilesH, tilesW, nbMax, 0);
   const packed = scratch + convRegion(PACKED_U, C, K, tilesH, tilesW, nbMax, 0);
   const out = scratch + convRegion(OUT, C, K, tilesH, tilesW, nbMax, 0);
+  // A 2x2, stride-2 max pool without padding whose windows are the tiles (floor mode): pooled
+  // in the output transform, with no pass over a stored output.
+  const windows2x2 = pool != 0 && isTilePool(pool, oh, ow);
+  const py = pool != 0 ? <usize>load<i32>(pool, 40) : 0;
   const packedBytes = <usize>gemmPackedABytes(K, C);
   transformWeights(w, K, C, flip, u);
   for (let xi = 0; xi < 16; xi++)
@@ -620,10 +666,13 @@ export function winogradConv(
           work,
         );
       }
-      if (pool != 0) outputTransform(m, bias, out, 0, nb, K, oh, ow, tilesW, stride, ty0, ty1);
-      else outputTransform(m, bias, y, n, nb, K, oh, ow, tilesW, stride, ty0, ty1);
+      if (windows2x2)
+        outputTransform<Pooled2x2>(m, bias, py, n, nb, K, oh, ow, tilesW, stride, ty0, ty1, relu);
+      else if (pool != 0)
+        outputTransform<Full>(m, bias, out, 0, nb, K, oh, ow, tilesW, stride, ty0, ty1, 0);
+      else outputTransform<Full>(m, bias, y, n, nb, K, oh, ow, tilesW, stride, ty0, ty1, 0);
     }
-    if (pool != 0) poolPlanes(pool, out, n * K, nb * K, relu);
+    if (pool != 0 && !windows2x2) poolPlanes(pool, out, n * K, nb * K, relu);
   }
 }
 

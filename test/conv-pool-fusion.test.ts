@@ -83,9 +83,9 @@ describe('conv2dMaxPool equals conv2d, maxPool2d and relu run apart, bit for bit
     ],
     ['Winograd, image by row blocks', [2, 16, 64, 62], 16, 3, { padding: 1 }],
     [
-      'Winograd, odd output 13x11 (a row of tiles crossing panels)',
+      'Winograd, odd output 13x11 (a half tile row and column outside the windows)',
       [3, 16, 13, 11],
-      8,
+      16,
       3,
       { padding: 1 },
     ],
