@@ -302,6 +302,19 @@ function maxPool2x2One(base: usize, r0: i32, W: i32, ox: i32, y: usize, idx: usi
 }
 
 /**
+ * Lane-wise maximum of a 2x2 window's four values in window order (v0 v1 / v2 v3), by the
+ * rule below: the values-only 2x2 pool and the Winograd output transform's pooling share it.
+ */
+export function windowMax4(v0: v128, v1: v128, v2: v128, v3: v128): v128 {
+  const first = f32x4.pmax(f32x4.pmax(v0, v1), f32x4.pmax(v2, v3));
+  const nan = v128.or(
+    v128.or(f32x4.ne(v0, v0), f32x4.ne(v1, v1)),
+    v128.or(f32x4.ne(v2, v2), f32x4.ne(v3, v3)),
+  );
+  return v128.or(first, nan);
+}
+
+/**
  * maxPool2x2Four's values without the argmax. pmax(a, b) = a < b ? b : a keeps the earlier of
  * equal values, as the rule does (so −0 before +0 gives −0, where f32x4.max gives +0); a NaN
  * anywhere wins: its lane is set to all ones, a NaN. (f32x4.max, which propagates NaN, costs
@@ -318,12 +331,7 @@ function maxPool2x2FourValues(base: usize, r0: i32, W: i32, ox: i32, y: usize): 
     v1 = v128.shuffle<f32>(a0, a1, 1, 3, 5, 7),
     v2 = v128.shuffle<f32>(b0, b1, 0, 2, 4, 6),
     v3 = v128.shuffle<f32>(b0, b1, 1, 3, 5, 7);
-  const first = f32x4.pmax(f32x4.pmax(v0, v1), f32x4.pmax(v2, v3));
-  const nan = v128.or(
-    v128.or(f32x4.ne(v0, v0), f32x4.ne(v1, v1)),
-    v128.or(f32x4.ne(v2, v2), f32x4.ne(v3, v3)),
-  );
-  v128.store(y, v128.or(first, nan));
+  v128.store(y, windowMax4(v0, v1, v2, v3));
 }
 
 /**

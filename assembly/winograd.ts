@@ -20,7 +20,7 @@ import {
   sgemmPackedAB,
 } from './gemm';
 import { relu4 } from './elementwise';
-import { poolPlanes } from './pool';
+import { poolPlanes, windowMax4 } from './pool';
 
 /** Tap i of the 3x3 kernels at b0 and b1 as the two float64 lanes (flip: rotated). */
 function tap2(b0: usize, b1: usize, i: i32, flip: i32): v128 {
@@ -417,13 +417,7 @@ function outputTransform<P>(
           if (pooled) {
             // The window's maximum as pool.ts's values-only 2x2 pass takes it, then the ReLU:
             // the same bits as pooling the stored output.
-            let v = v128.or(
-              f32x4.pmax(f32x4.pmax(e0, o0), f32x4.pmax(e1, o1)),
-              v128.or(
-                v128.or(f32x4.ne(e0, e0), f32x4.ne(o0, o0)),
-                v128.or(f32x4.ne(e1, e1), f32x4.ne(o1, o1)),
-              ),
-            );
+            let v = windowMax4(e0, o0, e1, o1);
             if (relu) v = relu4(v);
             storeFirst(yk + ((<usize>(ty * pw + tx)) << 2), v, pw - tx);
             continue;
