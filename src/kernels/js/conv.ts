@@ -220,9 +220,12 @@ export function registerConvKernels(
       const y = empty([N, C, oh, ow], x.dtype);
       if (a.groups === 1 && P.layer?.forward(x, w, bias, y, g, a)) return y;
       const full = empty([N, C, g.oh, g.ow], x.dtype); // freed here, not kept as scratch
-      forwardInto(x, w, bias, full.data, a);
-      maxPoolPlanes(full.data, N * C, g.oh, g.ow, a.pool, oh, ow, y.data, null);
-      full.dispose();
+      try {
+        forwardInto(x, w, bias, full.data, a);
+        maxPoolPlanes(full.data, N * C, g.oh, g.ow, a.pool, oh, ow, y.data, null);
+      } finally {
+        full.dispose();
+      }
       if (a.relu) {
         const Yp = y.data;
         for (let i = 0; i < Yp.length; i++) if (!(Yp[i] > 0 || Yp[i] !== Yp[i])) Yp[i] = 0; // as Relu
