@@ -74,6 +74,22 @@ export function maxPool2d(
   }
 }
 
+/** full2x2 for pool's geometry block (see poolPlanes). */
+export function blockIsFull2x2(pool: usize): bool {
+  return full2x2(
+    load<i32>(pool),
+    load<i32>(pool, 4),
+    load<i32>(pool, 8),
+    load<i32>(pool, 12),
+    load<i32>(pool, 16),
+    load<i32>(pool, 20),
+    load<i32>(pool, 24),
+    load<i32>(pool, 28),
+    load<i32>(pool, 32),
+    load<i32>(pool, 36),
+  );
+}
+
 /**
  * Max pooling of `planes` planes at src into planes p, p + 1, ... of the pooled output (values
  * only, or with the argmax), then max(·, 0) over them when relu: for kernels that pool their

@@ -20,7 +20,7 @@ import {
   sgemmPackedAB,
 } from './gemm';
 import { relu4 } from './elementwise';
-import { poolPlanes, windowMax4 } from './pool';
+import { blockIsFull2x2, poolPlanes, windowMax4 } from './pool';
 
 /** Tap i of the 3x3 kernels at b0 and b1 as the two float64 lanes (flip: rotated). */
 function tap2(b0: usize, b1: usize, i: i32, flip: i32): v128 {
@@ -471,18 +471,13 @@ function storePair(yk: usize, row: i32, x0: i32, oh: i32, ow: i32, even: v128, o
 type Full = u8;
 type Pooled2x2 = u16;
 
-/** Whether pool.ts's geometry block describes 2x2, stride-2 windows without padding over an
- * oh x ow output, floor mode, values only: windows that are the Winograd tiles. */
+/** Whether pool.ts's geometry block describes full 2x2, stride-2 windows (pool.ts's full2x2)
+ * over this oh x ow output, floor mode, values only: windows that are the Winograd tiles. */
 function isTilePool(pool: usize, oh: i32, ow: i32): bool {
   return (
     load<i32>(pool) == oh &&
     load<i32>(pool, 4) == ow &&
-    load<i32>(pool, 8) == 2 &&
-    load<i32>(pool, 12) == 2 &&
-    load<i32>(pool, 16) == 2 &&
-    load<i32>(pool, 20) == 2 &&
-    load<i32>(pool, 24) == 0 &&
-    load<i32>(pool, 28) == 0 &&
+    blockIsFull2x2(pool) &&
     load<i32>(pool, 32) == oh >> 1 &&
     load<i32>(pool, 36) == ow >> 1 &&
     load<i32>(pool, 44) == 0
