@@ -25,6 +25,14 @@ export function gemmWorkspace(t: number): number {
   return workspaceBytes(`sgemm-${t}`, wasmKernels()!.gemmWorkspaceBytes());
 }
 
+/**
+ * How the GEMM splits an M x N x K product across threads: by C's rows when M ≥ N, else by its
+ * columns, each thread at least GRAIN_FLOPS multiply-adds (the other dimension times K per
+ * row or column). makeWasmPrepareB's blocks of B must be these column blocks.
+ */
+const splitsRows = (M: number, N: number) => M >= N;
+const grainFor = (other: number, K: number) => Math.ceil(GRAIN_FLOPS / Math.max(1, other * K));
+
 export function makeWasmGemm(): GemmFn {
   return (M, N, K, a, b, c, accumulate) => {
     const pa = heapPtr(a.data),
@@ -38,8 +46,8 @@ export function makeWasmGemm(): GemmFn {
       B = pb + b.offset * 4,
       C = pc + c.offset * 4;
     const acc = accumulate ? 1 : 0;
-    if (M >= N) {
-      parallelFor('sgemm', M, Math.ceil(GRAIN_FLOPS / Math.max(1, N * K)), (m0, m1, t) => [
+    if (splitsRows(M, N)) {
+      parallelFor('sgemm', M, grainFor(N, K), (m0, m1, t) => [
         m1 - m0,
         N,
         K,
@@ -55,7 +63,7 @@ export function makeWasmGemm(): GemmFn {
         gemmWorkspace(t),
       ]);
     } else {
-      parallelFor('sgemm', N, Math.ceil(GRAIN_FLOPS / Math.max(1, M * K)), (n0, n1, t) => [
+      parallelFor('sgemm', N, grainFor(M, K), (n0, n1, t) => [
         M,
         n1 - n0,
         K,
@@ -87,9 +95,9 @@ export function makeWasmPrepareB(gemm: GemmFn): PrepareBFn {
   return (M, N, K, b) => {
     const k = wasmKernels()!;
     const pb = heapPtr(b.data);
-    if (pb === null || M >= N || K <= 0 || !k.gemmPacksB(M)) return plain(M, N, K, b);
+    if (pb === null || splitsRows(M, N) || K <= 0 || !k.gemmPacksB(M)) return plain(M, N, K, b);
     const B = pb + b.offset * 4;
-    const grain = Math.ceil(GRAIN_FLOPS / Math.max(1, M * K));
+    const grain = grainFor(M, K);
     const blocks: { n0: number; at: number; bytes: number }[] = [];
     parallelFor('packWholeB', N, grain, (n0, n1, t) => {
       const bytes = k.packedBFloats(K, n1 - n0) * 4;
