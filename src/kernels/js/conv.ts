@@ -5,6 +5,7 @@ import type { TypedArray } from '../../tensor/dtype.js';
 import { type Tensor, empty } from '../../tensor/tensor.js';
 import { workspace } from '../workspace.js';
 import { type GemmFn, gemm, mat } from './gemm.js';
+import { reluInto } from './elementwise.js';
 import { type PoolAttrs, maxPoolPlanes, poolOutShape } from './pool.js';
 
 export interface ConvAttrs {
@@ -226,10 +227,7 @@ export function registerConvKernels(
       } finally {
         full.dispose();
       }
-      if (a.relu) {
-        const Yp = y.data;
-        for (let i = 0; i < Yp.length; i++) if (!(Yp[i] > 0 || Yp[i] !== Yp[i])) Yp[i] = 0; // as Relu
-      }
+      if (a.relu) reluInto(y.data, y.data);
       return y;
     },
   });

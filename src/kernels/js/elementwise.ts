@@ -203,18 +203,20 @@ unaryKernel('PowScalar', ({ exponent }: { exponent: number }) => (X, Y) => {
   for (let i = 0; i < X.length; i++) Y[i] = Math.pow(X[i], exponent);
 });
 
+/** Y = max(X, 0): NaN stays NaN (PyTorch; the WASM kernel's relu4), −0 becomes +0. Y may be X. */
+export function reluInto(X: TypedArray, Y: TypedArray): void {
+  for (let i = 0; i < X.length; i++) {
+    const v = X[i];
+    Y[i] = v > 0 || v !== v ? v : 0;
+  }
+}
+
 registerKernel({
   name: 'Relu',
   backend: 'js',
   fn: ([x]) => {
     const y = empty(x.shape, x.dtype);
-    const X = x.data,
-      Y = y.data;
-    // NaN stays NaN (PyTorch; the WASM kernel's f32x4.max), −0 becomes +0.
-    for (let i = 0; i < X.length; i++) {
-      const v = X[i];
-      Y[i] = v > 0 || v !== v ? v : 0;
-    }
+    reluInto(x.data, y.data);
     return y;
   },
 });
