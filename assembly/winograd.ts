@@ -564,7 +564,8 @@ function convRegion(
   return at + ((<usize>outs) << 2);
 }
 
-/** Scratch bytes for one thread of winogradConv (pooled: with room for a block's output). */
+/** Scratch bytes for one thread of winogradConv with this pool (0: none): room for a block's
+ * output when the pool goes through it (not when the output transform takes the windows). */
 export function winogradScratchBytes(
   C: i32,
   K: i32,
@@ -572,12 +573,12 @@ export function winogradScratchBytes(
   W: i32,
   ph: i32,
   pw: i32,
-  pooled: i32,
+  pool: usize,
 ): i32 {
   const oh = H + 2 * ph - 2,
     ow = W + 2 * pw - 2;
   const nb = winogradBlock(oh, ow);
-  const outs = pooled ? nb * K * oh * ow : 0;
+  const outs = pool != 0 && !isTilePool(pool, oh, ow) ? nb * K * oh * ow : 0;
   return <i32>convRegion(END, C, K, (oh + 1) >> 1, tileCols(ow), nb, outs);
 }
 

@@ -55,7 +55,7 @@ export interface WasmKernels {
     W: number,
     ph: number,
     pw: number,
-    pooled: number,
+    pool: number,
   ): number;
   /** dw from the chunks' sums of winogradWeightGradChunks, added in chunk order. */
   winogradWeightGradFinish(

@@ -74,7 +74,7 @@ export function winogradConv(
   pool = 0,
   relu: 0 | 1 = 0,
 ): void {
-  const bytes = wasmKernels()!.winogradScratchBytes(C, K, H, W, ph, pw, pool !== 0 ? 1 : 0);
+  const bytes = wasmKernels()!.winogradScratchBytes(C, K, H, W, ph, pw, pool);
   parallelFor('winogradConv', N, 1, (n0, n1, t) => [
     input,
     w,
