@@ -255,12 +255,15 @@ export function groupColSums(p: usize, groups: i32, cols: i32, n: i32, out: usiz
 /**
  * The backward for rows too long to stay in cache (LayerNorm over [C, H, W]): the row-by-row
  * passes above read each row's dy and x twice from memory and the weight once per row, and
- * update the dweight/dbias partials per row. Here the columns go in chunks of chunkCols:
- * phase 1 (this function) walks, per chunk, every row's segment, with the chunk's weight and
- * column sums in cache: per (row, chunk) the sums Σ g·w and Σ g·w·(x − m) into rowSums
- * (float64 pairs, row-major [rows][chunks]), and per column dweight and dbias summed over all
- * rows (float32 over blocks of BLOCK rows, merged in float64 in acc, then stored as float32).
- * Chunks [k0, k1) of `chunks`; acc holds 2·chunkCols float64 for this thread.
+ * update the dweight/dbias partials per row. Here the columns go in chunks of chunkCols and
+ * the rows in blocks [ra, rb) small enough that the block's dy and x are still in cache when
+ * phase 2 (rowNormDxChunks) reads them again: phase 1 (this function) walks, per chunk, the
+ * block's row segments, with the chunk's weight and column sums in cache: per (row, chunk)
+ * the sums Σ g·w and Σ g·w·(x − m) into rowSums (float64 pairs, row-major [rows][chunks]),
+ * and per column dweight and dbias summed over all rows (float32 over blocks of BLOCK rows
+ * in part, merged in float64 into acc, stored as float32 after the last row). part (2·cols
+ * float32) and acc (2·cols float64) are indexed by column and live across the row blocks,
+ * so each column's sums have one order however the rows are blocked. Chunks [k0, k1).
  */
 export function rowNormGradChunks(
   g: usize,
@@ -280,6 +283,8 @@ export function rowNormGradChunks(
   db: usize,
   acc: usize,
   part: usize,
+  ra: i32,
+  rb: i32,
 ): void {
   const rowBytes = (<usize>cols) << 2;
   for (let k = k0; k < k1; k++) {
@@ -287,36 +292,42 @@ export function rowNormGradChunks(
       n = min(chunkCols, cols - j0);
     const nBytes = (<usize>n) << 2;
     const cw = w + ((<usize>j0) << 2);
-    memory.fill(acc, 0, nBytes << 2); // 2·n float64
-    for (let r0 = 0; r0 < rows; r0 += BLOCK) {
-      const r1 = min(rows, r0 + BLOCK);
-      // part: float32 column sums of this block of rows (dweight, then dbias).
-      memory.fill(part, 0, nBytes << 1);
-      for (let r = r0; r < r1; r++) {
-        const at = (<usize>r) << 3;
-        const m = center ? load<f64>(mu + at) : 0;
-        const s = load<f64>(inv + at);
-        const off = <usize>r * rowBytes + ((<usize>j0) << 2);
-        gradRow(g + off, x + off, n, m, <f32>s, cw, part, part + nBytes);
-        const o = rowSums + (((<usize>r * <usize>chunks + <usize>k) << 1) << 3);
-        store<f64>(o, rowSg);
-        store<f64>(o, rowSgx, 8);
+    // This chunk's columns in the two float32 partials (dweight, dbias) and float64 sums.
+    const pw = part + ((<usize>j0) << 2),
+      pb = pw + rowBytes;
+    const aw = acc + ((<usize>j0) << 3),
+      ab = aw + (rowBytes << 1);
+    if (ra == 0) {
+      memory.fill(aw, 0, nBytes << 1);
+      memory.fill(ab, 0, nBytes << 1);
+    }
+    for (let r = ra; r < rb; r++) {
+      if (r % BLOCK == 0) {
+        memory.fill(pw, 0, nBytes);
+        memory.fill(pb, 0, nBytes);
       }
+      const at = (<usize>r) << 3;
+      const m = center ? load<f64>(mu + at) : 0;
+      const s = load<f64>(inv + at);
+      const off = <usize>r * rowBytes + ((<usize>j0) << 2);
+      gradRow(g + off, x + off, n, m, <f32>s, cw, pw, pb);
+      const o = rowSums + (((<usize>r * <usize>chunks + <usize>k) << 1) << 3);
+      store<f64>(o, rowSg);
+      store<f64>(o, rowSgx, 8);
+      if ((r + 1) % BLOCK != 0 && r != rows - 1) continue;
       for (let j = 0; j < n; j++) {
         const q = (<usize>j) << 2,
           e = (<usize>j) << 3;
-        store<f64>(acc + e, load<f64>(acc + e) + <f64>load<f32>(part + q));
-        store<f64>(
-          acc + (nBytes << 1) + e,
-          load<f64>(acc + (nBytes << 1) + e) + <f64>load<f32>(part + nBytes + q),
-        );
+        store<f64>(aw + e, load<f64>(aw + e) + <f64>load<f32>(pw + q));
+        store<f64>(ab + e, load<f64>(ab + e) + <f64>load<f32>(pb + q));
       }
     }
+    if (rb < rows) continue;
     for (let j = 0; j < n; j++) {
       const q = (<usize>(j0 + j)) << 2,
         e = (<usize>j) << 3;
-      store<f32>(dw + q, <f32>load<f64>(acc + e));
-      if (db) store<f32>(db + q, <f32>load<f64>(acc + (nBytes << 1) + e));
+      store<f32>(dw + q, <f32>load<f64>(aw + e));
+      if (db) store<f32>(db + q, <f32>load<f64>(ab + e));
     }
   }
 }
@@ -324,7 +335,7 @@ export function rowNormGradChunks(
 /**
  * Phase 2: dx = a[r]·w[j]·g + b[r]·(x − m[r]) + c[r] (float64 coefficients per row, from
  * rowGradCoefficients), chunk by chunk so that the chunk's weight stays in cache; chunks
- * [k0, k1).
+ * [k0, k1) of rows [ra, rb).
  */
 export function rowNormDxChunks(
   g: usize,
@@ -341,12 +352,14 @@ export function rowNormDxChunks(
   b: usize,
   c: usize,
   w: usize,
+  ra: i32,
+  rb: i32,
 ): void {
   const rowBytes = (<usize>cols) << 2;
   for (let k = k0; k < k1; k++) {
     const j0 = k * chunkCols,
       n = min(chunkCols, cols - j0);
-    for (let r = 0; r < rows; r++) {
+    for (let r = ra; r < rb; r++) {
       const at = (<usize>r) << 3;
       const m = center ? load<f64>(mu + at) : 0;
       const off = <usize>r * rowBytes + ((<usize>j0) << 2);
@@ -368,7 +381,7 @@ export function rowNormDxChunks(
 /**
  * The forward's second pass for long rows: y = (x − m[r])·inv[r]·w[j] + b[j] chunk by chunk,
  * so that each chunk of the weight and bias is read from memory once, not once per row
- * (b = 0: no bias; m not read when center is 0). Chunks [k0, k1).
+ * (b = 0: no bias; m not read when center is 0). Chunks [k0, k1) of rows [ra, rb).
  */
 export function rowNormAffineChunks(
   x: usize,
@@ -383,13 +396,15 @@ export function rowNormAffineChunks(
   center: i32,
   w: usize,
   b: usize,
+  ra: i32,
+  rb: i32,
 ): void {
   const rowBytes = (<usize>cols) << 2;
   for (let k = k0; k < k1; k++) {
     const j0 = k * chunkCols,
       n = min(chunkCols, cols - j0);
     const q = (<usize>j0) << 2;
-    for (let r = 0; r < rows; r++) {
+    for (let r = ra; r < rb; r++) {
       const at = (<usize>r) << 3;
       const off = <usize>r * rowBytes + q;
       const m = center ? load<f64>(mean + at) : 0;

@@ -388,12 +388,13 @@ describe('WASM kernels equal the JS reference', () => {
         assertClose(wasm6[i], v, { rtol: 1e-4, atol: 1e-3, what: `${rows}-row rmsNorm ${i}` }),
       );
     }
-    // Long rows (more than 4 chunks of 2048 columns): the backward goes chunk by chunk, its
-    // row sums merged in chunk order; 70 rows, more than one block of 64, and a short last
-    // chunk (9001 = 4·2048 + 809). At grain 0 the chunks are split across threads.
+    // Long rows (more than 4 chunks of 2048 columns): the passes go by blocks of 58 rows
+    // (2 MB of each tensor) and chunk by chunk, the row sums merged in chunk order; 130 rows,
+    // so the dweight/dbias sums of the first 64 rows carry over two block boundaries, and a
+    // short last chunk (9001 = 4·2048 + 809). At grain 0 the chunks are split across threads.
     for (const scale of [1, 0]) {
       setGrainScale(scale);
-      const long = nk.randn([70, 9001], { mean: 1 }),
+      const long = nk.randn([130, 9001], { mean: 1 }),
         gw = nk.randn([9001]),
         gb = nk.randn([9001]);
       const [js7, wasm7] = both(() =>

@@ -241,23 +241,34 @@ export function wasmColumnPrimitives(): ColumnPrimitives {
 const CHUNK_COLS = 2048;
 
 /**
- * Runs a chunked row-norm pass (assembly/layernorm.ts) over the column chunks of [rows, cols],
- * threads taking whole chunks; args(k0, k1, thread) are the call's arguments.
+ * Rows per block of the chunked passes: a block's rows of one tensor take at most 2 MB, so
+ * that what the first pass over a block reads (x; dy and x) is still in cache when the
+ * second pass reads it again, on caches from a 2 MB L2 to a shared L3 of a few MB. Set by
+ * the row length alone: the results do not depend on it (see rowNormGradChunks).
+ */
+const blockRows = (cols: number) => Math.max(1, Math.floor((2 << 20) / (cols * 4)));
+
+/**
+ * Runs a chunked row-norm pass (assembly/layernorm.ts) over the column chunks of rows
+ * [ra, rb) of [rows, cols], threads taking whole chunks; args(k0, k1) are the call's
+ * arguments before the row range.
  */
 function overChunks(
   fn: string,
-  rows: number,
   cols: number,
-  args: (k0: number, k1: number, t: number) => number[],
+  ra: number,
+  rb: number,
+  args: (k0: number, k1: number) => number[],
 ): void {
   const chunks = Math.ceil(cols / CHUNK_COLS);
-  parallelFor(fn, chunks, Math.max(1, Math.ceil(GRAIN_ELEMENTS / (rows * CHUNK_COLS))), args);
+  const grain = Math.max(1, Math.ceil(GRAIN_ELEMENTS / ((rb - ra) * CHUNK_COLS)));
+  parallelFor(fn, chunks, grain, (k0, k1) => [...args(k0, k1), ra, rb]);
 }
 
 /**
- * LayerNorm/RMSNorm forward for rows longer than 4 chunks: the rows' moments (the shared
- * helper), then the affine chunk by chunk so that the weight and bias are read once.
- * p: pointers to X, Y, W[, B].
+ * LayerNorm/RMSNorm forward for rows longer than 4 chunks, block of rows by block: the
+ * rows' moments (the shared helper), then the affine chunk by chunk, every row's segment
+ * with the chunk's weight and bias in cache. p: pointers to X, Y, W[, B].
  */
 function chunkedForward(
   X: TypedArray,
@@ -268,33 +279,44 @@ function chunkedForward(
   center: boolean,
   hasBias: boolean,
 ): { mean: Float64Array; inv: Float64Array } {
-  const m = wasmNormPrimitives().moments(X, rowLayout(rows, cols));
-  const inv = m.m2.map((q, r) => {
-    const v = q / cols;
-    return 1 / Math.sqrt(center ? v + eps : v + m.mean[r] * m.mean[r] + eps);
-  });
-  const [pm, pi] = f64Args('norm-in', m.mean, inv);
-  overChunks('rowNormAffineChunks', rows, cols, (k0, k1) => [
-    p[0],
-    p[1],
-    rows,
-    cols,
-    k0,
-    k1,
-    CHUNK_COLS,
-    pm,
-    pi,
-    center ? 1 : 0,
-    p[2],
-    hasBias ? p[3] : 0,
-  ]);
-  return { mean: m.mean, inv };
+  const mean = new Float64Array(rows),
+    inv = new Float64Array(rows);
+  for (let ra = 0, R = blockRows(cols); ra < rows; ra += R) {
+    const rb = Math.min(rows, ra + R);
+    const m = wasmNormPrimitives().moments(
+      X.subarray(ra * cols, rb * cols),
+      rowLayout(rb - ra, cols),
+    );
+    for (let r = ra; r < rb; r++) {
+      const mu = m.mean[r - ra],
+        v = m.m2[r - ra] / cols;
+      mean[r] = mu;
+      inv[r] = 1 / Math.sqrt(center ? v + eps : v + mu * mu + eps);
+    }
+    const [pm, pi] = f64Args('norm-in', mean, inv);
+    overChunks('rowNormAffineChunks', cols, ra, rb, (k0, k1) => [
+      p[0],
+      p[1],
+      rows,
+      cols,
+      k0,
+      k1,
+      CHUNK_COLS,
+      pm,
+      pi,
+      center ? 1 : 0,
+      p[2],
+      hasBias ? p[3] : 0,
+    ]);
+  }
+  return { mean, inv };
 }
 
 /**
- * LayerNorm/RMSNorm backward for rows longer than 4 chunks: per chunk of columns, every row's
- * sums and the columns' dweight/dbias, the row sums merged here in chunk order (so the
- * result does not depend on the thread count), then dx chunk by chunk.
+ * LayerNorm/RMSNorm backward for rows longer than 4 chunks, block of rows by block: per
+ * chunk of columns, the block's row sums and the columns' dweight/dbias partials; the row
+ * sums merged here in chunk order (so the result does not depend on the thread count); then
+ * the block's dx chunk by chunk, its dy and x still in cache.
  * p: pointers to G, X, DX, W, DW[, DB]; pm, pi: the rows' mean and inv (inv) in scratch.
  */
 function chunkedBackward(
@@ -309,9 +331,15 @@ function chunkedBackward(
 ): void {
   const chunks = Math.ceil(cols / CHUNK_COLS);
   const rowSums = workspaceBytes('rownorm-rowsums', rows * chunks * 16);
-  overChunks('rowNormGradChunks', rows, cols, (k0, k1, t) => {
-    const acc = workspaceBytes(`rownorm-acc-${t}`, CHUNK_COLS * 16 + CHUNK_COLS * 8);
-    return [
+  // dweight and dbias by column: float32 partials and their float64 sums, across blocks.
+  const part = workspaceBytes('rownorm-part', cols * 8),
+    acc = workspaceBytes('rownorm-acc', cols * 16);
+  const A = new Float64Array(rows),
+    B = new Float64Array(rows),
+    C = new Float64Array(rows);
+  for (let ra = 0, R = blockRows(cols); ra < rows; ra += R) {
+    const rb = Math.min(rows, ra + R);
+    overChunks('rowNormGradChunks', cols, ra, rb, (k0, k1) => [
       p[0],
       p[1],
       rows,
@@ -328,37 +356,39 @@ function chunkedBackward(
       p[4],
       hasBias ? p[5] : 0,
       acc,
-      acc + CHUNK_COLS * 16,
-    ];
-  });
-  const sums = f64Read(rowSums, rows * chunks * 2);
-  const sg = new Float64Array(rows),
-    sgx = new Float64Array(rows);
-  for (let r = 0; r < rows; r++) {
-    for (let k = 0; k < chunks; k++) {
-      sg[r] += sums[(r * chunks + k) * 2];
-      sgx[r] += sums[(r * chunks + k) * 2 + 1];
+      part,
+    ]);
+    const sums = f64Read(rowSums + ra * chunks * 16, (rb - ra) * chunks * 2);
+    const sg = new Float64Array(rb - ra),
+      sgx = new Float64Array(rb - ra);
+    for (let r = 0; r < rb - ra; r++) {
+      for (let k = 0; k < chunks; k++) {
+        sg[r] += sums[(r * chunks + k) * 2];
+        sgx[r] += sums[(r * chunks + k) * 2 + 1];
+      }
     }
+    const co = rowGradCoefficients(sg, sgx, inv.subarray(ra, rb), cols);
+    A.set(co.A, ra);
+    B.set(co.B, ra);
+    if (center) C.set(co.C, ra);
+    const [pa, pb, pc] = f64Args('norm-coef', A, B, C);
+    overChunks('rowNormDxChunks', cols, ra, rb, (k0, k1) => [
+      p[0],
+      p[1],
+      p[2],
+      rows,
+      cols,
+      k0,
+      k1,
+      CHUNK_COLS,
+      pm,
+      center ? 1 : 0,
+      pa,
+      pb,
+      pc,
+      p[3],
+    ]);
   }
-  const { A, B, C } = rowGradCoefficients(sg, sgx, inv, cols);
-  if (!center) C.fill(0);
-  const [pa, pb, pc] = f64Args('norm-coef', A, B, C);
-  overChunks('rowNormDxChunks', rows, cols, (k0, k1) => [
-    p[0],
-    p[1],
-    p[2],
-    rows,
-    cols,
-    k0,
-    k1,
-    CHUNK_COLS,
-    pm,
-    center ? 1 : 0,
-    pa,
-    pb,
-    pc,
-    p[3],
-  ]);
 }
 
 const geom = (g: Geometry, C: number) => [
